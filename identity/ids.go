@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -32,7 +33,7 @@ func AccountIDFromKey(pub ed25519.PublicKey) AccountID {
 // ParseAccountID checks that s is a well-formed account ID. Upper-case input
 // is folded to lower case.
 func ParseAccountID(s string) (AccountID, error) {
-	s = strings.ToLower(s)
+	s = asciiLower(s)
 	if len(s) != AccountIDLen {
 		return "", fmt.Errorf("%w: account id must be %d characters, got %d", ErrInvalidID, AccountIDLen, len(s))
 	}
@@ -45,6 +46,17 @@ func ParseAccountID(s string) (AccountID, error) {
 // Matches reports whether pub is the key this ID was derived from.
 func (a AccountID) Matches(pub ed25519.PublicKey) bool {
 	return len(pub) == ed25519.PublicKeySize && AccountIDFromKey(pub) == a
+}
+
+// asciiLower folds ASCII upper-case letters only, so that no Unicode
+// character (such as the Kelvin sign) folds into an id character.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // String returns the text form of the ID.
@@ -66,11 +78,28 @@ func (d DeviceID) IsZero() bool { return d == DeviceID{} }
 // ParseDeviceID parses the text form of a device ID.
 func ParseDeviceID(s string) (DeviceID, error) {
 	var d DeviceID
-	raw, err := b32.DecodeString(strings.ToLower(s))
+	s = asciiLower(s)
+	raw, err := b32.DecodeString(s)
 	if err != nil || len(raw) != DeviceIDSize {
 		return d, fmt.Errorf("%w: device id must be %d base32 characters", ErrInvalidID, b32.EncodedLen(DeviceIDSize))
 	}
 	copy(d[:], raw)
+	// 26 characters carry 130 bits; refuse set padding bits so that every id
+	// has exactly one text form.
+	if d.String() != s {
+		return DeviceID{}, fmt.Errorf("%w: device id is not in canonical form", ErrInvalidID)
+	}
+	return d, nil
+}
+
+// NewDeviceID picks a random, non-zero device ID from rand.
+func NewDeviceID(rand io.Reader) (DeviceID, error) {
+	var d DeviceID
+	for d.IsZero() {
+		if _, err := io.ReadFull(rand, d[:]); err != nil {
+			return DeviceID{}, fmt.Errorf("failed to read randomness for device id: %w", err)
+		}
+	}
 	return d, nil
 }
 
