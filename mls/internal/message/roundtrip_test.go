@@ -2,6 +2,8 @@ package message
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -32,27 +34,36 @@ func roundTrip(t *testing.T, in, out codecValue) []byte {
 // checks truncation and trailing-byte rejection.
 func checkBytes(t *testing.T, data []byte, out codecValue) {
 	t.Helper()
+	if err := checkEncoding(data, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkEncoding is checkBytes returning the first failure.
+func checkEncoding(data []byte, out codecValue) error {
 	if err := codec.Unmarshal(data, "value", out.Decode); err != nil {
-		t.Fatalf("decode: %v", err)
+		return fmt.Errorf("decode: %w", err)
 	}
 	again, err := codec.Marshal(out.Encode)
 	if err != nil {
-		t.Fatalf("re-encode: %v", err)
+		return fmt.Errorf("re-encode: %w", err)
 	}
 	if !bytes.Equal(again, data) {
-		t.Fatalf("re-encoding differs:\n got %x\nwant %x", again, data)
+		return fmt.Errorf("re-encoding differs:\n got %x\nwant %x", again, data)
 	}
 	if err := codec.Unmarshal(append(bytes.Clone(data), 0), "value", out.Decode); err == nil {
-		t.Fatal("trailing byte accepted")
+		return errors.New("trailing byte accepted")
 	}
-	// Every prefix must fail: the structure has no optional tail.
+	// Every strict prefix must fail: no structure here has an optional tail.
 	step := 1
 	if len(data) > 512 {
 		step = len(data)/256 + 1
 	}
 	for n := 0; n < len(data); n += step {
 		if err := codec.Unmarshal(data[:n], "value", out.Decode); err == nil {
-			t.Fatalf("truncation to %d of %d bytes accepted", n, len(data))
+			return fmt.Errorf("truncation to %d of %d bytes accepted", n, len(data))
 		}
 	}
+	// Leave out decoded from the full input for the caller.
+	return codec.Unmarshal(data, "value", out.Decode)
 }
