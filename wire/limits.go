@@ -81,8 +81,9 @@ var fieldLimits = map[protoreflect.FullName]int{
 	"parley.wire.v1.Lookup.account_id": AccountIDSize,
 	"parley.wire.v1.Lookup.username":   MaxUsernameSize,
 
-	"parley.wire.v1.ClaimUsername.claim":     MaxClaimSize,
-	"parley.wire.v1.ReleaseUsername.release": MaxClaimSize,
+	"parley.wire.v1.ClaimUsername.claim":       MaxClaimSize,
+	"parley.wire.v1.ReleaseUsername.username":  MaxUsernameSize,
+	"parley.wire.v1.ReleaseUsername.signature": MaxSmallBytes,
 
 	"parley.wire.v1.UploadKeyPackages.key_packages": MaxKeyPackagesPerUpload,
 	"parley.wire.v1.UploadKeyPackages.last_resort":  MaxKeyPackageSize,

@@ -1178,11 +1178,13 @@ func (x *ClaimUsername) GetClaim() []byte {
 	return nil
 }
 
-// ReleaseUsername removes the caller account's username binding. The
-// release is signed by the account key.
+// ReleaseUsername removes the caller account's username binding. Signed by
+// the account key over the bytes described in docs/protocol.md.
 type ReleaseUsername struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Release       []byte                 `protobuf:"bytes,1,opt,name=release,proto3" json:"release,omitempty"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	UnixTime      int64                  `protobuf:"varint,2,opt,name=unix_time,json=unixTime,proto3" json:"unix_time,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1217,9 +1219,23 @@ func (*ReleaseUsername) Descriptor() ([]byte, []int) {
 	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
-func (x *ReleaseUsername) GetRelease() []byte {
+func (x *ReleaseUsername) GetUsername() string {
 	if x != nil {
-		return x.Release
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ReleaseUsername) GetUnixTime() int64 {
+	if x != nil {
+		return x.UnixTime
+	}
+	return 0
+}
+
+func (x *ReleaseUsername) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -3436,6 +3452,7 @@ type Event struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Event_Delivery
+	//	*Event_Wake
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3487,6 +3504,15 @@ func (x *Event) GetDelivery() *Delivery {
 	return nil
 }
 
+func (x *Event) GetWake() *Wake {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Wake); ok {
+			return x.Wake
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -3495,7 +3521,51 @@ type Event_Delivery struct {
 	Delivery *Delivery `protobuf:"bytes,1,opt,name=delivery,proto3,oneof"`
 }
 
+type Event_Wake struct {
+	Wake *Wake `protobuf:"bytes,2,opt,name=wake,proto3,oneof"`
+}
+
 func (*Event_Delivery) isEvent_Kind() {}
+
+func (*Event_Wake) isEvent_Kind() {}
+
+// Wake tells the device that new entries wait for it (for example the
+// Welcomes of a commit that added it); the client answers with Fetch.
+type Wake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Wake) Reset() {
+	*x = Wake{}
+	mi := &file_parley_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Wake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Wake) ProtoMessage() {}
+
+func (x *Wake) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Wake.ProtoReflect.Descriptor instead.
+func (*Wake) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{48}
+}
 
 // Delivery is one stored item for the receiving device. Exactly one of
 // group_id (with seq in the group log) or mailbox_seq identifies it for
@@ -3517,7 +3587,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +3599,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +3612,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{48}
+	return file_parley_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Delivery) GetGroupId() []byte {
@@ -3620,7 +3690,7 @@ type AckRef struct {
 
 func (x *AckRef) Reset() {
 	*x = AckRef{}
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3702,7 @@ func (x *AckRef) String() string {
 func (*AckRef) ProtoMessage() {}
 
 func (x *AckRef) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3715,7 @@ func (x *AckRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRef.ProtoReflect.Descriptor instead.
 func (*AckRef) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{49}
+	return file_parley_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AckRef) GetGroupId() []byte {
@@ -3680,7 +3750,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3692,7 +3762,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3705,7 +3775,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{50}
+	return file_parley_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Ack) GetRefs() []*AckRef {
@@ -3729,7 +3799,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3741,7 +3811,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3754,7 +3824,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{51}
+	return file_parley_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -3848,9 +3918,11 @@ const file_parley_proto_rawDesc = "" +
 	"\busername\x18\x02 \x01(\tH\x00R\busernameB\x04\n" +
 	"\x02by\"%\n" +
 	"\rClaimUsername\x12\x14\n" +
-	"\x05claim\x18\x01 \x01(\fR\x05claim\"+\n" +
-	"\x0fReleaseUsername\x12\x18\n" +
-	"\arelease\x18\x01 \x01(\fR\arelease\"W\n" +
+	"\x05claim\x18\x01 \x01(\fR\x05claim\"h\n" +
+	"\x0fReleaseUsername\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1b\n" +
+	"\tunix_time\x18\x02 \x01(\x03R\bunixTime\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"W\n" +
 	"\x11UploadKeyPackages\x12!\n" +
 	"\fkey_packages\x18\x01 \x03(\fR\vkeyPackages\x12\x1f\n" +
 	"\vlast_resort\x18\x02 \x01(\fR\n" +
@@ -3990,10 +4062,12 @@ const file_parley_proto_rawDesc = "" +
 	"\fPingResponse\x12\x1b\n" +
 	"\tunix_time\x18\x01 \x01(\x03R\bunixTime\"#\n" +
 	"\vAckResponse\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\rR\x05count\"G\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\"s\n" +
 	"\x05Event\x126\n" +
-	"\bdelivery\x18\x01 \x01(\v2\x18.parley.wire.v1.DeliveryH\x00R\bdeliveryB\x06\n" +
-	"\x04kind\"\xa2\x02\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x18.parley.wire.v1.DeliveryH\x00R\bdelivery\x12*\n" +
+	"\x04wake\x18\x02 \x01(\v2\x14.parley.wire.v1.WakeH\x00R\x04wakeB\x06\n" +
+	"\x04kind\"\x06\n" +
+	"\x04Wake\"\xa2\x02\n" +
 	"\bDelivery\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1f\n" +
@@ -4069,7 +4143,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_parley_proto_goTypes = []any{
 	(MessageKind)(0),                  // 0: parley.wire.v1.MessageKind
 	(ErrorCode)(0),                    // 1: parley.wire.v1.ErrorCode
@@ -4121,17 +4195,18 @@ var file_parley_proto_goTypes = []any{
 	(*PingResponse)(nil),              // 47: parley.wire.v1.PingResponse
 	(*AckResponse)(nil),               // 48: parley.wire.v1.AckResponse
 	(*Event)(nil),                     // 49: parley.wire.v1.Event
-	(*Delivery)(nil),                  // 50: parley.wire.v1.Delivery
-	(*AckRef)(nil),                    // 51: parley.wire.v1.AckRef
-	(*Ack)(nil),                       // 52: parley.wire.v1.Ack
-	(*Error)(nil),                     // 53: parley.wire.v1.Error
+	(*Wake)(nil),                      // 50: parley.wire.v1.Wake
+	(*Delivery)(nil),                  // 51: parley.wire.v1.Delivery
+	(*AckRef)(nil),                    // 52: parley.wire.v1.AckRef
+	(*Ack)(nil),                       // 53: parley.wire.v1.Ack
+	(*Error)(nil),                     // 54: parley.wire.v1.Error
 }
 var file_parley_proto_depIdxs = []int32{
 	4,  // 0: parley.wire.v1.Frame.request:type_name -> parley.wire.v1.Request
 	26, // 1: parley.wire.v1.Frame.response:type_name -> parley.wire.v1.Response
 	49, // 2: parley.wire.v1.Frame.event:type_name -> parley.wire.v1.Event
-	52, // 3: parley.wire.v1.Frame.ack:type_name -> parley.wire.v1.Ack
-	53, // 4: parley.wire.v1.Frame.error:type_name -> parley.wire.v1.Error
+	53, // 3: parley.wire.v1.Frame.ack:type_name -> parley.wire.v1.Ack
+	54, // 4: parley.wire.v1.Frame.error:type_name -> parley.wire.v1.Error
 	5,  // 5: parley.wire.v1.Request.hello:type_name -> parley.wire.v1.Hello
 	6,  // 6: parley.wire.v1.Request.register_challenge:type_name -> parley.wire.v1.RegisterChallengeRequest
 	7,  // 7: parley.wire.v1.Request.register:type_name -> parley.wire.v1.Register
@@ -4181,17 +4256,18 @@ var file_parley_proto_depIdxs = []int32{
 	48, // 51: parley.wire.v1.Response.ack:type_name -> parley.wire.v1.AckResponse
 	28, // 52: parley.wire.v1.HelloResponse.limits:type_name -> parley.wire.v1.Limits
 	37, // 53: parley.wire.v1.ClaimKeyPackagesResponse.key_packages:type_name -> parley.wire.v1.ClaimedKeyPackage
-	50, // 54: parley.wire.v1.FetchResponse.deliveries:type_name -> parley.wire.v1.Delivery
-	50, // 55: parley.wire.v1.Event.delivery:type_name -> parley.wire.v1.Delivery
-	0,  // 56: parley.wire.v1.Delivery.kind:type_name -> parley.wire.v1.MessageKind
-	3,  // 57: parley.wire.v1.Delivery.sender:type_name -> parley.wire.v1.DeviceRef
-	51, // 58: parley.wire.v1.Ack.refs:type_name -> parley.wire.v1.AckRef
-	1,  // 59: parley.wire.v1.Error.code:type_name -> parley.wire.v1.ErrorCode
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	51, // 54: parley.wire.v1.FetchResponse.deliveries:type_name -> parley.wire.v1.Delivery
+	51, // 55: parley.wire.v1.Event.delivery:type_name -> parley.wire.v1.Delivery
+	50, // 56: parley.wire.v1.Event.wake:type_name -> parley.wire.v1.Wake
+	0,  // 57: parley.wire.v1.Delivery.kind:type_name -> parley.wire.v1.MessageKind
+	3,  // 58: parley.wire.v1.Delivery.sender:type_name -> parley.wire.v1.DeviceRef
+	52, // 59: parley.wire.v1.Ack.refs:type_name -> parley.wire.v1.AckRef
+	1,  // 60: parley.wire.v1.Error.code:type_name -> parley.wire.v1.ErrorCode
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -4255,6 +4331,7 @@ func file_parley_proto_init() {
 	}
 	file_parley_proto_msgTypes[47].OneofWrappers = []any{
 		(*Event_Delivery)(nil),
+		(*Event_Wake)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4262,7 +4339,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   52,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,6 +14,9 @@ const (
 	DomainDeviceRevoke identity.Domain = "device-revoke"
 	// DomainAccountDelete labels an account-key signature deleting an account.
 	DomainAccountDelete identity.Domain = "account-delete"
+	// DomainUsernameRelease labels an account-key signature releasing a
+	// username.
+	DomainUsernameRelease identity.Domain = "username-release"
 )
 
 func appendShort(b []byte, s []byte) []byte {
@@ -49,5 +52,14 @@ func RevokeMessage(serverName string, account identity.AccountID, device identit
 func DeleteAccountMessage(serverName string, account identity.AccountID, unixTime int64) []byte {
 	b := appendShort(nil, []byte(serverName))
 	b = appendShort(b, []byte(account))
+	return binary.BigEndian.AppendUint64(b, uint64(unixTime))
+}
+
+// ReleaseUsernameMessage is what the account key signs, in
+// DomainUsernameRelease, to release its username on a server.
+func ReleaseUsernameMessage(serverName string, account identity.AccountID, username string, unixTime int64) []byte {
+	b := appendShort(nil, []byte(serverName))
+	b = appendShort(b, []byte(account))
+	b = appendShort(b, []byte(username))
 	return binary.BigEndian.AppendUint64(b, uint64(unixTime))
 }

@@ -1,0 +1,271 @@
+// Package server is the Parley homeserver: it relays end-to-end encrypted
+// traffic between devices over WebSockets and stores only what routing
+// needs (see server/store).
+//
+// Create a [Server] with [New], run it with [Server.Serve] on a listener,
+// stop it with [Server.Shutdown]. The HTTP surface is:
+//
+//	/v1/ws    the device protocol (package wire, docs/protocol.md)
+//	/healthz  200 "ok" while serving, 503 while shutting down
+//	/metrics  Prometheus metrics
+//
+// Lock order, where locks nest: Server.mu before session.mu before
+// transport.Conn's lock; the bus's lock is held while connection send
+// queues are locked, never the other way round.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/server/metrics"
+	"github.com/parley-im/parley/server/ratelimit"
+	"github.com/parley-im/parley/server/store"
+	"github.com/parley-im/parley/server/transport"
+	"github.com/parley-im/parley/wire"
+)
+
+// ErrPlaintext is returned by Serve for a non-loopback listener without TLS.
+var ErrPlaintext = errors.New("server: plain HTTP is only allowed on loopback addresses; configure TLS")
+
+// Server is a Parley homeserver.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	members *memberCache
+
+	addrLimiter     *ratelimit.Keyed[string]
+	deviceLimiter   *ratelimit.Keyed[store.DeviceRef]
+	registerLimiter *ratelimit.Keyed[string]
+	lookupLimiter   *ratelimit.Keyed[store.DeviceRef]
+
+	httpSrv  *http.Server
+	stopping atomic.Bool
+	nextID   atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	perAddr  map[string]int
+	wg       sync.WaitGroup // one per session
+
+	sweepOnce sync.Once
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+}
+
+// New checks cfg and returns a server that is not yet serving.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	l := cfg.Limits
+	s := &Server{
+		cfg:             cfg,
+		store:           cfg.Store,
+		log:             cfg.Logger,
+		metrics:         metrics.New(),
+		members:         newMemberCache(cfg.Store, l.MemberCacheGroups),
+		addrLimiter:     ratelimit.New[string](ratelimit.Limits{Rate: limit(l.AddrRate), Burst: l.AddrBurst}, l.MaxRateKeys, cfg.Now),
+		deviceLimiter:   ratelimit.New[store.DeviceRef](ratelimit.Limits{Rate: limit(l.DeviceRate), Burst: l.DeviceBurst}, l.MaxRateKeys, cfg.Now),
+		registerLimiter: ratelimit.New[string](ratelimit.Limits{Rate: limit(l.RegisterRate), Burst: l.RegisterBurst}, l.MaxRateKeys, cfg.Now),
+		lookupLimiter:   ratelimit.New[store.DeviceRef](ratelimit.Limits{Rate: limit(l.LookupRate), Burst: l.LookupBurst}, l.MaxRateKeys, cfg.Now),
+		sessions:        make(map[*session]struct{}),
+		perAddr:         make(map[string]int),
+		sweepStop:       make(chan struct{}),
+		sweepDone:       make(chan struct{}),
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		TLSConfig:         cfg.TLS,
+	}
+	return s, nil
+}
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// Handler returns the server's HTTP handler, for embedding in another
+// HTTP server. Serve uses it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// Serve accepts connections on l until Shutdown. It uses TLS when the
+// config has it and refuses plain HTTP on anything but loopback.
+func (s *Server) Serve(l net.Listener) error {
+	if s.cfg.TLS == nil && !isLoopback(l.Addr()) {
+		return ErrPlaintext
+	}
+	s.sweepOnce.Do(func() { go s.sweep() })
+	var err error
+	if s.cfg.TLS != nil {
+		err = s.httpSrv.ServeTLS(l, "", "")
+	} else {
+		err = s.httpSrv.Serve(l)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("failed to serve: %w", err)
+}
+
+// Shutdown stops accepting connections, lets every connection finish the
+// requests it is handling (their writes become durable), flushes their send
+// queues, closes them with "going away", and stops the expiry sweep. It
+// returns ctx's error if that takes longer than ctx allows, after closing
+// the remaining connections at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	err := s.httpSrv.Shutdown(ctx)
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.stop()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, sess := range sessions {
+			sess.conn.CloseNow()
+		}
+		<-done
+		err = errors.Join(err, ctx.Err())
+	}
+	s.sweepOnce.Do(func() { close(s.sweepDone) })
+	select {
+	case <-s.sweepStop:
+	default:
+		close(s.sweepStop)
+	}
+	<-s.sweepDone
+	return err
+}
+
+// sweep deletes expired entries every SweepInterval.
+func (s *Server) sweep() {
+	defer close(s.sweepDone)
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.sweepStop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := s.store.Expire(ctx, s.cfg.Now().Add(-s.cfg.TTL))
+		cancel()
+		if err != nil {
+			s.log.Warn("expiry sweep failed", "err", err)
+			continue
+		}
+		s.metrics.Expired.WithLabelValues("group_log").Add(float64(res.LogEntries))
+		s.metrics.Expired.WithLabelValues("mailbox").Add(float64(res.MailboxEntries))
+	}
+}
+
+// clientAddr is the client's IP address (without port), used for limits.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	addr := clientAddr(r)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return
+	}
+	id := s.nextID.Add(1)
+	conn := transport.New(ws, transport.Options{
+		MaxQueueBytes:  s.cfg.Limits.MaxQueueBytes,
+		OnQueue:        func(d int) { s.metrics.SendQueueBytes.Add(float64(d)) },
+		OnSlowConsumer: func() { s.metrics.SlowConsumers.Inc() },
+	})
+	sess := newSession(s, conn, addr, id)
+	if code, msg := s.admit(sess); code != wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		s.metrics.Rejects.WithLabelValues(code.String()).Inc()
+		_ = conn.Send(&wire.Frame{Body: &wire.Frame_Error{Error: wire.NewError(code, "%s", msg)}})
+		conn.Close(websocket.StatusTryAgainLater, msg)
+		<-conn.Done()
+		return
+	}
+	defer s.release(sess)
+	sess.run(r.Context())
+}
+
+// admit counts a new connection against the limits.
+func (s *Server) admit(sess *session) (wire.ErrorCode, string) {
+	if ok, _ := s.addrLimiter.Allow(sess.addr); !ok {
+		return wire.ErrorCode_RATE_LIMITED, "too many connection attempts from your address; wait and retry"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return wire.ErrorCode_UNAVAILABLE, "the server is shutting down; reconnect shortly"
+	}
+	if len(s.sessions) >= s.cfg.Limits.MaxConnections {
+		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "the server has too many connections; retry later"
+	}
+	if s.perAddr[sess.addr] >= s.cfg.Limits.MaxConnectionsPerAddr {
+		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "too many connections from your address; close some and retry"
+	}
+	s.perAddr[sess.addr]++
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.metrics.Connections.Inc()
+	return wire.ErrorCode_ERROR_CODE_UNSPECIFIED, ""
+}
+
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if s.perAddr[sess.addr]--; s.perAddr[sess.addr] <= 0 {
+		delete(s.perAddr, sess.addr)
+	}
+	s.mu.Unlock()
+	s.metrics.Connections.Dec()
+	s.wg.Done()
+}

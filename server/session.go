@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/pow"
+	"github.com/parley-im/parley/server/bus"
+	"github.com/parley-im/parley/server/store"
+	"github.com/parley-im/parley/server/transport"
+	"github.com/parley-im/parley/wire"
+)
+
+// session is the server's state for one connection. The reader goroutine
+// (run) decodes frames and handles the connection-state requests (hello,
+// registration, authentication) itself, in order; every other request runs
+// in its own goroutine, at most Limits.MaxInFlight at once, so responses
+// may come back in a different order than the requests.
+type session struct {
+	srv  *Server
+	conn *transport.Conn
+	addr string
+	id   uint64
+	log  *slog.Logger
+
+	inflight chan struct{} // semaphore of MaxInFlight
+	handlers sync.WaitGroup
+	stopOnce sync.Once
+	stopped  chan struct{}
+
+	// Written by the reader goroutine only; handler goroutines get the
+	// device as a parameter.
+	hello    bool
+	powChal  *issued
+	authChal *issued
+	device   store.DeviceRef
+	authed   bool
+	unsub    func()
+}
+
+// issued is a single-use challenge and when it was issued.
+type issued struct {
+	value []byte
+	at    time.Time
+}
+
+func newSession(s *Server, conn *transport.Conn, addr string, id uint64) *session {
+	log := s.log.With("conn", id)
+	if s.cfg.LogIPs {
+		log = log.With("addr", addr)
+	}
+	return &session{
+		srv: s, conn: conn, addr: addr, id: id, log: log,
+		inflight: make(chan struct{}, s.cfg.Limits.MaxInFlight),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// stop asks the session to stop reading, finish its handlers, flush and
+// close (server shutdown).
+func (ss *session) stop() {
+	ss.stopOnce.Do(func() { close(ss.stopped) })
+}
+
+func (ss *session) run(httpCtx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(httpCtx))
+	defer cancel()
+	go func() {
+		select {
+		case <-ss.stopped:
+			cancel()
+		case <-ss.conn.Done():
+		}
+	}()
+	ss.log.Debug("connection opened")
+	reason := ss.readLoop(ctx)
+	// Let running handlers finish (their writes become durable and their
+	// answers are queued), then flush and close.
+	ss.handlers.Wait()
+	if ss.unsub != nil {
+		ss.unsub()
+		ss.srv.metrics.Authenticated.Dec()
+	}
+	code := websocket.StatusNormalClosure
+	if ss.srv.stopping.Load() {
+		code = websocket.StatusGoingAway
+		reason = "server shutting down"
+	}
+	ss.conn.Close(code, reason)
+	<-ss.conn.Done()
+	ss.log.Debug("connection closed")
+}
+
+// readLoop reads messages until the connection ends or the session stops,
+// and returns the close reason.
+func (ss *session) readLoop(ctx context.Context) string {
+	buf := transport.ReadBuffer()
+	defer func() { transport.ReleaseBuffer(buf) }()
+	for {
+		msg, err := ss.conn.ReadMessage(ctx, buf)
+		if cap(msg) > cap(buf) {
+			buf = msg[:0]
+		}
+		if err != nil {
+			if errors.Is(err, transport.ErrNotBinary) {
+				ss.sendError(0, wire.NewError(wire.ErrorCode_MALFORMED, "frames must be sent as binary WebSocket messages"))
+				return "text message"
+			}
+			return ""
+		}
+		derr := wire.DecodeMessage(msg, func(f *wire.Frame, err error) error {
+			ss.handleFrame(ctx, f, err)
+			return ctx.Err()
+		})
+		if derr != nil && ctx.Err() == nil {
+			code := wire.ErrorCode_MALFORMED
+			if errors.Is(derr, wire.ErrTooLarge) {
+				code = wire.ErrorCode_TOO_LARGE
+			}
+			ss.reject(0, wire.NewError(code, "the message could not be split into frames (%v); frames after the fault were dropped", derr))
+		}
+		// Shrink a buffer grown by one huge message so it does not stay pinned.
+		if cap(buf) > 1<<20 {
+			transport.ReleaseBuffer(buf)
+			buf = transport.ReadBuffer()
+		}
+		if ctx.Err() != nil {
+			return "server shutting down"
+		}
+	}
+}
+
+func (ss *session) sendError(id uint64, e *wire.Error) {
+	_ = ss.conn.Send(&wire.Frame{Id: id, Body: &wire.Frame_Error{Error: e}})
+}
+
+// reject counts and sends an error answer.
+func (ss *session) reject(id uint64, e *wire.Error) {
+	ss.srv.metrics.Rejects.WithLabelValues(e.GetCode().String()).Inc()
+	ss.sendError(id, e)
+}
+
+// requestOneof is the oneof descriptor naming request kinds (for metrics).
+var requestOneof = (&wire.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("kind")
+
+func requestKind(r *wire.Request) string {
+	fd := r.ProtoReflect().WhichOneof(requestOneof)
+	if fd == nil {
+		return "unknown"
+	}
+	return string(fd.Name())
+}
+
+func (ss *session) handleFrame(ctx context.Context, f *wire.Frame, decodeErr error) {
+	if decodeErr != nil {
+		code := wire.ErrorCode_MALFORMED
+		if errors.Is(decodeErr, wire.ErrTooLarge) {
+			code = wire.ErrorCode_TOO_LARGE
+		}
+		ss.reject(f.GetId(), wire.NewError(code, "the frame was refused: %v", decodeErr))
+		return
+	}
+	if !ss.allow(f.GetId()) {
+		return
+	}
+	switch body := f.GetBody().(type) {
+	case *wire.Frame_Request:
+		ss.handleRequest(ctx, f.GetId(), body.Request)
+	case *wire.Frame_Ack:
+		if !ss.requireAuth(f.GetId()) {
+			return
+		}
+		ss.spawn(ctx, f.GetId(), "ack", func(ctx context.Context) (*wire.Response, error) {
+			return ss.srv.handleAck(ctx, ss.device, body.Ack, f.GetId() != 0)
+		})
+	case nil:
+		ss.reject(f.GetId(), wire.NewError(wire.ErrorCode_UNKNOWN_REQUEST, "the frame has no body this server understands"))
+	default:
+		ss.reject(f.GetId(), wire.NewError(wire.ErrorCode_MALFORMED, "clients send requests and acks only"))
+	}
+}
+
+// allow applies the per-device or per-address frame rate limit.
+func (ss *session) allow(id uint64) bool {
+	var ok bool
+	var retry time.Duration
+	if ss.authed {
+		ok, retry = ss.srv.deviceLimiter.Allow(ss.device)
+	} else {
+		ok, retry = ss.srv.addrLimiter.Allow(ss.addr)
+	}
+	if !ok {
+		e := wire.NewError(wire.ErrorCode_RATE_LIMITED, "too many requests; retry after the given delay")
+		e.RetryAfterMs = uint32(min(retry.Milliseconds()+1, 1<<31))
+		ss.reject(id, e)
+	}
+	return ok
+}
+
+func (ss *session) requireAuth(id uint64) bool {
+	if !ss.authed {
+		ss.reject(id, wire.NewError(wire.ErrorCode_UNAUTHENTICATED, "authenticate the device first (auth_challenge, then authenticate)"))
+		return false
+	}
+	return true
+}
+
+func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Request) {
+	if !ss.hello {
+		if h, ok := req.GetKind().(*wire.Request_Hello); ok {
+			r, err := ss.handleHello(h.Hello)
+			ss.answer(id, "hello", time.Now(), r, err)
+			return
+		}
+		ss.reject(id, wire.NewError(wire.ErrorCode_HELLO_REQUIRED, "the first request must be hello"))
+		return
+	}
+	kind := requestKind(req)
+	ss.srv.metrics.Requests.WithLabelValues(kind).Inc()
+	start := time.Now()
+	var r *wire.Response
+	var err error
+	switch k := req.GetKind().(type) {
+	case *wire.Request_Hello:
+		err = wire.NewError(wire.ErrorCode_INVALID_ARGUMENT, "hello was already sent on this connection")
+	case *wire.Request_Ping:
+		r = &wire.Response{Kind: &wire.Response_Ping{Ping: &wire.PingResponse{UnixTime: ss.srv.cfg.Now().Unix()}}}
+	case *wire.Request_RegisterChallenge:
+		r, err = ss.handleRegisterChallenge()
+	case *wire.Request_Register:
+		r, err = ss.handleRegister(ctx, k.Register)
+	case *wire.Request_AuthChallenge:
+		r, err = ss.handleAuthChallenge()
+	case *wire.Request_Authenticate:
+		r, err = ss.handleAuthenticate(ctx, k.Authenticate)
+	default:
+		h := ss.srv.handlerFor(ss, id, req)
+		if h == nil {
+			err = wire.NewError(wire.ErrorCode_UNKNOWN_REQUEST, "this server does not know that request kind")
+			break
+		}
+		if !ss.requireAuth(id) {
+			return
+		}
+		ss.spawn(ctx, id, kind, h)
+		return
+	}
+	ss.answer(id, kind, start, r, err)
+}
+
+// spawn runs h in its own goroutine once an in-flight slot is free.
+func (ss *session) spawn(ctx context.Context, id uint64, kind string, h handlerFunc) {
+	select {
+	case ss.inflight <- struct{}{}:
+	case <-ctx.Done():
+		ss.reject(id, wire.NewError(wire.ErrorCode_UNAVAILABLE, "the server is shutting down; retry on a new connection"))
+		return
+	}
+	ss.handlers.Add(1)
+	start := time.Now()
+	go func() {
+		defer func() { <-ss.inflight; ss.handlers.Done() }()
+		// Handlers run to completion even during shutdown, so an accepted
+		// write is durable before its answer is sent.
+		r, err := h(context.WithoutCancel(ctx))
+		ss.answer(id, kind, start, r, err)
+	}()
+}
+
+// answer sends a response or the error for it. A nil response with a nil
+// error means the handler answered itself (or the frame needs no answer).
+func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Response, err error) {
+	ss.srv.metrics.Latency.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if err != nil {
+		ss.reject(id, ss.srv.wireError(ss.log, kind, err))
+		return
+	}
+	if r == nil {
+		return
+	}
+	_ = ss.conn.Send(&wire.Frame{Id: id, Body: &wire.Frame_Response{Response: r}})
+}
+
+// subscribe registers the authenticated device for pushes.
+func (ss *session) subscribe() error {
+	unsub, err := ss.srv.cfg.Bus.Subscribe(ss.device, func(m bus.Message) {
+		if m.Disconnect {
+			ss.conn.Close(websocket.StatusPolicyViolation, "device revoked or account deleted")
+			return
+		}
+		if ss.conn.SendEncoded(m.Frame) == nil {
+			ss.srv.metrics.Pushed.Inc()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	ss.unsub = unsub
+	ss.srv.metrics.Authenticated.Inc()
+	return nil
+}
+
+// newPowChallenge issues a fresh single-use registration challenge.
+func (ss *session) newPowChallenge() (pow.Challenge, error) {
+	c, err := pow.NewChallenge(ss.srv.cfg.Rand)
+	if err != nil {
+		return c, err
+	}
+	ss.powChal = &issued{value: c[:], at: ss.srv.cfg.Now()}
+	return c, nil
+}
