@@ -1,0 +1,397 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/server/store"
+)
+
+const (
+	qGroupExists  = `SELECT 1 FROM mls_groups WHERE group_id = ?`
+	qInsertGroup  = `INSERT INTO mls_groups (group_id, epoch, last_seq, created_at) VALUES (?, 0, 0, ?)`
+	qSelectGroup  = `SELECT epoch, last_seq, created_at FROM mls_groups WHERE group_id = ?`
+	qInsertMember = `INSERT INTO group_members (group_id, account_id, device_id, joined_seq, acked_seq)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	qDeleteMember  = `DELETE FROM group_members WHERE group_id = ? AND account_id = ? AND device_id = ?`
+	qSelectMembers = `SELECT account_id, device_id, joined_seq, acked_seq FROM group_members
+		WHERE group_id = ? ORDER BY account_id, device_id`
+	qSelectMember = `SELECT joined_seq, acked_seq FROM group_members
+		WHERE group_id = ? AND account_id = ? AND device_id = ?`
+	qSelectMemberships = `SELECT m.group_id, m.acked_seq, g.last_seq FROM group_members m
+		JOIN mls_groups g ON g.group_id = m.group_id
+		WHERE m.account_id = ? AND m.device_id = ? ORDER BY m.group_id`
+	// qLockGroupForAppend reads what an append needs in one statement: the
+	// epoch and last seq (locking the group's row on PostgreSQL, which
+	// serializes appends to one group), whether the sender is a member, and
+	// the seq of an earlier entry with the same message id (0 if none).
+	qLockGroupForAppend = `SELECT g.epoch, g.last_seq,
+		(SELECT COUNT(*) FROM group_members m
+			WHERE m.group_id = g.group_id AND m.account_id = ? AND m.device_id = ?),
+		COALESCE((SELECT l.seq FROM group_log l WHERE l.group_id = g.group_id AND l.message_id = ?), 0)
+		FROM mls_groups g WHERE g.group_id = ? @FOR_UPDATE@`
+	qAdvanceGroup = `UPDATE mls_groups SET epoch = ?, last_seq = ? WHERE group_id = ?`
+	qInsertLog    = `INSERT INTO group_log
+		(group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qReadLog = `SELECT seq, message_id, epoch, kind, sender_account, sender_device, created_at, data
+		FROM group_log WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+	qSelectCursor = `SELECT m.acked_seq, g.last_seq FROM group_members m
+		JOIN mls_groups g ON g.group_id = m.group_id
+		WHERE m.group_id = ? AND m.account_id = ? AND m.device_id = ?`
+	qAdvanceCursor = `UPDATE group_members SET acked_seq = ?
+		WHERE group_id = ? AND account_id = ? AND device_id = ? AND acked_seq < ?`
+)
+
+// CreateGroup implements store.DeliveryService.
+func (s *Store) CreateGroup(ctx context.Context, id store.GroupID, creator store.DeviceRef, at time.Time) error {
+	if err := validGroup(id); err != nil {
+		return err
+	}
+	if err := validRef(creator); err != nil {
+		return err
+	}
+	return s.w.do(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
+		if _, _, err := activeDevice(ctx, tx, creator); err != nil {
+			return err
+		}
+		ok, err := exists(ctx, tx, qGroupExists, []byte(id))
+		if err != nil {
+			return wrap("look up group", err)
+		}
+		if ok {
+			return fmt.Errorf("%w: group", store.ErrExists)
+		}
+		if err := s.insert(ctx, tx, "group", qInsertGroup, []byte(id), nanos(at)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, qInsertMember, []byte(id), string(creator.Account), creator.Device[:], int64(0), int64(0))
+		return wrap("add group creator", err)
+	})
+}
+
+// Group implements store.DeliveryService.
+func (s *Store) Group(ctx context.Context, id store.GroupID) (store.Group, error) {
+	g := store.Group{ID: id}
+	var epoch, last, created int64
+	err := s.b.Reader().QueryRow(ctx, qSelectGroup, []byte(id)).Scan(&epoch, &last, &created)
+	if errors.Is(err, ErrNoRows) {
+		return g, fmt.Errorf("%w: group", store.ErrNotFound)
+	}
+	if err != nil {
+		return g, wrap("read group", err)
+	}
+	g.Epoch, g.LastSeq, g.CreatedAt = uint64(epoch), uint64(last), fromNanos(created)
+	return g, nil
+}
+
+// Members implements store.DeliveryService.
+func (s *Store) Members(ctx context.Context, id store.GroupID) ([]store.Member, error) {
+	r := s.b.Reader()
+	rows, err := r.Query(ctx, qSelectMembers, []byte(id))
+	if err != nil {
+		return nil, wrap("list members", err)
+	}
+	var out []store.Member
+	for rows.Next() {
+		var account string
+		var dev []byte
+		var joined, acked int64
+		if err := rows.Scan(&account, &dev, &joined, &acked); err != nil {
+			rows.Close()
+			return nil, wrap("list members", err)
+		}
+		d, err := devID(dev)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, store.Member{
+			Device:    store.DeviceRef{Account: identity.AccountID(account), Device: d},
+			JoinedSeq: uint64(joined), AckedSeq: uint64(acked),
+		})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list members", err)
+	}
+	if len(out) == 0 {
+		if err := groupMustExist(ctx, r, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// groupMustExist returns ErrNotFound unless the group exists.
+func groupMustExist(ctx context.Context, q Querier, id store.GroupID) error {
+	ok, err := exists(ctx, q, qGroupExists, []byte(id))
+	if err != nil {
+		return wrap("look up group", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: group", store.ErrNotFound)
+	}
+	return nil
+}
+
+// Member implements store.DeliveryService.
+func (s *Store) Member(ctx context.Context, id store.GroupID, dev store.DeviceRef) (store.Member, error) {
+	r := s.b.Reader()
+	m := store.Member{Device: dev}
+	var joined, acked int64
+	err := r.QueryRow(ctx, qSelectMember, []byte(id), string(dev.Account), dev.Device[:]).Scan(&joined, &acked)
+	if errors.Is(err, ErrNoRows) {
+		if err := groupMustExist(ctx, r, id); err != nil {
+			return m, err
+		}
+		return m, store.ErrNotMember
+	}
+	if err != nil {
+		return m, wrap("read member", err)
+	}
+	m.JoinedSeq, m.AckedSeq = uint64(joined), uint64(acked)
+	return m, nil
+}
+
+// Memberships implements store.DeliveryService.
+func (s *Store) Memberships(ctx context.Context, dev store.DeviceRef) ([]store.Membership, error) {
+	rows, err := s.b.Reader().Query(ctx, qSelectMemberships, string(dev.Account), dev.Device[:])
+	if err != nil {
+		return nil, wrap("list memberships", err)
+	}
+	defer rows.Close()
+	var out []store.Membership
+	for rows.Next() {
+		var g []byte
+		var acked, last int64
+		if err := rows.Scan(&g, &acked, &last); err != nil {
+			return nil, wrap("list memberships", err)
+		}
+		out = append(out, store.Membership{Group: store.GroupID(g), AckedSeq: uint64(acked), LastSeq: uint64(last)})
+	}
+	return out, wrap("list memberships", rows.Err())
+}
+
+// groupState is what qLockGroupForAppend returns.
+type groupState struct {
+	epoch, lastSeq uint64
+	member         bool
+	dupSeq         uint64
+}
+
+// lockGroupForAppend reads the state an append checks.
+func lockGroupForAppend(ctx context.Context, tx Querier, id store.GroupID, sender store.DeviceRef, msg store.MessageID) (groupState, error) {
+	var epoch, last, member, dup int64
+	err := tx.QueryRow(ctx, qLockGroupForAppend, string(sender.Account), sender.Device[:], msg[:], []byte(id)).
+		Scan(&epoch, &last, &member, &dup)
+	if errors.Is(err, ErrNoRows) {
+		return groupState{}, fmt.Errorf("%w: group", store.ErrNotFound)
+	}
+	if err != nil {
+		return groupState{}, wrap("read group", err)
+	}
+	return groupState{epoch: uint64(epoch), lastSeq: uint64(last), member: member > 0, dupSeq: uint64(dup)}, nil
+}
+
+// appendLog writes one log entry and advances the group's counters.
+func appendLog(ctx context.Context, tx Querier, e *store.LogEntry, newEpoch uint64) error {
+	if _, err := tx.Exec(ctx, qAdvanceGroup, i64(newEpoch), i64(e.Seq), []byte(e.Group)); err != nil {
+		return fmt.Errorf("failed to advance group: %w", err)
+	}
+	if _, err := tx.Exec(ctx, qInsertLog, []byte(e.Group), i64(e.Seq), e.ID[:], i64(e.Epoch), int64(e.Kind),
+		string(e.Sender.Account), e.Sender.Device[:], nanos(e.CreatedAt), e.Data); err != nil {
+		return fmt.Errorf("failed to append to group log: %w", err)
+	}
+	return nil
+}
+
+// AppendMessage implements store.DeliveryService.
+func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, error) {
+	if err := validGroup(m.Group); err != nil {
+		return 0, err
+	}
+	if err := validRef(m.Sender); err != nil {
+		return 0, err
+	}
+	if m.Kind != store.KindApplication && m.Kind != store.KindProposal {
+		return 0, fmt.Errorf("%w: message kind %d", store.ErrInvalid, m.Kind)
+	}
+	var seq uint64
+	err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
+		g, err := lockGroupForAppend(ctx, tx, m.Group, m.Sender, m.ID)
+		if err != nil {
+			return err
+		}
+		if g.dupSeq != 0 {
+			seq = g.dupSeq
+			return nil
+		}
+		if !g.member {
+			return store.ErrNotMember
+		}
+		if m.Epoch > g.epoch {
+			return &store.EpochError{Current: g.epoch}
+		}
+		if g.epoch-m.Epoch > m.EpochGrace {
+			return &store.EpochError{Current: g.epoch, Stale: true}
+		}
+		e := store.LogEntry{Group: m.Group, Seq: g.lastSeq + 1, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
+			Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
+		if err := appendLog(ctx, tx, &e, g.epoch); err != nil {
+			return err
+		}
+		seq = e.Seq
+		return nil
+	})
+	return seq, err
+}
+
+// AppendCommit implements store.DeliveryService.
+func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error) {
+	if err := validGroup(c.Group); err != nil {
+		return 0, err
+	}
+	if err := validRef(c.Sender); err != nil {
+		return 0, err
+	}
+	for _, d := range append(append([]store.DeviceRef(nil), c.Added...), c.Removed...) {
+		if err := validRef(d); err != nil {
+			return 0, err
+		}
+	}
+	for _, w := range c.Welcomes {
+		if err := validRef(w.To); err != nil {
+			return 0, err
+		}
+	}
+	var seq uint64
+	err := s.w.do(ctx, string(c.Group), func(ctx context.Context, tx *batchTx) error {
+		g, err := lockGroupForAppend(ctx, tx, c.Group, c.Sender, c.ID)
+		if err != nil {
+			return err
+		}
+		if g.dupSeq != 0 {
+			seq = g.dupSeq
+			return nil
+		}
+		if !g.member {
+			return store.ErrNotMember
+		}
+		if c.Epoch != g.epoch {
+			return &store.EpochError{Current: g.epoch}
+		}
+		// Check (and lock) every device the commit adds or welcomes before
+		// the first write, so that a refusal leaves the batch clean.
+		mail := map[store.DeviceRef]int64{}
+		for _, d := range c.Added {
+			if _, _, err := activeDevice(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		for _, w := range c.Welcomes {
+			if _, ok := mail[w.To]; ok {
+				continue
+			}
+			mailSeq, _, err := activeDevice(ctx, tx, w.To)
+			if err != nil {
+				return err
+			}
+			mail[w.To] = mailSeq
+		}
+		e := store.LogEntry{Group: c.Group, Seq: g.lastSeq + 1, ID: c.ID, Epoch: c.Epoch, Kind: store.KindCommit,
+			Sender: c.Sender, Data: c.Data, CreatedAt: c.At}
+		if err := appendLog(ctx, tx, &e, g.epoch+1); err != nil {
+			return err
+		}
+		for _, d := range c.Removed {
+			if _, err := tx.Exec(ctx, qDeleteMember, []byte(c.Group), string(d.Account), d.Device[:]); err != nil {
+				return fmt.Errorf("failed to remove member: %w", err)
+			}
+		}
+		for _, d := range c.Added {
+			if _, err := tx.Exec(ctx, qInsertMember, []byte(c.Group), string(d.Account), d.Device[:],
+				i64(e.Seq), i64(e.Seq)); err != nil {
+				return fmt.Errorf("failed to add member: %w", err)
+			}
+		}
+		for _, w := range c.Welcomes {
+			mail[w.To]++
+			w.Kind = store.MailWelcome
+			if err := insertMail(ctx, tx, w, mail[w.To]); err != nil {
+				return err
+			}
+		}
+		seq = e.Seq
+		return nil
+	})
+	return seq, err
+}
+
+// ReadGroup implements store.GroupLog.
+func (s *Store) ReadGroup(ctx context.Context, id store.GroupID, after uint64, limit int) ([]store.LogEntry, error) {
+	r := s.b.Reader()
+	rows, err := r.Query(ctx, qReadLog, []byte(id), i64(after), clampLimit(limit))
+	if err != nil {
+		return nil, wrap("read group log", err)
+	}
+	var out []store.LogEntry
+	for rows.Next() {
+		e := store.LogEntry{Group: id}
+		var seq, epoch, kind, created int64
+		var mid, sdev []byte
+		var sacct string
+		if err := rows.Scan(&seq, &mid, &epoch, &kind, &sacct, &sdev, &created, &e.Data); err != nil {
+			rows.Close()
+			return nil, wrap("read group log", err)
+		}
+		if e.ID, err = msgID(mid); err == nil {
+			e.Sender.Device, err = devID(sdev)
+		}
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Seq, e.Epoch, e.Kind, e.CreatedAt = uint64(seq), uint64(epoch), store.MessageKind(kind), fromNanos(created)
+		e.Sender.Account = identity.AccountID(sacct)
+		out = append(out, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("read group log", err)
+	}
+	if len(out) == 0 {
+		if err := groupMustExist(ctx, r, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// AckGroup implements store.GroupLog.
+func (s *Store) AckGroup(ctx context.Context, dev store.DeviceRef, id store.GroupID, seq uint64) error {
+	return s.w.do(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
+		var acked, last int64
+		err := tx.QueryRow(ctx, qSelectCursor, []byte(id), string(dev.Account), dev.Device[:]).Scan(&acked, &last)
+		if errors.Is(err, ErrNoRows) {
+			if err := groupMustExist(ctx, tx, id); err != nil {
+				return err
+			}
+			return store.ErrNotMember
+		}
+		if err != nil {
+			return wrap("read cursor", err)
+		}
+		if seq > uint64(last) {
+			return fmt.Errorf("%w: ack of seq %d past the group's last entry %d", store.ErrInvalid, seq, last)
+		}
+		if seq <= uint64(acked) {
+			return nil
+		}
+		_, err = tx.Exec(ctx, qAdvanceCursor, i64(seq), []byte(id), string(dev.Account), dev.Device[:], i64(seq))
+		return wrap("advance cursor", err)
+	})
+}

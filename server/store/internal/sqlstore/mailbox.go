@@ -1,0 +1,158 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/server/store"
+)
+
+const (
+	qMailDup = `SELECT seq FROM mailbox WHERE account_id = ? AND device_id = ? AND message_id = ?`
+	// qInsertMail ignores a duplicate message id, which only a Welcome
+	// repeated inside one commit can produce.
+	qInsertMail = `INSERT INTO mailbox (account_id, device_id, seq, message_id, kind, created_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	qBumpMailbox = `UPDATE devices SET mail_seq = ?, mail_count = mail_count + ?
+		WHERE account_id = ? AND device_id = ?`
+	qReadMailbox = `SELECT seq, message_id, kind, created_at, data FROM mailbox
+		WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+	qDeleteMail       = `DELETE FROM mailbox WHERE account_id = ? AND device_id = ? AND seq = ?`
+	qDecMailboxCount  = `UPDATE devices SET mail_count = mail_count - ? WHERE account_id = ? AND device_id = ?`
+	qSelectMailCount  = `SELECT mail_count FROM devices WHERE account_id = ? AND device_id = ?`
+	qExpireLog        = `DELETE FROM group_log WHERE created_at < ?`
+	qExpireMailbox    = `DELETE FROM mailbox WHERE created_at < ?`
+	qRecountMailboxes = `UPDATE devices SET mail_count = (SELECT COUNT(*) FROM mailbox m
+		WHERE m.account_id = devices.account_id AND m.device_id = devices.device_id) WHERE mail_count > 0`
+)
+
+// insertMail stores one mailbox entry with the given seq and records the
+// device's new counters. The device row must have been read (and locked).
+func insertMail(ctx context.Context, tx Querier, m store.MailboxMessage, seq int64) error {
+	n, err := tx.Exec(ctx, qInsertMail, string(m.To.Account), m.To.Device[:], seq, m.ID[:], int64(m.Kind), nanos(m.At), m.Data)
+	if err != nil {
+		return fmt.Errorf("failed to queue message: %w", err)
+	}
+	if _, err := tx.Exec(ctx, qBumpMailbox, seq, n, string(m.To.Account), m.To.Device[:]); err != nil {
+		return fmt.Errorf("failed to update mailbox counters: %w", err)
+	}
+	return nil
+}
+
+// Deliver implements store.Mailbox.
+func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, error) {
+	if err := validRef(m.To); err != nil {
+		return 0, err
+	}
+	if !m.Kind.Valid() {
+		return 0, fmt.Errorf("%w: mailbox kind %d", store.ErrInvalid, m.Kind)
+	}
+	var seq uint64
+	err := s.w.do(ctx, deviceKey(m.To), func(ctx context.Context, tx *batchTx) error {
+		mailSeq, count, err := activeDevice(ctx, tx, m.To)
+		if err != nil {
+			return err
+		}
+		var dup int64
+		err = tx.QueryRow(ctx, qMailDup, string(m.To.Account), m.To.Device[:], m.ID[:]).Scan(&dup)
+		if err == nil {
+			seq = uint64(dup)
+			return nil
+		}
+		if !errors.Is(err, ErrNoRows) {
+			return wrap("look up mailbox entry", err)
+		}
+		if count >= int64(s.opts.MailboxLimit) {
+			return store.ErrQueueFull
+		}
+		if err := insertMail(ctx, tx, m, mailSeq+1); err != nil {
+			return err
+		}
+		seq = uint64(mailSeq + 1)
+		return nil
+	})
+	return seq, err
+}
+
+// ReadMailbox implements store.Mailbox.
+func (s *Store) ReadMailbox(ctx context.Context, dev store.DeviceRef, after uint64, limit int) ([]store.MailboxEntry, error) {
+	rows, err := s.b.Reader().Query(ctx, qReadMailbox, string(dev.Account), dev.Device[:], i64(after), clampLimit(limit))
+	if err != nil {
+		return nil, wrap("read mailbox", err)
+	}
+	defer rows.Close()
+	var out []store.MailboxEntry
+	for rows.Next() {
+		e := store.MailboxEntry{To: dev}
+		var seq, kind, created int64
+		var mid []byte
+		if err := rows.Scan(&seq, &mid, &kind, &created, &e.Data); err != nil {
+			return nil, wrap("read mailbox", err)
+		}
+		if e.ID, err = msgID(mid); err != nil {
+			return nil, err
+		}
+		e.Seq, e.Kind, e.CreatedAt = uint64(seq), store.MailKind(kind), fromNanos(created)
+		out = append(out, e)
+	}
+	return out, wrap("read mailbox", rows.Err())
+}
+
+// AckMailbox implements store.Mailbox.
+func (s *Store) AckMailbox(ctx context.Context, dev store.DeviceRef, seqs []uint64) error {
+	if len(seqs) > store.MaxReadLimit {
+		return fmt.Errorf("%w: ack at most %d entries at once", store.ErrInvalid, store.MaxReadLimit)
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	return s.w.do(ctx, deviceKey(dev), func(ctx context.Context, tx *batchTx) error {
+		var deleted int64
+		for _, seq := range seqs {
+			n, err := tx.Exec(ctx, qDeleteMail, string(dev.Account), dev.Device[:], i64(seq))
+			if err != nil {
+				return fmt.Errorf("failed to ack mailbox entry: %w", err)
+			}
+			deleted += n
+		}
+		if deleted == 0 {
+			return nil
+		}
+		_, err := tx.Exec(ctx, qDecMailboxCount, deleted, string(dev.Account), dev.Device[:])
+		return wrap("update mailbox count", err)
+	})
+}
+
+// MailboxDepth implements store.Mailbox.
+func (s *Store) MailboxDepth(ctx context.Context, dev store.DeviceRef) (int, error) {
+	var n int64
+	err := s.b.Reader().QueryRow(ctx, qSelectMailCount, string(dev.Account), dev.Device[:]).Scan(&n)
+	if errors.Is(err, ErrNoRows) {
+		return 0, fmt.Errorf("%w: device %s", store.ErrNotFound, dev.Device)
+	}
+	return int(n), wrap("read mailbox depth", err)
+}
+
+// Expire implements store.Expiry.
+func (s *Store) Expire(ctx context.Context, before time.Time) (store.ExpiryResult, error) {
+	var res store.ExpiryResult
+	err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
+		var err error
+		cutoff := nanos(before)
+		if res.LogEntries, err = tx.Exec(ctx, qExpireLog, cutoff); err != nil {
+			return fmt.Errorf("failed to expire group log: %w", err)
+		}
+		if res.MailboxEntries, err = tx.Exec(ctx, qExpireMailbox, cutoff); err != nil {
+			return fmt.Errorf("failed to expire mailboxes: %w", err)
+		}
+		if res.MailboxEntries > 0 {
+			if _, err := tx.Exec(ctx, qRecountMailboxes); err != nil {
+				return fmt.Errorf("failed to recount mailboxes: %w", err)
+			}
+		}
+		return nil
+	})
+	return res, err
+}

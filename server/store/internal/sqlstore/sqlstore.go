@@ -1,0 +1,260 @@
+// Package sqlstore is the store logic shared by the SQLite and PostgreSQL
+// backends: every store.Store method is written once here against a small
+// [Querier] interface, with the SQL kept as named constants in queries.go.
+//
+// Query text uses "?" placeholders and a few @TOKENS@ (see [Rewrite]); each
+// backend rewrites them once per query for its dialect and caches the result.
+//
+// All writes go through a group-commit writer (batch.go): callers hand it a
+// function, the writer runs many such functions in one transaction, commits,
+// and only then answers each caller. Reads go straight to the backend's
+// reader pool.
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/server/store"
+)
+
+// ErrNoRows is what a backend's [Row.Scan] returns when the query matched no
+// row.
+var ErrNoRows = errors.New("sqlstore: no rows")
+
+// Querier runs SQL written with "?" placeholders and @TOKENS@.
+type Querier interface {
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// QueryRow runs a query expected to return at most one row.
+	QueryRow(ctx context.Context, query string, args ...any) Row
+	// Query runs a query returning rows. Callers read all rows and close
+	// them before running the next statement on the same transaction.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Row is one result row.
+type Row interface {
+	// Scan copies the columns into dest; ErrNoRows when there was no row.
+	Scan(dest ...any) error
+}
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// WriteTx is an open write transaction.
+type WriteTx interface {
+	Querier
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Backend is what a database driver provides.
+type Backend interface {
+	// BeginWrite opens a write transaction. The SQLite backend is only ever
+	// called from its one writer goroutine.
+	BeginWrite(ctx context.Context) (WriteTx, error)
+	// Reader runs read-only queries outside of any write transaction.
+	Reader() Querier
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique(err error) bool
+	// IsRetryable reports whether a transaction that failed with err may
+	// succeed if run again (deadlock, serialization failure, busy).
+	IsRetryable(err error) bool
+	// Close releases the backend.
+	Close() error
+}
+
+// Config tunes the shared store.
+type Config struct {
+	// Writers is the number of group-commit writer goroutines. SQLite uses
+	// exactly one; PostgreSQL may use several, each with its own connection.
+	Writers int
+	// Migrations holds the dialect's token replacements for the schema.
+	Dialect Dialect
+}
+
+// Store implements store.Store over a Backend.
+type Store struct {
+	b         Backend
+	w         *writer
+	opts      store.Options
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New migrates the schema and starts the writers.
+func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store, error) {
+	opts = opts.WithDefaults()
+	if err := migrate(ctx, b, cfg.Dialect); err != nil {
+		return nil, err
+	}
+	writers := cfg.Writers
+	if writers < 1 {
+		writers = 1
+	}
+	s := &Store{b: b, opts: opts}
+	s.w = newWriter(b, writers, opts.MaxBatch)
+	return s, nil
+}
+
+// Close stops the writers after the pending writes and closes the backend.
+// Closing again is a no-op.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.w.close()
+		if err := s.b.Close(); err != nil {
+			s.closeErr = fmt.Errorf("failed to close database: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Dialect holds what differs between SQL dialects.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// Dollar selects $1, $2 ... placeholders instead of ?.
+	Dollar bool
+	// Tokens maps @TOKEN@ names to their text in this dialect.
+	Tokens map[string]string
+	// MigrationLock, if set, runs first in each migration transaction so
+	// that concurrent servers migrate one at a time.
+	MigrationLock string
+}
+
+// Rewrite turns shared query text into the dialect's: "?" becomes "$n" when
+// d.Dollar is set, and each @TOKEN@ its replacement ("" when unknown to the
+// dialect). Query constants contain no string literals holding "?" or "@".
+func (d Dialect) Rewrite(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '?' && d.Dollar:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		case c == '@':
+			end := strings.IndexByte(q[i+1:], '@')
+			if end < 0 {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteString(d.Tokens[q[i+1:i+1+end]])
+			i += end + 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// nanos converts a time to the stored form: Unix nanoseconds, 0 for the zero
+// time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// devID converts a stored device id.
+func devID(b []byte) (identity.DeviceID, error) {
+	d, err := identity.DeviceIDFromBytes(b)
+	if err != nil {
+		return d, fmt.Errorf("failed to read stored device id: %w", err)
+	}
+	return d, nil
+}
+
+// msgID converts a stored message id.
+func msgID(b []byte) (store.MessageID, error) {
+	var m store.MessageID
+	if len(b) != len(m) {
+		return m, fmt.Errorf("failed to read stored message id: %d bytes", len(b))
+	}
+	copy(m[:], b)
+	return m, nil
+}
+
+// clampLimit bounds a caller's read limit to 1..store.MaxReadLimit.
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > store.MaxReadLimit {
+		return store.MaxReadLimit
+	}
+	return limit
+}
+
+// i64 converts a sequence number or epoch for the database. Values above
+// MaxInt64 cannot occur (they count writes) and are clamped.
+func i64(u uint64) int64 {
+	if u > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(u)
+}
+
+// validRef checks a device reference supplied by a caller.
+func validRef(d store.DeviceRef) error {
+	if d.Account == "" || d.Device.IsZero() {
+		return fmt.Errorf("%w: empty account or device id", store.ErrInvalid)
+	}
+	return nil
+}
+
+// validGroup checks a group id supplied by a caller.
+func validGroup(g store.GroupID) error {
+	if !g.Valid() {
+		return fmt.Errorf("%w: group id must be 1..%d bytes", store.ErrInvalid, store.MaxGroupIDLen)
+	}
+	return nil
+}
+
+// wrap prefixes an unexpected database error and passes store errors through.
+func wrap(what string, err error) error {
+	if err == nil || isLogical(err) {
+		return err
+	}
+	return fmt.Errorf("failed to %s: %w", what, err)
+}
+
+// isLogical reports whether err is a store condition (as opposed to a
+// database failure).
+func isLogical(err error) bool {
+	for _, e := range logicalErrors {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+var logicalErrors = []error{
+	store.ErrNotFound, store.ErrExists, store.ErrEpochConflict, store.ErrEpochStale,
+	store.ErrQueueFull, store.ErrRevoked, store.ErrNotMember, store.ErrInviteUsed,
+	store.ErrInvalid,
+}

@@ -1,0 +1,291 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/parley-im/parley/server/store"
+)
+
+// newGroup creates a group owned by creator.
+func newGroup(t testing.TB, s store.Store, id string, creator store.DeviceRef) store.GroupID {
+	t.Helper()
+	g := store.GroupID(id)
+	noErr(t, "CreateGroup", s.CreateGroup(context.Background(), g, creator, at(1)))
+	return g
+}
+
+// addMembers commits at the given epoch, adding devs.
+func addMembers(t testing.TB, s store.Store, g store.GroupID, sender store.DeviceRef, epoch uint64, devs ...store.DeviceRef) uint64 {
+	t.Helper()
+	seq, err := s.AppendCommit(context.Background(), store.Commit{Group: g, ID: msgID("add", int(epoch)), Epoch: epoch,
+		Sender: sender, Data: []byte("commit"), At: at(2), Added: devs})
+	noErr(t, "AppendCommit(add)", err)
+	return seq
+}
+
+func app(g store.GroupID, sender store.DeviceRef, epoch uint64, n int) store.Message {
+	return store.Message{Group: g, ID: msgID("app", n), Epoch: epoch, Kind: store.KindApplication,
+		Sender: sender, Data: []byte(fmt.Sprintf("ciphertext %d", n)), At: at(10 + n)}
+}
+
+func testGroups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s, "alice", 2)
+	b := newAccount(t, s, "bob", 1)
+	g := newGroup(t, s, "\x00group\xff", a.ref(0)) // arbitrary bytes
+
+	wantErr(t, "CreateGroup twice", s.CreateGroup(ctx, g, b.ref(0), at(2)), store.ErrExists)
+	wantErr(t, "CreateGroup empty id", s.CreateGroup(ctx, "", a.ref(0), at(2)), store.ErrInvalid)
+	wantErr(t, "CreateGroup long id", s.CreateGroup(ctx, store.GroupID(bytes.Repeat([]byte{1}, 256)), a.ref(0), at(2)), store.ErrInvalid)
+	wantErr(t, "CreateGroup unknown creator", s.CreateGroup(ctx, "g2", firstDevice(newAccountValue("x"), "x").Ref(), at(2)), store.ErrNotFound)
+
+	got, err := s.Group(ctx, g)
+	noErr(t, "Group", err)
+	if got.ID != g || got.Epoch != 0 || got.LastSeq != 0 {
+		t.Fatalf("Group = %+v", got)
+	}
+	sameTime(t, "Group.CreatedAt", got.CreatedAt, at(1))
+	_, err = s.Group(ctx, "nope")
+	wantErr(t, "Group(unknown)", err, store.ErrNotFound)
+
+	m, err := s.Member(ctx, g, a.ref(0))
+	noErr(t, "Member(creator)", err)
+	if m.JoinedSeq != 0 || m.AckedSeq != 0 {
+		t.Fatalf("creator = %+v", m)
+	}
+	_, err = s.Member(ctx, g, b.ref(0))
+	wantErr(t, "Member(non-member)", err, store.ErrNotMember)
+	_, err = s.Member(ctx, "nope", b.ref(0))
+	wantErr(t, "Member(unknown group)", err, store.ErrNotFound)
+	_, err = s.Members(ctx, "nope")
+	wantErr(t, "Members(unknown group)", err, store.ErrNotFound)
+
+	seq := addMembers(t, s, g, a.ref(0), 0, b.ref(0), a.ref(1))
+	members, err := s.Members(ctx, g)
+	noErr(t, "Members", err)
+	if len(members) != 3 {
+		t.Fatalf("Members = %+v, want 3", members)
+	}
+	for _, m := range members {
+		want := seq
+		if m.Device == a.ref(0) {
+			want = 0
+		}
+		if m.JoinedSeq != want || m.AckedSeq != want {
+			t.Fatalf("member %+v: joined/acked want %d", m, want)
+		}
+	}
+
+	g2 := newGroup(t, s, "second", b.ref(0))
+	ms, err := s.Memberships(ctx, b.ref(0))
+	noErr(t, "Memberships", err)
+	if len(ms) != 2 {
+		t.Fatalf("Memberships = %+v, want 2 groups", ms)
+	}
+	byGroup := map[store.GroupID]store.Membership{}
+	for _, m := range ms {
+		byGroup[m.Group] = m
+	}
+	if m := byGroup[g]; m.AckedSeq != seq || m.LastSeq != seq {
+		t.Fatalf("membership in %q = %+v", g, m)
+	}
+	if m := byGroup[g2]; m.AckedSeq != 0 || m.LastSeq != 0 {
+		t.Fatalf("membership in %q = %+v", g2, m)
+	}
+}
+
+func testAppendMessage(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s, "alice", 1)
+	b := newAccount(t, s, "bob", 1)
+	g := newGroup(t, s, "g", a.ref(0))
+
+	for i := 1; i <= 3; i++ {
+		seq, err := s.AppendMessage(ctx, app(g, a.ref(0), 0, i))
+		noErr(t, "AppendMessage", err)
+		if seq != uint64(i) {
+			t.Fatalf("seq = %d, want %d", seq, i)
+		}
+	}
+	// A resend with the same id returns the original seq and stores nothing.
+	m := app(g, a.ref(0), 0, 2)
+	m.Data = []byte("different bytes")
+	seq, err := s.AppendMessage(ctx, m)
+	noErr(t, "AppendMessage resend", err)
+	if seq != 2 {
+		t.Fatalf("resend seq = %d, want 2", seq)
+	}
+	if gr, _ := s.Group(ctx, g); gr.LastSeq != 3 {
+		t.Fatalf("LastSeq after resend = %d, want 3", gr.LastSeq)
+	}
+
+	_, err = s.AppendMessage(ctx, app(g, b.ref(0), 0, 9))
+	wantErr(t, "non-member sends", err, store.ErrNotMember)
+	_, err = s.AppendMessage(ctx, app("nope", a.ref(0), 0, 9))
+	wantErr(t, "unknown group", err, store.ErrNotFound)
+	bad := app(g, a.ref(0), 0, 9)
+	bad.Kind = store.KindCommit
+	_, err = s.AppendMessage(ctx, bad)
+	wantErr(t, "commit through AppendMessage", err, store.ErrInvalid)
+
+	// Future epoch.
+	_, err = s.AppendMessage(ctx, app(g, a.ref(0), 1, 9))
+	wantErr(t, "future epoch", err, store.ErrEpochConflict)
+
+	// Advance to epoch 2, then test the grace window.
+	addMembers(t, s, g, a.ref(0), 0, b.ref(0))
+	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("c", 1), Epoch: 1, Sender: b.ref(0), Data: []byte("c"), At: at(3)})
+	noErr(t, "second commit", err)
+	old := app(g, a.ref(0), 1, 10)
+	_, err = s.AppendMessage(ctx, old)
+	var ee *store.EpochError
+	if !errors.As(err, &ee) || !ee.Stale || ee.Current != 2 || !errors.Is(err, store.ErrEpochStale) {
+		t.Fatalf("stale message: got %v, want stale EpochError at epoch 2", err)
+	}
+	old.EpochGrace = 1
+	_, err = s.AppendMessage(ctx, old)
+	noErr(t, "message within grace", err)
+	prop := app(g, b.ref(0), 2, 11)
+	prop.Kind = store.KindProposal
+	seq, err = s.AppendMessage(ctx, prop)
+	noErr(t, "proposal", err)
+	if seq != 7 {
+		t.Fatalf("proposal seq = %d, want 7", seq)
+	}
+}
+
+func testAppendCommit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s, "alice", 1)
+	b := newAccount(t, s, "bob", 2)
+	c := newAccount(t, s, "carol", 1)
+	g := newGroup(t, s, "g", a.ref(0))
+
+	commit := store.Commit{Group: g, ID: msgID("commit", 0), Epoch: 0, Sender: a.ref(0), Data: []byte("commit 0"), At: at(5),
+		Added: []store.DeviceRef{b.ref(0), b.ref(1)},
+		Welcomes: []store.MailboxMessage{
+			{To: b.ref(0), ID: msgID("welcome", 0), Data: []byte("welcome b0"), At: at(5)},
+			{To: b.ref(1), ID: msgID("welcome", 1), Data: []byte("welcome b1"), At: at(5)},
+		}}
+	seq, err := s.AppendCommit(ctx, commit)
+	noErr(t, "AppendCommit", err)
+	if seq != 1 {
+		t.Fatalf("commit seq = %d, want 1", seq)
+	}
+	gr, _ := s.Group(ctx, g)
+	if gr.Epoch != 1 || gr.LastSeq != 1 {
+		t.Fatalf("group after commit = %+v, want epoch 1 seq 1", gr)
+	}
+	for i := 0; i < 2; i++ {
+		box, err := s.ReadMailbox(ctx, b.ref(i), 0, 10)
+		noErr(t, "ReadMailbox", err)
+		if len(box) != 1 || box[0].Kind != store.MailWelcome || string(box[0].Data) != fmt.Sprintf("welcome b%d", i) ||
+			box[0].ID != msgID("welcome", i) {
+			t.Fatalf("mailbox of b%d = %+v", i, box)
+		}
+		m, err := s.Member(ctx, g, b.ref(i))
+		noErr(t, "Member(added)", err)
+		if m.JoinedSeq != 1 || m.AckedSeq != 1 {
+			t.Fatalf("added member = %+v, want joined at 1", m)
+		}
+	}
+
+	// A resend of the same commit changes nothing and returns its seq.
+	seq, err = s.AppendCommit(ctx, commit)
+	noErr(t, "AppendCommit resend", err)
+	if seq != 1 {
+		t.Fatalf("resend seq = %d", seq)
+	}
+	if gr, _ := s.Group(ctx, g); gr.Epoch != 1 {
+		t.Fatalf("epoch after resend = %d", gr.Epoch)
+	}
+	if n, _ := s.MailboxDepth(ctx, b.ref(0)); n != 1 {
+		t.Fatalf("welcome queued again: depth %d", n)
+	}
+
+	// A commit for an old epoch loses, with the current epoch in the error.
+	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("late", 0), Epoch: 0, Sender: b.ref(0), Data: []byte("late"), At: at(6)})
+	var ee *store.EpochError
+	if !errors.As(err, &ee) || ee.Current != 1 || !errors.Is(err, store.ErrEpochConflict) {
+		t.Fatalf("old-epoch commit: got %v, want EpochError{Current: 1}", err)
+	}
+	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("x", 0), Epoch: 1, Sender: c.ref(0), Data: []byte("x"), At: at(6)})
+	wantErr(t, "commit by non-member", err, store.ErrNotMember)
+
+	// Adding a revoked device is refused and changes nothing.
+	noErr(t, "RevokeDevice", s.RevokeDevice(ctx, c.ref(0), at(7)))
+	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("addc", 0), Epoch: 1, Sender: a.ref(0), Data: []byte("x"), At: at(8),
+		Added: []store.DeviceRef{c.ref(0)}})
+	wantErr(t, "add revoked device", err, store.ErrRevoked)
+	if gr, _ := s.Group(ctx, g); gr.Epoch != 1 || gr.LastSeq != 1 {
+		t.Fatalf("group changed by refused commit: %+v", gr)
+	}
+
+	// Removal.
+	seq, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("remove", 0), Epoch: 1, Sender: b.ref(0), Data: []byte("rm"), At: at(9),
+		Removed: []store.DeviceRef{b.ref(1)}})
+	noErr(t, "remove commit", err)
+	if seq != 2 {
+		t.Fatalf("remove seq = %d", seq)
+	}
+	_, err = s.Member(ctx, g, b.ref(1))
+	wantErr(t, "removed member", err, store.ErrNotMember)
+	_, err = s.AppendMessage(ctx, app(g, b.ref(1), 2, 1))
+	wantErr(t, "removed member sends", err, store.ErrNotMember)
+	_, err = s.AppendCommit(ctx, store.Commit{Group: "nope", ID: msgID("n", 0), Epoch: 0, Sender: a.ref(0), Data: []byte("x")})
+	wantErr(t, "commit to unknown group", err, store.ErrNotFound)
+}
+
+// testCommitRace: 10 members commit for the same epoch at once; exactly one
+// wins, the others get ErrEpochConflict carrying the new epoch.
+func testCommitRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 10
+	owner := newAccount(t, s, "owner", 1)
+	g := newGroup(t, s, "race", owner.ref(0))
+	var devs []store.DeviceRef
+	for i := 0; i < n; i++ {
+		devs = append(devs, newAccount(t, s, fmt.Sprintf("member%d", i), 1).ref(0))
+	}
+	addMembers(t, s, g, owner.ref(0), 0, devs...)
+
+	for round := 0; round < 3; round++ {
+		epoch := uint64(1 + round)
+		var wg sync.WaitGroup
+		results := make([]error, n)
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, results[i] = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID(fmt.Sprintf("race%d", round), i),
+					Epoch: epoch, Sender: devs[i], Data: []byte("commit"), At: at(20)})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		wins := 0
+		for _, err := range results {
+			var ee *store.EpochError
+			switch {
+			case err == nil:
+				wins++
+			case errors.As(err, &ee) && errors.Is(err, store.ErrEpochConflict) && ee.Current == epoch+1:
+			default:
+				t.Fatalf("round %d: unexpected result %v", round, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d commits won, want exactly 1", round, wins)
+		}
+		if gr, _ := s.Group(ctx, g); gr.Epoch != epoch+1 || gr.LastSeq != epoch+1 {
+			t.Fatalf("round %d: group = %+v", round, gr)
+		}
+	}
+}
