@@ -96,6 +96,9 @@ func TestAccountSignature(t *testing.T) {
 	if _, err := k.Sign(Domain(strings.Repeat("x", 256)), msg); !errors.Is(err, ErrInvalidDomain) {
 		t.Fatalf("long domain: %v", err)
 	}
+	if err := VerifyAccountSignature(k.Public(), "", msg, sig); !errors.Is(err, ErrInvalidDomain) {
+		t.Fatalf("verify in empty domain: %v", err)
+	}
 	if err := VerifyAccountSignature(k.Public()[:31], DomainDeviceCertificate, msg, sig); !errors.Is(err, ErrInvalidKey) {
 		t.Fatalf("short public key: %v", err)
 	}

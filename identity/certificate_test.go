@@ -2,10 +2,12 @@ package identity
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -275,6 +277,53 @@ func TestIssueDeviceCertificateRefuses(t *testing.T) {
 		if err := f(); err == nil {
 			t.Errorf("%s: issued", name)
 		}
+	}
+}
+
+// A certificate correctly signed but naming the account key as the device
+// key is refused by Verify (Issue refuses to make one).
+func TestDeviceCertificateAccountKeyAsDeviceKey(t *testing.T) {
+	acct, _, cert := testCert(t)
+	data := cert.Marshal()
+	tbs := bytes.Clone(data[:len(data)-64])
+	copy(tbs[1+32+16+2+1:], acct.Public())
+	sig, err := acct.Sign(DomainDeviceCertificate, tbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseDeviceCertificate(append(tbs, sig...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("Verify = %v, want ErrInvalidKey", err)
+	}
+}
+
+// otherSigner is a crypto.Signer of a key type devices cannot use.
+type otherSigner struct{}
+
+func (otherSigner) Public() crypto.PublicKey { return "not a key" }
+func (otherSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("unreachable")
+}
+
+func TestSignAsDeviceRefuses(t *testing.T) {
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), testRand(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, key := range map[string]crypto.Signer{"P-384": p384, "other type": otherSigner{}} {
+		if _, err := SignAsDevice(key, DomainDeviceAuth, []byte("m"), testRand(7)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := SignAsDevice(testDeviceKey(t, 1), "", []byte("m"), nil); !errors.Is(err, ErrInvalidDomain) {
+		t.Errorf("empty domain: %v", err)
+	}
+	_, _, cert := testCert(t)
+	if err := cert.VerifyDeviceSignature("", []byte("m"), make([]byte, 64)); !errors.Is(err, ErrInvalidDomain) {
+		t.Errorf("verify in empty domain: %v", err)
 	}
 }
 

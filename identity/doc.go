@@ -7,6 +7,8 @@
 // without changing the ID. Each device has its own MLS signature key, bound
 // to the account by a [DeviceCertificate] signed by the account key; the
 // certificate's encoding is the identity of the device's MLS BasicCredential.
+// A device proves itself to a server by signing a challenge with
+// [SignAsDevice], checked with [DeviceCertificate.VerifyDeviceSignature].
 // A [UsernameClaim] binds an optional username on one server to the account;
 // the server can refuse a claim but cannot forge one. Usernames are folded
 // and reduced to a skeleton ([FoldUsername], [UsernameSkeleton]) so that
@@ -16,9 +18,9 @@
 // [SafetyQRPayload]; one number covers every device of both accounts,
 // because members verify device certificates.
 //
-// A 256-bit recovery key is written down as 33 words ([RecoveryWords]) and
-// read back with [ParseRecoveryWords], which names any unknown word and
-// detects any single wrong word by its checksum word.
+// A 256-bit [RecoveryKey] is written down as 33 words ([RecoveryWords]) and
+// read back with [ParseRecoveryWords], which names any unknown word and, by
+// the checksum word, catches any single wrong word and any two swapped words.
 //
 // Every signature made with an account key covers a [Domain] label, so a
 // signature made for one purpose is never valid for another. All decoders are

@@ -86,6 +86,15 @@ func testRecoveryKey(t testing.TB, seed uint64) RecoveryKey {
 	return k
 }
 
+func TestNewRecoveryKey(t *testing.T) {
+	if testRecoveryKey(t, 1) == testRecoveryKey(t, 2) {
+		t.Fatal("different randomness gave the same key")
+	}
+	if _, err := NewRecoveryKey(strings.NewReader("short")); err == nil {
+		t.Fatal("short randomness accepted")
+	}
+}
+
 func TestRecoveryWordsRoundTrip(t *testing.T) {
 	keys := []RecoveryKey{{}, {0: 0xff}}
 	var all RecoveryKey
@@ -168,6 +177,9 @@ func TestParseRecoveryWordsUnknown(t *testing.T) {
 	// A one-letter typo names the intended word; nonsense names none.
 	if e := unknownWord(1, "banan"); e.Suggestion != "banana" {
 		t.Fatalf("suggestion for banan = %q", e.Suggestion)
+	}
+	if e := unknownWord(1, "albrm"); e.Suggestion != "" { // alarm or album
+		t.Fatalf("ambiguous typo suggests %q", e.Suggestion)
 	}
 	if e := unknownWord(1, "zzzzzz"); e.Suggestion != "" {
 		t.Fatalf("suggestion for zzzzzz = %q", e.Suggestion)

@@ -8,7 +8,9 @@ import (
 
 // Username length bounds, in bytes (usernames are ASCII).
 const (
+	// MinUsernameLen is the shortest username allowed.
 	MinUsernameLen = 3
+	// MaxUsernameLen is the longest username allowed.
 	MaxUsernameLen = 32
 )
 
