@@ -402,3 +402,29 @@ func FuzzParseDeviceCertificate(f *testing.F) {
 		_ = c.VerifyDeviceSignature(DomainDeviceAuth, data, data)
 	})
 }
+
+func BenchmarkIssueDeviceCertificate(b *testing.B) {
+	acct := testAccount(b, 1)
+	dev := testDeviceKey(b, 1).Public().(ed25519.PublicKey)
+	for b.Loop() {
+		if _, err := IssueDeviceCertificate(acct, DeviceID{1}, dev, SuiteX25519AES128GCMEd25519, testTime); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseVerifyDeviceCertificate(b *testing.B) {
+	_, _, cert := testCert(b)
+	data := cert.Marshal()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := ParseDeviceCertificate(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -296,3 +296,13 @@ func FuzzParseRecoveryWords(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseRecoveryWords(b *testing.B) {
+	s := strings.Join(RecoveryWords(testRecoveryKey(b, 1)), " ")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRecoveryWords(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
