@@ -1,0 +1,210 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// client is one simulated member in tests.
+type client struct {
+	name   string
+	cfg    *Config
+	signer *Signer
+	cred   Credential
+	g      *Group
+}
+
+func newClient(t testing.TB, cfg *Config, name string) *client {
+	t.Helper()
+	s, err := GenerateSigner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{name: name, cfg: cfg, signer: s, cred: Credential{Identity: []byte(name)}}
+}
+
+func (c *client) keyPackage(t testing.TB) *KeyPackageBundle {
+	t.Helper()
+	kp, err := NewKeyPackage(c.cfg, c.cred, c.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+func testConfig(cs CipherSuite) *Config {
+	return &Config{Suite: cs}
+}
+
+func mustAuth(t testing.TB, members ...*client) {
+	t.Helper()
+	want := members[0].g.EpochAuthenticator()
+	for _, m := range members[1:] {
+		if m.g.Epoch() != members[0].g.Epoch() {
+			t.Fatalf("%s at epoch %d, %s at %d", m.name, m.g.Epoch(), members[0].name, members[0].g.Epoch())
+		}
+		if !bytes.Equal(m.g.EpochAuthenticator(), want) {
+			t.Fatalf("%s disagrees on the epoch authenticator at epoch %d", m.name, m.g.Epoch())
+		}
+	}
+}
+
+func TestCoreFlow(t *testing.T) {
+	for _, cs := range []CipherSuite{X25519AES128GCM, P256AES128GCM, X25519ChaCha20} {
+		t.Run(fmt.Sprintf("suite%d", cs), func(t *testing.T) {
+			for _, enc := range []bool{false, true} {
+				cfg := testConfig(cs)
+				cfg.EncryptHandshake = enc
+				testCoreFlow(t, cfg)
+			}
+		})
+	}
+}
+
+func testCoreFlow(t *testing.T, cfg *Config) {
+	alice, bob, carol := newClient(t, cfg, "alice"), newClient(t, cfg, "bob"), newClient(t, cfg, "carol")
+	var err error
+	alice.g, err = Create(cfg, GroupID("group"), alice.cred, alice.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice adds Bob and Carol.
+	for _, c := range []*client{bob, carol} {
+		kp := c.keyPackage(t)
+		opts := &CommitOptions{InlineTree: c == bob}
+		if c == bob {
+			opts.Add = []*KeyPackage{kp.KeyPackage}
+		} else {
+			prop, err := alice.g.ProposeAdd(kp.KeyPackage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bob.g.Process(prop); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := alice.g.Commit(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.g.MergePendingCommit(); err != nil {
+			t.Fatal(err)
+		}
+		if c == carol {
+			if _, err := bob.g.Process(res.Commit); err != nil {
+				t.Fatalf("bob processing add of carol: %v", err)
+			}
+		}
+		var jopts *JoinOptions
+		if c == carol {
+			tr, err := alice.g.RatchetTree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			jopts = &JoinOptions{RatchetTree: tr}
+		}
+		c.g, err = Join(cfg, res.Welcome, kp, jopts)
+		if err != nil {
+			t.Fatalf("%s join: %v", c.name, err)
+		}
+	}
+	all := []*client{alice, bob, carol}
+	mustAuth(t, all...)
+	// Application messages both ways.
+	for _, from := range all {
+		ct, err := from.g.Encrypt([]byte("hello from "+from.name), []byte("aad"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range all {
+			if to == from {
+				continue
+			}
+			p, err := to.g.Process(ct)
+			if err != nil {
+				t.Fatalf("%s decrypting %s: %v", to.name, from.name, err)
+			}
+			if p.Kind != KindApplication || string(p.Application) != "hello from "+from.name || p.Sender.Index != from.g.Index() {
+				t.Fatalf("unexpected %+v", p)
+			}
+			if _, err := to.g.Process(ct); !errors.Is(err, ErrReplay) && !errors.Is(err, ErrDecrypt) {
+				t.Fatalf("replay accepted or wrong error: %v", err)
+			}
+		}
+	}
+	// Bob proposes an update, Carol commits it.
+	up, err := bob.g.ProposeUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, carol} {
+		if _, err := c.g.Process(up); err != nil {
+			t.Fatalf("%s processing update: %v", c.name, err)
+		}
+	}
+	res, err := carol.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatalf("%s processing commit: %v", c.name, err)
+		}
+	}
+	mustAuth(t, all...)
+	// Alice removes Bob with an empty-proposal path commit.
+	rm, err := alice.g.ProposeRemove(bob.g.Index())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.g.Process(rm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.g.Process(rm); err != nil {
+		t.Fatal(err)
+	}
+	res, err = alice.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Own commit comes back from the delivery service.
+	p, err := alice.g.Process(res.Commit)
+	if err != nil || !p.Commit.Own {
+		t.Fatalf("own commit: %v %+v", err, p)
+	}
+	if _, err := carol.g.Process(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	p, err = bob.g.Process(res.Commit)
+	if err != nil || !p.Commit.RemovedUs || bob.g.Active() {
+		t.Fatalf("bob removal: %v %+v", err, p)
+	}
+	mustAuth(t, alice, carol)
+	ct, err := alice.g.Encrypt([]byte("after"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.g.Process(ct); err == nil {
+		t.Fatal("removed member decrypted")
+	}
+	if p, err := carol.g.Process(ct); err != nil || string(p.Application) != "after" {
+		t.Fatal(err)
+	}
+	// Empty commit.
+	res, err = carol.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Process(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	mustAuth(t, alice, carol)
+}
