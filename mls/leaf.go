@@ -54,12 +54,12 @@ func validateLeafAlone(cfg *Config, cs *suite.Suite, leaf *message.LeafNode, sou
 // 9420, Section 7.3 for many leaf nodes at once, so that a commit adding
 // thousands of members does not scan the tree for each.
 type memberIndex struct {
-	t        *tree.Tree
-	sigKeys  map[string]treemath.LeafIndex
-	encKeys  map[string]bool
-	credOK   map[message.CredentialType]bool
-	inUse    map[message.CredentialType]bool
-	scanned  bool
+	t       *tree.Tree
+	sigKeys map[string]treemath.LeafIndex
+	encKeys map[string]bool
+	credOK  map[message.CredentialType]bool
+	inUse   map[message.CredentialType]bool
+	scanned bool
 }
 
 func newMemberIndex(t *tree.Tree) *memberIndex {
