@@ -20,7 +20,7 @@ type codecValue interface {
 // roundTrip encodes in, decodes it into out, re-encodes and compares. It
 // also checks that every strict prefix fails to decode fully and that a
 // trailing byte is rejected.
-func roundTrip(t *testing.T, in, out codecValue) []byte {
+func roundTrip(t *testing.T, in interface{ Encode(*cryptobyte.Builder) }, out codecValue) []byte {
 	t.Helper()
 	data, err := codec.Marshal(in.Encode)
 	if err != nil {
