@@ -91,7 +91,7 @@ func runPassiveCase(t *testing.T, tc *passiveClientCase) {
 				t.Fatalf("epoch %d proposal %d: %v", i, j, err)
 			}
 		}
-		before, err := []byte(nil), error(nil)
+		before, err := g.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,6 +101,23 @@ func runPassiveCase(t *testing.T, tc *passiveClientCase) {
 		if !bytes.Equal(g.EpochAuthenticator(), ep.EpochAuthenticator) {
 			t.Fatalf("epoch %d: epoch authenticator differs", i)
 		}
-		_ = before
+		checkRoundTrip(t, g, before, cfg)
+	}
+}
+
+// checkRoundTrip checks that state (the group's state before its last
+// message) restores and re-encodes to the same bytes.
+func checkRoundTrip(t *testing.T, g *Group, before []byte, cfg *Config) {
+	t.Helper()
+	r, err := Unmarshal(before, cfg)
+	if err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	again, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, before) {
+		t.Fatal("state does not round-trip")
 	}
 }
