@@ -33,7 +33,7 @@ func (c *Credential) Encode(b *cryptobyte.Builder) {
 	case CredentialX509:
 		addList(b, c.Certificates, func(b *cryptobyte.Builder, cert []byte) { codec.AddOpaque(b, cert) })
 	default:
-		b.SetError(fmt.Errorf("%w: cannot encode credential type 0x%04x", ErrCredential, uint16(c.Type)))
+		b.SetError(fmt.Errorf("%w: credential type 0x%04x", ErrEncode, uint16(c.Type)))
 	}
 }
 
@@ -53,6 +53,18 @@ func (c *Credential) Decode(s *cryptobyte.String) bool {
 	default:
 		return false
 	}
+}
+
+// Clone returns a deep copy of c.
+func (c *Credential) Clone() Credential {
+	out := Credential{Type: c.Type, Identity: bytes.Clone(c.Identity)}
+	if c.Certificates != nil {
+		out.Certificates = make([][]byte, len(c.Certificates))
+		for i, cert := range c.Certificates {
+			out.Certificates[i] = bytes.Clone(cert)
+		}
+	}
+	return out
 }
 
 // Equal reports whether c and o are the same credential.

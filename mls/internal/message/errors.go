@@ -22,9 +22,13 @@ var (
 	ErrInitKeyReuse = errors.New("mls: key package init key equals leaf encryption key")
 	// ErrVersion reports an unsupported protocol version.
 	ErrVersion = errors.New("mls: unsupported protocol version")
-	// ErrWireFormat reports an MLSMessage of an unexpected wire format.
-	ErrWireFormat = errors.New("mls: unexpected wire format")
-	// ErrCredential reports a malformed credential (for example an empty
-	// X.509 chain).
+	// ErrEncode reports a value that cannot be encoded because its fields
+	// disagree (for example a proposal whose body does not match its type).
+	ErrEncode = errors.New("mls: inconsistent value cannot be encoded")
+	// ErrContentType reports content of the wrong type for an operation.
+	ErrContentType = errors.New("mls: unexpected content type")
+	// ErrCredential reports a credential that cannot be valid whatever the
+	// authentication service says (an X.509 credential without a
+	// certificate).
 	ErrCredential = errors.New("mls: invalid credential")
 )

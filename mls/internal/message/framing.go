@@ -29,7 +29,7 @@ func (s *Sender) Encode(b *cryptobyte.Builder) {
 		b.AddUint32(s.SenderIndex)
 	case SenderNewMemberProposal, SenderNewMemberCommit:
 	default:
-		b.SetError(fmt.Errorf("%w: sender type %d", codec.ErrDecode, s.Type))
+		b.SetError(fmt.Errorf("%w: sender type %d", ErrEncode, s.Type))
 	}
 }
 
@@ -80,7 +80,7 @@ func encodeBody(b *cryptobyte.Builder, ct ContentType, app []byte, p *Proposal, 
 	case ct == ContentCommit && c != nil:
 		c.Encode(b)
 	default:
-		b.SetError(fmt.Errorf("%w: content type %d without its content", codec.ErrDecode, ct))
+		b.SetError(fmt.Errorf("%w: content type %d without its content", ErrEncode, ct))
 	}
 }
 
@@ -182,7 +182,7 @@ func (a *AuthenticatedContent) Bytes() ([]byte, error) { return encode(a) }
 // reference of the proposal a carries.
 func (a *AuthenticatedContent) ProposalRef(cs *suite.Suite) (ProposalRef, error) {
 	if a.Content.ContentType != ContentProposal {
-		return nil, fmt.Errorf("%w: content type %d is not a proposal", ErrProposal, a.Content.ContentType)
+		return nil, fmt.Errorf("%w: content type %d is not a proposal", ErrContentType, a.Content.ContentType)
 	}
 	data, err := a.Bytes()
 	if err != nil {
@@ -214,7 +214,7 @@ func (t *FramedContentTBS) Encode(b *cryptobyte.Builder) {
 	switch t.Content.Sender.Type {
 	case SenderMember, SenderNewMemberCommit:
 		if t.Context == nil {
-			b.SetError(fmt.Errorf("%w: FramedContentTBS needs the group context", codec.ErrDecode))
+			b.SetError(fmt.Errorf("%w: FramedContentTBS needs the group context", ErrEncode))
 			return
 		}
 		t.Context.Encode(b)
@@ -332,7 +332,7 @@ func (p *PrivateMessageContent) Encode(b *cryptobyte.Builder) {
 	encodeBody(b, p.ContentType, p.ApplicationData, p.Proposal, p.Commit)
 	p.Auth.Encode(b, p.ContentType)
 	if p.Padding < 0 || p.Padding > codec.MaxVectorLen {
-		b.SetError(fmt.Errorf("%w: padding length %d", codec.ErrDecode, p.Padding))
+		b.SetError(fmt.Errorf("%w: padding length %d", ErrEncode, p.Padding))
 		return
 	}
 	b.AddBytes(make([]byte, p.Padding))

@@ -1,6 +1,8 @@
 package message
 
 import (
+	"bytes"
+
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/parley-im/parley/mls/internal/codec"
@@ -45,6 +47,16 @@ func (g *GroupContext) Decode(s *cryptobyte.String) bool {
 
 // Bytes returns the encoded group context.
 func (g *GroupContext) Bytes() ([]byte, error) { return encode(g) }
+
+// Clone returns a deep copy of g.
+func (g *GroupContext) Clone() *GroupContext {
+	c := *g
+	c.GroupID = bytes.Clone(g.GroupID)
+	c.TreeHash = bytes.Clone(g.TreeHash)
+	c.ConfirmedTranscriptHash = bytes.Clone(g.ConfirmedTranscriptHash)
+	c.Extensions = g.Extensions.Clone()
+	return &c
+}
 
 // DecodeGroupContext decodes a complete GroupContext.
 func DecodeGroupContext(data []byte) (*GroupContext, error) {

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -53,6 +54,17 @@ func (c *Capabilities) SupportsProposal(t ProposalType) bool {
 // SupportsCredential reports whether t is listed.
 func (c *Capabilities) SupportsCredential(t CredentialType) bool {
 	return slices.Contains(c.Credentials, t)
+}
+
+// Clone returns a deep copy of c.
+func (c *Capabilities) Clone() Capabilities {
+	return Capabilities{
+		Versions:     slices.Clone(c.Versions),
+		CipherSuites: slices.Clone(c.CipherSuites),
+		Extensions:   slices.Clone(c.Extensions),
+		Proposals:    slices.Clone(c.Proposals),
+		Credentials:  slices.Clone(c.Credentials),
+	}
 }
 
 // Lifetime is the validity period of a KeyPackage leaf node, in seconds
@@ -111,7 +123,7 @@ func (l *LeafNode) encodeContent(b *cryptobyte.Builder) {
 	case SourceCommit:
 		codec.AddOpaque(b, l.ParentHash)
 	default:
-		b.SetError(fmt.Errorf("%w: cannot encode leaf node source %d", ErrLeafNodeSource, l.Source))
+		b.SetError(fmt.Errorf("%w: leaf node source %d", ErrEncode, l.Source))
 	}
 	l.Extensions.Encode(b)
 }
@@ -198,6 +210,27 @@ type LeafNodeCheck struct {
 	MaxLifetime time.Duration
 }
 
+// Equal reports whether l and o encode identically (RFC 9420 compares leaf
+// nodes this way, for example to find a joiner's own leaf).
+func (l *LeafNode) Equal(o *LeafNode) bool {
+	a, errA := l.Bytes()
+	b, errB := o.Bytes()
+	return errA == nil && errB == nil && bytes.Equal(a, b)
+}
+
+// Clone returns a deep copy of l.
+func (l *LeafNode) Clone() *LeafNode {
+	c := *l
+	c.EncryptionKey = bytes.Clone(l.EncryptionKey)
+	c.SignatureKey = bytes.Clone(l.SignatureKey)
+	c.Credential = l.Credential.Clone()
+	c.Capabilities = l.Capabilities.Clone()
+	c.ParentHash = bytes.Clone(l.ParentHash)
+	c.Extensions = l.Extensions.Clone()
+	c.Signature = bytes.Clone(l.Signature)
+	return &c
+}
+
 // Validate runs the leaf node checks of RFC 9420, Section 7.3 that need no
 // group state: the source, the lifetime (for key package leaves), that the
 // capabilities list the credential type and every non-default extension the
@@ -218,6 +251,9 @@ func (l *LeafNode) Validate(c LeafNodeCheck) error {
 		if !c.Now.IsZero() && !lt.Contains(c.Now) {
 			return fmt.Errorf("%w: [%d, %d] does not contain %d", ErrLifetime, lt.NotBefore, lt.NotAfter, c.Now.Unix())
 		}
+	}
+	if l.Credential.Type == CredentialX509 && len(l.Credential.Certificates) == 0 {
+		return fmt.Errorf("%w: empty X.509 chain", ErrCredential)
 	}
 	if !l.Capabilities.SupportsCredential(l.Credential.Type) {
 		return fmt.Errorf("%w: credential type 0x%04x not listed", ErrCapabilities, uint16(l.Credential.Type))

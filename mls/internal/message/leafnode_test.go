@@ -120,6 +120,7 @@ func TestLeafNodeValidate(t *testing.T) {
 		{"too long", func(l *LeafNode, c *LeafNodeCheck) { c.MaxLifetime = time.Minute }, ErrLifetime},
 		{"credential", func(l *LeafNode, c *LeafNodeCheck) { l.Capabilities.Credentials = []CredentialType{CredentialX509} }, ErrCapabilities},
 		{"extension", func(l *LeafNode, c *LeafNodeCheck) { l.Extensions = append(l.Extensions, Extension{Type: 0xF002}) }, ErrCapabilities},
+		{"empty x509", func(l *LeafNode, c *LeafNodeCheck) { l.Credential = Credential{Type: CredentialX509} }, ErrCredential},
 		{"duplicate", func(l *LeafNode, c *LeafNodeCheck) { l.Extensions = append(l.Extensions, Extension{Type: 0xF001}) }, ErrDuplicateExtension},
 	}
 	for _, tc := range cases {

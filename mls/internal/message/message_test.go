@@ -174,7 +174,7 @@ func TestStrictEncodingRejected(t *testing.T) {
 	if err := codec.Unmarshal([]byte{2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "psk id", p.Decode); err == nil {
 		t.Fatal("resumption usage 4 accepted")
 	}
-	// Unknown ProposalOrRef types and leaf node sources.
+	// Unknown ProposalOrRef types.
 	var por ProposalOrRef
 	if err := codec.Unmarshal([]byte{3, 0}, "proposal or ref", por.Decode); err == nil {
 		t.Fatal("ProposalOrRef type 3 accepted")
@@ -183,24 +183,66 @@ func TestStrictEncodingRejected(t *testing.T) {
 
 func TestEncodeRejectsInconsistentValues(t *testing.T) {
 	bad := map[string]interface{ Encode(*cryptobyte.Builder) }{
-		"proposal without body":   &Proposal{Type: ProposalAdd},
-		"unknown proposal":        &Proposal{Type: 0x0A0A, Remove: &Remove{}},
-		"message without body":    &MLSMessage{Version: MLS10, WireFormat: WireFormatWelcome},
-		"unknown credential":      &Credential{Type: 0x0A0A},
-		"unknown leaf source":     &LeafNode{Credential: NewBasicCredential(nil)},
-		"unknown sender":          &Sender{Type: 9},
-		"commit content nil":      &FramedContent{Sender: Sender{Type: SenderMember}, ContentType: ContentCommit},
-		"reference type 0":        &ProposalOrRef{},
-		"psk type 0":              &PreSharedKeyID{},
-		"negative padding":        &PrivateMessageContent{ContentType: ContentApplication, Padding: -1},
-		"tbs without context":     &FramedContentTBS{Content: &FramedContent{Sender: Sender{Type: SenderMember}, ContentType: ContentApplication}},
-		"varint too large for id": &ExternalInit{KEMOutput: nil},
+		"proposal without body": &Proposal{Type: ProposalAdd},
+		"unknown proposal":      &Proposal{Type: 0x0A0A, Remove: &Remove{}},
+		"message without body":  &MLSMessage{Version: MLS10, WireFormat: WireFormatWelcome},
+		"unknown credential":    &Credential{Type: 0x0A0A},
+		"unknown leaf source":   &LeafNode{Credential: NewBasicCredential(nil)},
+		"unknown sender":        &Sender{Type: 9},
+		"commit content nil":    &FramedContent{Sender: Sender{Type: SenderMember}, ContentType: ContentCommit},
+		"reference type 0":      &ProposalOrRef{},
+		"psk type 0":            &PreSharedKeyID{},
+		"negative padding":      &PrivateMessageContent{ContentType: ContentApplication, Padding: -1},
+		"tbs without context":   &FramedContentTBS{Content: &FramedContent{Sender: Sender{Type: SenderMember}, ContentType: ContentApplication}},
+		"empty node":            &Node{},
+		"node with both":        &Node{Leaf: &LeafNode{}, Parent: &ParentNode{}},
 	}
-	delete(bad, "varint too large for id") // encodable; kept out below
 	for name, v := range bad {
-		if _, err := codec.Marshal(v.Encode); err == nil {
-			t.Errorf("%s: encoded", name)
+		if _, err := codec.Marshal(v.Encode); !errors.Is(err, ErrEncode) {
+			t.Errorf("%s: got %v", name, err)
 		}
+	}
+}
+
+func TestLeafNodeSourceDecoding(t *testing.T) {
+	// An update-source leaf with every field empty: keys, basic credential,
+	// five capability lists, source, extensions, signature.
+	leaf := []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, byte(SourceUpdate), 0, 0}
+	var l LeafNode
+	if err := codec.Unmarshal(leaf, "leaf", l.Decode); err != nil || l.Source != SourceUpdate {
+		t.Fatalf("minimal leaf: %v", err)
+	}
+	for _, src := range []byte{0, 4, 255} {
+		if err := codec.Unmarshal(mutate(leaf, 10, src), "leaf", l.Decode); err == nil {
+			t.Errorf("source %d accepted", src)
+		}
+	}
+}
+
+func TestClonesAreDeep(t *testing.T) {
+	s := newSamples(t)
+	l := s.leaf.Clone()
+	if !l.Equal(s.leaf) {
+		t.Fatal("clone differs")
+	}
+	l.EncryptionKey[0] ^= 1
+	l.Credential.Certificates[0][0] ^= 1
+	l.Capabilities.Versions[0] = 9
+	l.ParentHash[0] ^= 1
+	if s.leaf.EncryptionKey[0] == l.EncryptionKey[0] || s.leaf.Credential.Certificates[0][0] == l.Credential.Certificates[0][0] ||
+		s.leaf.Capabilities.Versions[0] == 9 || s.leaf.ParentHash[0] == l.ParentHash[0] || l.Equal(s.leaf) {
+		t.Fatal("leaf clone shares memory")
+	}
+	g := s.groupInfo.GroupContext.Clone()
+	g.GroupID[0] ^= 1
+	g.Extensions[0].Data[0] ^= 1
+	if s.groupInfo.GroupContext.GroupID[0] == g.GroupID[0] || s.groupInfo.GroupContext.Extensions[0].Data[0] == g.Extensions[0].Data[0] {
+		t.Fatal("group context clone shares memory")
+	}
+	p := s.tree[1].Parent.Clone()
+	p.UnmergedLeaves[0] = 7
+	if s.tree[1].Parent.UnmergedLeaves[0] == 7 {
+		t.Fatal("parent clone shares memory")
 	}
 }
 
@@ -271,7 +313,7 @@ func TestRefs(t *testing.T) {
 	if !bytes.Equal(pref, s.cs.RefHash("MLS 1.0 Proposal Reference", acData)) || bytes.Equal(pref, ref) {
 		t.Fatal("proposal ref")
 	}
-	if _, err := s.public[1].AuthenticatedContent().ProposalRef(s.cs); !errors.Is(err, ErrProposal) {
+	if _, err := s.public[1].AuthenticatedContent().ProposalRef(s.cs); !errors.Is(err, ErrContentType) {
 		t.Fatalf("commit gave a proposal ref: %v", err)
 	}
 }

@@ -41,7 +41,7 @@ func (m *MLSMessage) body() codecBody {
 func (m *MLSMessage) Encode(b *cryptobyte.Builder) {
 	body := m.body()
 	if body == nil {
-		b.SetError(fmt.Errorf("%w: wire format 0x%04x without its body", ErrWireFormat, uint16(m.WireFormat)))
+		b.SetError(fmt.Errorf("%w: wire format 0x%04x without its body", ErrEncode, uint16(m.WireFormat)))
 		return
 	}
 	b.AddUint16(uint16(m.Version))

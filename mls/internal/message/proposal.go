@@ -10,9 +10,6 @@ import (
 	"github.com/parley-im/parley/mls/internal/treemath"
 )
 
-// ErrProposal reports a proposal whose type and contents disagree.
-var ErrProposal = fmt.Errorf("%w: proposal", codec.ErrDecode)
-
 // Add proposes adding the client of a KeyPackage.
 type Add struct {
 	KeyPackage KeyPackage
@@ -167,7 +164,7 @@ func nilIfNil[T any, P interface {
 func (p *Proposal) Encode(b *cryptobyte.Builder) {
 	body := p.body()
 	if body == nil {
-		b.SetError(fmt.Errorf("%w: type 0x%04x without its body", ErrProposal, uint16(p.Type)))
+		b.SetError(fmt.Errorf("%w: type 0x%04x without its body", ErrEncode, uint16(p.Type)))
 		return
 	}
 	b.AddUint16(uint16(p.Type))
@@ -228,14 +225,14 @@ func (p *ProposalOrRef) Encode(b *cryptobyte.Builder) {
 	switch p.Type {
 	case ProposalOrRefProposal:
 		if p.Proposal == nil {
-			b.SetError(fmt.Errorf("%w: by-value proposal missing", ErrProposal))
+			b.SetError(fmt.Errorf("%w: by-value proposal missing", ErrEncode))
 			return
 		}
 		p.Proposal.Encode(b)
 	case ProposalOrRefReference:
 		codec.AddOpaque(b, p.Reference)
 	default:
-		b.SetError(fmt.Errorf("%w: ProposalOrRef type %d", ErrProposal, p.Type))
+		b.SetError(fmt.Errorf("%w: ProposalOrRef type %d", ErrEncode, p.Type))
 	}
 }
 
@@ -310,7 +307,7 @@ func (p *PreSharedKeyID) Encode(b *cryptobyte.Builder) {
 		codec.AddOpaque(b, p.PSKGroupID)
 		b.AddUint64(p.PSKEpoch)
 	default:
-		b.SetError(fmt.Errorf("%w: PSK type %d", codec.ErrDecode, p.Type))
+		b.SetError(fmt.Errorf("%w: PSK type %d", ErrEncode, p.Type))
 		return
 	}
 	codec.AddOpaque(b, p.Nonce)

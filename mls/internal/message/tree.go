@@ -1,7 +1,9 @@
 package message
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -50,6 +52,15 @@ func (p *ParentNode) Decode(s *cryptobyte.String) bool {
 	return true
 }
 
+// Clone returns a deep copy of p.
+func (p *ParentNode) Clone() *ParentNode {
+	return &ParentNode{
+		EncryptionKey:  bytes.Clone(p.EncryptionKey),
+		ParentHash:     bytes.Clone(p.ParentHash),
+		UnmergedLeaves: slices.Clone(p.UnmergedLeaves),
+	}
+}
+
 // Node is one node of a ratchet tree: exactly one of Leaf and Parent is set.
 type Node struct {
 	Leaf   *LeafNode
@@ -74,7 +85,7 @@ func (n *Node) Encode(b *cryptobyte.Builder) {
 		b.AddUint8(uint8(NodeTypeParent))
 		n.Parent.Encode(b)
 	default:
-		b.SetError(fmt.Errorf("%w: node must be exactly one of leaf and parent", codec.ErrDecode))
+		b.SetError(fmt.Errorf("%w: node must be exactly one of leaf and parent", ErrEncode))
 	}
 }
 
