@@ -208,3 +208,69 @@ func testCoreFlow(t *testing.T, cfg *Config) {
 	}
 	mustAuth(t, alice, carol)
 }
+
+func TestExternalJoin(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob, dave := newClient(t, cfg, "alice"), newClient(t, cfg, "bob"), newClient(t, cfg, "dave")
+	var err error
+	alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi, err := alice.g.GroupInfo(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commit []byte
+	bob.g, commit, err = JoinExternal(cfg, gi, bob.cred, bob.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.g.Process(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Sender.Kind != SenderNewMemberCommit || p.Commit.Epoch != 1 {
+		t.Fatalf("%+v", p)
+	}
+	mustAuth(t, alice, bob)
+	// Dave joins from a GroupInfo without the tree, then Bob resyncs by
+	// replacing his own leaf.
+	gi, err = bob.g.GroupInfo(true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := bob.g.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave.g, commit, err = JoinExternal(cfg, gi, dave.cred, dave.signer, &ExternalJoinOptions{RatchetTree: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAuth(t, alice, bob, dave)
+	gi, err = alice.g.GroupInfo(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bob.g.Index()
+	bob2 := newClient(t, cfg, "bob")
+	bob2.g, commit, err = JoinExternal(cfg, gi, bob2.cred, bob2.signer, &ExternalJoinOptions{Replace: &old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, dave} {
+		if _, err := c.g.Process(commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := bob.g.Process(commit); err != nil || !p.Commit.RemovedUs {
+		t.Fatalf("old bob: %v", err)
+	}
+	mustAuth(t, alice, bob2, dave)
+}
