@@ -274,3 +274,82 @@ func TestExternalJoin(t *testing.T) {
 	}
 	mustAuth(t, alice, bob2, dave)
 }
+
+func TestOutOfOrderAndGrace(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	cfg.EpochGrace = 1
+	alice, bob := newClient(t, cfg, "alice"), newClient(t, cfg, "bob")
+	var err error
+	alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := bob.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kp.KeyPackage}, InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kp, nil); err != nil {
+		t.Fatal(err)
+	}
+	var msgs [][]byte
+	for i := range 4 {
+		ct, err := alice.g.Encrypt([]byte{byte(i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, ct)
+	}
+	// Reverse order within the epoch, keeping the first for later.
+	for i := 3; i >= 1; i-- {
+		p, err := bob.g.Process(msgs[i])
+		if err != nil || p.Application[0] != byte(i) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	// Bob commits; Alice's first message arrives late, within the grace.
+	res, err = bob.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Process(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	p, err := bob.g.Process(msgs[0])
+	if err != nil || p.Application[0] != 0 || p.Epoch != 1 {
+		t.Fatalf("late message: %v", err)
+	}
+	if _, err := bob.g.Process(msgs[0]); !errors.Is(err, ErrReplay) && !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("replayed late message: %v", err)
+	}
+	late, err := alice.g.Encrypt([]byte("late"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two more epochs: the grace of one epoch is over.
+	for range 2 {
+		res, err = alice.g.Commit(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.g.MergePendingCommit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.g.Process(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := bob.g.Process(late); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("message beyond the grace period: %v", err)
+	}
+	// Handshake messages of the past epoch are refused.
+	if _, err := bob.g.Process(res.Commit); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("old commit: %v", err)
+	}
+}
