@@ -239,3 +239,24 @@ func (s *Server) handleDeleteAccount(ctx context.Context, ss *session, id uint64
 	_ = s.cfg.Bus.Publish(ctx, refs, bus.Message{Disconnect: true})
 	return nil, nil
 }
+
+func (s *Server) handleAddDevice(ctx context.Context, dev store.DeviceRef, r *wire.AddDevice) (*wire.Response, error) {
+	cert, err := identity.ParseDeviceCertificate(r.GetDeviceCertificate())
+	if err != nil {
+		return nil, wire.NewError(wire.ErrorCode_INVALID_CERTIFICATE, "the device certificate is malformed")
+	}
+	if err := cert.Verify(); err != nil {
+		return nil, wire.NewError(wire.ErrorCode_INVALID_CERTIFICATE, "the device certificate's signature does not verify")
+	}
+	if cert.AccountID() != dev.Account {
+		return nil, wire.NewError(wire.ErrorCode_FORBIDDEN, "the device certificate belongs to another account")
+	}
+	err = s.store.AddDevice(ctx, store.Device{
+		Account: dev.Account, ID: cert.DeviceID(), Certificate: cert.Marshal(),
+		SigningKey: cert.SignatureKey(), CreatedAt: s.cfg.Now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Response{Kind: &wire.Response_AddDevice{AddDevice: &wire.AddDeviceResponse{}}}, nil
+}

@@ -44,6 +44,8 @@ func (s *Server) handlerFor(ss *session, id uint64, req *wire.Request) handlerFu
 		return func(ctx context.Context) (*wire.Response, error) { return s.handleFetch(ctx, dev, r.Fetch) }
 	case *wire.Request_RevokeDevice:
 		return func(ctx context.Context) (*wire.Response, error) { return s.handleRevoke(ctx, dev, r.RevokeDevice) }
+	case *wire.Request_AddDevice:
+		return func(ctx context.Context) (*wire.Response, error) { return s.handleAddDevice(ctx, dev, r.AddDevice) }
 	case *wire.Request_DeleteAccount:
 		return func(ctx context.Context) (*wire.Response, error) {
 			return s.handleDeleteAccount(ctx, ss, id, r.DeleteAccount)

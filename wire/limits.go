@@ -108,9 +108,10 @@ var fieldLimits = map[protoreflect.FullName]int{
 	"parley.wire.v1.MailboxItem.data":       MaxDataSize,
 	"parley.wire.v1.MailboxSend.items":      MaxMailboxItems,
 
-	"parley.wire.v1.RevokeDevice.device_id":  IDSize,
-	"parley.wire.v1.RevokeDevice.signature":  MaxSmallBytes,
-	"parley.wire.v1.DeleteAccount.signature": MaxSmallBytes,
+	"parley.wire.v1.RevokeDevice.device_id":       IDSize,
+	"parley.wire.v1.RevokeDevice.signature":       MaxSmallBytes,
+	"parley.wire.v1.DeleteAccount.signature":      MaxSmallBytes,
+	"parley.wire.v1.AddDevice.device_certificate": MaxCertificateSize,
 
 	"parley.wire.v1.HelloResponse.server_name": MaxShortString,
 

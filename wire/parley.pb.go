@@ -432,6 +432,7 @@ type Request struct {
 	//	*Request_RevokeDevice
 	//	*Request_DeleteAccount
 	//	*Request_Ping
+	//	*Request_AddDevice
 	Kind          isRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -645,6 +646,15 @@ func (x *Request) GetPing() *Ping {
 	return nil
 }
 
+func (x *Request) GetAddDevice() *AddDevice {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_AddDevice); ok {
+			return x.AddDevice
+		}
+	}
+	return nil
+}
+
 type isRequest_Kind interface {
 	isRequest_Kind()
 }
@@ -725,6 +735,10 @@ type Request_Ping struct {
 	Ping *Ping `protobuf:"bytes,19,opt,name=ping,proto3,oneof"`
 }
 
+type Request_AddDevice struct {
+	AddDevice *AddDevice `protobuf:"bytes,20,opt,name=add_device,json=addDevice,proto3,oneof"`
+}
+
 func (*Request_Hello) isRequest_Kind() {}
 
 func (*Request_RegisterChallenge) isRequest_Kind() {}
@@ -762,6 +776,8 @@ func (*Request_RevokeDevice) isRequest_Kind() {}
 func (*Request_DeleteAccount) isRequest_Kind() {}
 
 func (*Request_Ping) isRequest_Kind() {}
+
+func (*Request_AddDevice) isRequest_Kind() {}
 
 // Hello must be the first frame of a connection. The server picks the
 // highest version it supports from the client's list.
@@ -1924,6 +1940,53 @@ func (x *DeleteAccount) GetSignature() []byte {
 	return nil
 }
 
+// AddDevice registers another device of the caller's account (after the
+// account key has been transferred to it, see DESIGN.md, Identity). The
+// certificate must be signed by the caller's account key.
+type AddDevice struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	DeviceCertificate []byte                 `protobuf:"bytes,1,opt,name=device_certificate,json=deviceCertificate,proto3" json:"device_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *AddDevice) Reset() {
+	*x = AddDevice{}
+	mi := &file_parley_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDevice) ProtoMessage() {}
+
+func (x *AddDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDevice.ProtoReflect.Descriptor instead.
+func (*AddDevice) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AddDevice) GetDeviceCertificate() []byte {
+	if x != nil {
+		return x.DeviceCertificate
+	}
+	return nil
+}
+
 // Ping asks for an empty response; useful to measure latency or to wait
 // until earlier frames of this connection have been processed.
 type Ping struct {
@@ -1934,7 +1997,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_parley_proto_msgTypes[23]
+	mi := &file_parley_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2009,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[23]
+	mi := &file_parley_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2022,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{23}
+	return file_parley_proto_rawDescGZIP(), []int{24}
 }
 
 // Response answers the Request with the same frame id.
@@ -1987,6 +2050,7 @@ type Response struct {
 	//	*Response_DeleteAccount
 	//	*Response_Ping
 	//	*Response_Ack
+	//	*Response_AddDevice
 	Kind          isResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1994,7 +2058,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_parley_proto_msgTypes[24]
+	mi := &file_parley_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2070,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[24]
+	mi := &file_parley_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2083,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{24}
+	return file_parley_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Response) GetKind() isResponse_Kind {
@@ -2209,6 +2273,15 @@ func (x *Response) GetAck() *AckResponse {
 	return nil
 }
 
+func (x *Response) GetAddDevice() *AddDeviceResponse {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_AddDevice); ok {
+			return x.AddDevice
+		}
+	}
+	return nil
+}
+
 type isResponse_Kind interface {
 	isResponse_Kind()
 }
@@ -2293,6 +2366,10 @@ type Response_Ack struct {
 	Ack *AckResponse `protobuf:"bytes,20,opt,name=ack,proto3,oneof"`
 }
 
+type Response_AddDevice struct {
+	AddDevice *AddDeviceResponse `protobuf:"bytes,21,opt,name=add_device,json=addDevice,proto3,oneof"`
+}
+
 func (*Response_Hello) isResponse_Kind() {}
 
 func (*Response_RegisterChallenge) isResponse_Kind() {}
@@ -2333,6 +2410,8 @@ func (*Response_Ping) isResponse_Kind() {}
 
 func (*Response_Ack) isResponse_Kind() {}
 
+func (*Response_AddDevice) isResponse_Kind() {}
+
 // HelloResponse announces the chosen version and the server's limits.
 type HelloResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2345,7 +2424,7 @@ type HelloResponse struct {
 
 func (x *HelloResponse) Reset() {
 	*x = HelloResponse{}
-	mi := &file_parley_proto_msgTypes[25]
+	mi := &file_parley_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2436,7 @@ func (x *HelloResponse) String() string {
 func (*HelloResponse) ProtoMessage() {}
 
 func (x *HelloResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[25]
+	mi := &file_parley_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2449,7 @@ func (x *HelloResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HelloResponse.ProtoReflect.Descriptor instead.
 func (*HelloResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{25}
+	return file_parley_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HelloResponse) GetVersion() uint32 {
@@ -2406,7 +2485,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_parley_proto_msgTypes[26]
+	mi := &file_parley_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2497,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[26]
+	mi := &file_parley_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2510,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{26}
+	return file_parley_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Limits) GetMaxFrameBytes() uint32 {
@@ -2467,7 +2546,7 @@ type RegisterChallengeResponse struct {
 
 func (x *RegisterChallengeResponse) Reset() {
 	*x = RegisterChallengeResponse{}
-	mi := &file_parley_proto_msgTypes[27]
+	mi := &file_parley_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2558,7 @@ func (x *RegisterChallengeResponse) String() string {
 func (*RegisterChallengeResponse) ProtoMessage() {}
 
 func (x *RegisterChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[27]
+	mi := &file_parley_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2571,7 @@ func (x *RegisterChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterChallengeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{27}
+	return file_parley_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RegisterChallengeResponse) GetChallenge() []byte {
@@ -2526,7 +2605,7 @@ type RegisterResponse struct {
 
 func (x *RegisterResponse) Reset() {
 	*x = RegisterResponse{}
-	mi := &file_parley_proto_msgTypes[28]
+	mi := &file_parley_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2617,7 @@ func (x *RegisterResponse) String() string {
 func (*RegisterResponse) ProtoMessage() {}
 
 func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[28]
+	mi := &file_parley_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2630,7 @@ func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{28}
+	return file_parley_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RegisterResponse) GetAccountId() string {
@@ -2573,7 +2652,7 @@ type AuthChallengeResponse struct {
 
 func (x *AuthChallengeResponse) Reset() {
 	*x = AuthChallengeResponse{}
-	mi := &file_parley_proto_msgTypes[29]
+	mi := &file_parley_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2664,7 @@ func (x *AuthChallengeResponse) String() string {
 func (*AuthChallengeResponse) ProtoMessage() {}
 
 func (x *AuthChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[29]
+	mi := &file_parley_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2677,7 @@ func (x *AuthChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthChallengeResponse.ProtoReflect.Descriptor instead.
 func (*AuthChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{29}
+	return file_parley_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuthChallengeResponse) GetNonce() []byte {
@@ -2633,7 +2712,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_parley_proto_msgTypes[30]
+	mi := &file_parley_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +2724,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[30]
+	mi := &file_parley_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +2737,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{30}
+	return file_parley_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuthenticateResponse) GetAccountId() string {
@@ -2689,7 +2768,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_parley_proto_msgTypes[31]
+	mi := &file_parley_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2780,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[31]
+	mi := &file_parley_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2793,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{31}
+	return file_parley_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LookupResponse) GetAccountId() string {
@@ -2762,7 +2841,7 @@ type ClaimUsernameResponse struct {
 
 func (x *ClaimUsernameResponse) Reset() {
 	*x = ClaimUsernameResponse{}
-	mi := &file_parley_proto_msgTypes[32]
+	mi := &file_parley_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2853,7 @@ func (x *ClaimUsernameResponse) String() string {
 func (*ClaimUsernameResponse) ProtoMessage() {}
 
 func (x *ClaimUsernameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[32]
+	mi := &file_parley_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2866,7 @@ func (x *ClaimUsernameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimUsernameResponse.ProtoReflect.Descriptor instead.
 func (*ClaimUsernameResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{32}
+	return file_parley_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ClaimUsernameResponse) GetUsername() string {
@@ -2806,7 +2885,7 @@ type ReleaseUsernameResponse struct {
 
 func (x *ReleaseUsernameResponse) Reset() {
 	*x = ReleaseUsernameResponse{}
-	mi := &file_parley_proto_msgTypes[33]
+	mi := &file_parley_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +2897,7 @@ func (x *ReleaseUsernameResponse) String() string {
 func (*ReleaseUsernameResponse) ProtoMessage() {}
 
 func (x *ReleaseUsernameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[33]
+	mi := &file_parley_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +2910,7 @@ func (x *ReleaseUsernameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseUsernameResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseUsernameResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{33}
+	return file_parley_proto_rawDescGZIP(), []int{34}
 }
 
 // UploadKeyPackagesResponse reports the one-time stock after the upload.
@@ -2844,7 +2923,7 @@ type UploadKeyPackagesResponse struct {
 
 func (x *UploadKeyPackagesResponse) Reset() {
 	*x = UploadKeyPackagesResponse{}
-	mi := &file_parley_proto_msgTypes[34]
+	mi := &file_parley_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +2935,7 @@ func (x *UploadKeyPackagesResponse) String() string {
 func (*UploadKeyPackagesResponse) ProtoMessage() {}
 
 func (x *UploadKeyPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[34]
+	mi := &file_parley_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +2948,7 @@ func (x *UploadKeyPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadKeyPackagesResponse.ProtoReflect.Descriptor instead.
 func (*UploadKeyPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{34}
+	return file_parley_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UploadKeyPackagesResponse) GetCount() uint32 {
@@ -2891,7 +2970,7 @@ type ClaimedKeyPackage struct {
 
 func (x *ClaimedKeyPackage) Reset() {
 	*x = ClaimedKeyPackage{}
-	mi := &file_parley_proto_msgTypes[35]
+	mi := &file_parley_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2903,7 +2982,7 @@ func (x *ClaimedKeyPackage) String() string {
 func (*ClaimedKeyPackage) ProtoMessage() {}
 
 func (x *ClaimedKeyPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[35]
+	mi := &file_parley_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2916,7 +2995,7 @@ func (x *ClaimedKeyPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimedKeyPackage.ProtoReflect.Descriptor instead.
 func (*ClaimedKeyPackage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{35}
+	return file_parley_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ClaimedKeyPackage) GetDeviceId() []byte {
@@ -2951,7 +3030,7 @@ type ClaimKeyPackagesResponse struct {
 
 func (x *ClaimKeyPackagesResponse) Reset() {
 	*x = ClaimKeyPackagesResponse{}
-	mi := &file_parley_proto_msgTypes[36]
+	mi := &file_parley_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3042,7 @@ func (x *ClaimKeyPackagesResponse) String() string {
 func (*ClaimKeyPackagesResponse) ProtoMessage() {}
 
 func (x *ClaimKeyPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[36]
+	mi := &file_parley_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3055,7 @@ func (x *ClaimKeyPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimKeyPackagesResponse.ProtoReflect.Descriptor instead.
 func (*ClaimKeyPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{36}
+	return file_parley_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ClaimKeyPackagesResponse) GetAccountId() string {
@@ -3003,7 +3082,7 @@ type CountKeyPackagesResponse struct {
 
 func (x *CountKeyPackagesResponse) Reset() {
 	*x = CountKeyPackagesResponse{}
-	mi := &file_parley_proto_msgTypes[37]
+	mi := &file_parley_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3094,7 @@ func (x *CountKeyPackagesResponse) String() string {
 func (*CountKeyPackagesResponse) ProtoMessage() {}
 
 func (x *CountKeyPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[37]
+	mi := &file_parley_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3107,7 @@ func (x *CountKeyPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountKeyPackagesResponse.ProtoReflect.Descriptor instead.
 func (*CountKeyPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{37}
+	return file_parley_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CountKeyPackagesResponse) GetCount() uint32 {
@@ -3048,7 +3127,7 @@ type CreateGroupResponse struct {
 
 func (x *CreateGroupResponse) Reset() {
 	*x = CreateGroupResponse{}
-	mi := &file_parley_proto_msgTypes[38]
+	mi := &file_parley_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3139,7 @@ func (x *CreateGroupResponse) String() string {
 func (*CreateGroupResponse) ProtoMessage() {}
 
 func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[38]
+	mi := &file_parley_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3152,7 @@ func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupResponse.ProtoReflect.Descriptor instead.
 func (*CreateGroupResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{38}
+	return file_parley_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateGroupResponse) GetEpoch() uint64 {
@@ -3094,7 +3173,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_parley_proto_msgTypes[39]
+	mi := &file_parley_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3185,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[39]
+	mi := &file_parley_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3198,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{39}
+	return file_parley_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CommitResponse) GetSeq() uint64 {
@@ -3146,7 +3225,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_parley_proto_msgTypes[40]
+	mi := &file_parley_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3237,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[40]
+	mi := &file_parley_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3250,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{40}
+	return file_parley_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SendResponse) GetSeq() uint64 {
@@ -3191,7 +3270,7 @@ type MailboxSendResponse struct {
 
 func (x *MailboxSendResponse) Reset() {
 	*x = MailboxSendResponse{}
-	mi := &file_parley_proto_msgTypes[41]
+	mi := &file_parley_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3282,7 @@ func (x *MailboxSendResponse) String() string {
 func (*MailboxSendResponse) ProtoMessage() {}
 
 func (x *MailboxSendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[41]
+	mi := &file_parley_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3295,7 @@ func (x *MailboxSendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxSendResponse.ProtoReflect.Descriptor instead.
 func (*MailboxSendResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{41}
+	return file_parley_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MailboxSendResponse) GetCount() uint32 {
@@ -3238,7 +3317,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_parley_proto_msgTypes[42]
+	mi := &file_parley_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3250,7 +3329,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[42]
+	mi := &file_parley_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3263,7 +3342,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{42}
+	return file_parley_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FetchResponse) GetDeliveries() []*Delivery {
@@ -3289,7 +3368,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_parley_proto_msgTypes[43]
+	mi := &file_parley_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3380,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[43]
+	mi := &file_parley_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3393,44 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{43}
+	return file_parley_proto_rawDescGZIP(), []int{44}
+}
+
+// AddDeviceResponse confirms the new device.
+type AddDeviceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddDeviceResponse) Reset() {
+	*x = AddDeviceResponse{}
+	mi := &file_parley_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDeviceResponse) ProtoMessage() {}
+
+func (x *AddDeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDeviceResponse.ProtoReflect.Descriptor instead.
+func (*AddDeviceResponse) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{45}
 }
 
 // DeleteAccountResponse confirms the deletion; the server closes the
@@ -3327,7 +3443,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_parley_proto_msgTypes[44]
+	mi := &file_parley_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3455,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[44]
+	mi := &file_parley_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3468,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{44}
+	return file_parley_proto_rawDescGZIP(), []int{46}
 }
 
 // PingResponse answers Ping.
@@ -3365,7 +3481,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_parley_proto_msgTypes[45]
+	mi := &file_parley_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3493,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[45]
+	mi := &file_parley_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3506,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{45}
+	return file_parley_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PingResponse) GetUnixTime() int64 {
@@ -3411,7 +3527,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_parley_proto_msgTypes[46]
+	mi := &file_parley_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3423,7 +3539,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[46]
+	mi := &file_parley_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3436,7 +3552,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{46}
+	return file_parley_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AckResponse) GetCount() uint32 {
@@ -3460,7 +3576,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[47]
+	mi := &file_parley_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3588,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[47]
+	mi := &file_parley_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3601,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{47}
+	return file_parley_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Event) GetKind() isEvent_Kind {
@@ -3539,7 +3655,7 @@ type Wake struct {
 
 func (x *Wake) Reset() {
 	*x = Wake{}
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3551,7 +3667,7 @@ func (x *Wake) String() string {
 func (*Wake) ProtoMessage() {}
 
 func (x *Wake) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3564,7 +3680,7 @@ func (x *Wake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wake.ProtoReflect.Descriptor instead.
 func (*Wake) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{48}
+	return file_parley_proto_rawDescGZIP(), []int{50}
 }
 
 // Delivery is one stored item for the receiving device. Exactly one of
@@ -3587,7 +3703,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3715,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3728,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{49}
+	return file_parley_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Delivery) GetGroupId() []byte {
@@ -3690,7 +3806,7 @@ type AckRef struct {
 
 func (x *AckRef) Reset() {
 	*x = AckRef{}
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3702,7 +3818,7 @@ func (x *AckRef) String() string {
 func (*AckRef) ProtoMessage() {}
 
 func (x *AckRef) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3715,7 +3831,7 @@ func (x *AckRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRef.ProtoReflect.Descriptor instead.
 func (*AckRef) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{50}
+	return file_parley_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AckRef) GetGroupId() []byte {
@@ -3750,7 +3866,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3762,7 +3878,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3775,7 +3891,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{51}
+	return file_parley_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Ack) GetRefs() []*AckRef {
@@ -3799,7 +3915,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_parley_proto_msgTypes[52]
+	mi := &file_parley_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3811,7 +3927,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[52]
+	mi := &file_parley_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3824,7 +3940,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{52}
+	return file_parley_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -3871,7 +3987,8 @@ const file_parley_proto_rawDesc = "" +
 	"\tDeviceRef\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\fR\bdeviceId\"\xf1\t\n" +
+	"\tdevice_id\x18\x02 \x01(\fR\bdeviceId\"\xad\n" +
+	"\n" +
 	"\aRequest\x12-\n" +
 	"\x05hello\x18\x01 \x01(\v2\x15.parley.wire.v1.HelloH\x00R\x05hello\x12Y\n" +
 	"\x12register_challenge\x18\x02 \x01(\v2(.parley.wire.v1.RegisterChallengeRequestH\x00R\x11registerChallenge\x126\n" +
@@ -3892,7 +4009,9 @@ const file_parley_proto_rawDesc = "" +
 	"\x05fetch\x18\x10 \x01(\v2\x15.parley.wire.v1.FetchH\x00R\x05fetch\x12C\n" +
 	"\rrevoke_device\x18\x11 \x01(\v2\x1c.parley.wire.v1.RevokeDeviceH\x00R\frevokeDevice\x12F\n" +
 	"\x0edelete_account\x18\x12 \x01(\v2\x1d.parley.wire.v1.DeleteAccountH\x00R\rdeleteAccount\x12*\n" +
-	"\x04ping\x18\x13 \x01(\v2\x14.parley.wire.v1.PingH\x00R\x04pingB\x06\n" +
+	"\x04ping\x18\x13 \x01(\v2\x14.parley.wire.v1.PingH\x00R\x04ping\x12:\n" +
+	"\n" +
+	"add_device\x18\x14 \x01(\v2\x19.parley.wire.v1.AddDeviceH\x00R\taddDeviceB\x06\n" +
 	"\x04kind\";\n" +
 	"\x05Hello\x12\x1a\n" +
 	"\bversions\x18\x01 \x03(\rR\bversions\x12\x16\n" +
@@ -3969,8 +4088,10 @@ const file_parley_proto_rawDesc = "" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\"J\n" +
 	"\rDeleteAccount\x12\x1b\n" +
 	"\tunix_time\x18\x01 \x01(\x03R\bunixTime\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x06\n" +
-	"\x04Ping\"\xad\v\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\":\n" +
+	"\tAddDevice\x12-\n" +
+	"\x12device_certificate\x18\x01 \x01(\fR\x11deviceCertificate\"\x06\n" +
+	"\x04Ping\"\xf1\v\n" +
 	"\bResponse\x125\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1d.parley.wire.v1.HelloResponseH\x00R\x05hello\x12Z\n" +
 	"\x12register_challenge\x18\x02 \x01(\v2).parley.wire.v1.RegisterChallengeResponseH\x00R\x11registerChallenge\x12>\n" +
@@ -3992,7 +4113,9 @@ const file_parley_proto_rawDesc = "" +
 	"\rrevoke_device\x18\x11 \x01(\v2$.parley.wire.v1.RevokeDeviceResponseH\x00R\frevokeDevice\x12N\n" +
 	"\x0edelete_account\x18\x12 \x01(\v2%.parley.wire.v1.DeleteAccountResponseH\x00R\rdeleteAccount\x122\n" +
 	"\x04ping\x18\x13 \x01(\v2\x1c.parley.wire.v1.PingResponseH\x00R\x04ping\x12/\n" +
-	"\x03ack\x18\x14 \x01(\v2\x1b.parley.wire.v1.AckResponseH\x00R\x03ackB\x06\n" +
+	"\x03ack\x18\x14 \x01(\v2\x1b.parley.wire.v1.AckResponseH\x00R\x03ack\x12B\n" +
+	"\n" +
+	"add_device\x18\x15 \x01(\v2!.parley.wire.v1.AddDeviceResponseH\x00R\taddDeviceB\x06\n" +
 	"\x04kind\"z\n" +
 	"\rHelloResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
@@ -4057,7 +4180,8 @@ const file_parley_proto_rawDesc = "" +
 	"deliveries\x18\x01 \x03(\v2\x18.parley.wire.v1.DeliveryR\n" +
 	"deliveries\x12\x12\n" +
 	"\x04more\x18\x02 \x01(\bR\x04more\"\x16\n" +
-	"\x14RevokeDeviceResponse\"\x17\n" +
+	"\x14RevokeDeviceResponse\"\x13\n" +
+	"\x11AddDeviceResponse\"\x17\n" +
 	"\x15DeleteAccountResponse\"+\n" +
 	"\fPingResponse\x12\x1b\n" +
 	"\tunix_time\x18\x01 \x01(\x03R\bunixTime\"#\n" +
@@ -4143,7 +4267,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_parley_proto_goTypes = []any{
 	(MessageKind)(0),                  // 0: parley.wire.v1.MessageKind
 	(ErrorCode)(0),                    // 1: parley.wire.v1.ErrorCode
@@ -4170,43 +4294,45 @@ var file_parley_proto_goTypes = []any{
 	(*Fetch)(nil),                     // 22: parley.wire.v1.Fetch
 	(*RevokeDevice)(nil),              // 23: parley.wire.v1.RevokeDevice
 	(*DeleteAccount)(nil),             // 24: parley.wire.v1.DeleteAccount
-	(*Ping)(nil),                      // 25: parley.wire.v1.Ping
-	(*Response)(nil),                  // 26: parley.wire.v1.Response
-	(*HelloResponse)(nil),             // 27: parley.wire.v1.HelloResponse
-	(*Limits)(nil),                    // 28: parley.wire.v1.Limits
-	(*RegisterChallengeResponse)(nil), // 29: parley.wire.v1.RegisterChallengeResponse
-	(*RegisterResponse)(nil),          // 30: parley.wire.v1.RegisterResponse
-	(*AuthChallengeResponse)(nil),     // 31: parley.wire.v1.AuthChallengeResponse
-	(*AuthenticateResponse)(nil),      // 32: parley.wire.v1.AuthenticateResponse
-	(*LookupResponse)(nil),            // 33: parley.wire.v1.LookupResponse
-	(*ClaimUsernameResponse)(nil),     // 34: parley.wire.v1.ClaimUsernameResponse
-	(*ReleaseUsernameResponse)(nil),   // 35: parley.wire.v1.ReleaseUsernameResponse
-	(*UploadKeyPackagesResponse)(nil), // 36: parley.wire.v1.UploadKeyPackagesResponse
-	(*ClaimedKeyPackage)(nil),         // 37: parley.wire.v1.ClaimedKeyPackage
-	(*ClaimKeyPackagesResponse)(nil),  // 38: parley.wire.v1.ClaimKeyPackagesResponse
-	(*CountKeyPackagesResponse)(nil),  // 39: parley.wire.v1.CountKeyPackagesResponse
-	(*CreateGroupResponse)(nil),       // 40: parley.wire.v1.CreateGroupResponse
-	(*CommitResponse)(nil),            // 41: parley.wire.v1.CommitResponse
-	(*SendResponse)(nil),              // 42: parley.wire.v1.SendResponse
-	(*MailboxSendResponse)(nil),       // 43: parley.wire.v1.MailboxSendResponse
-	(*FetchResponse)(nil),             // 44: parley.wire.v1.FetchResponse
-	(*RevokeDeviceResponse)(nil),      // 45: parley.wire.v1.RevokeDeviceResponse
-	(*DeleteAccountResponse)(nil),     // 46: parley.wire.v1.DeleteAccountResponse
-	(*PingResponse)(nil),              // 47: parley.wire.v1.PingResponse
-	(*AckResponse)(nil),               // 48: parley.wire.v1.AckResponse
-	(*Event)(nil),                     // 49: parley.wire.v1.Event
-	(*Wake)(nil),                      // 50: parley.wire.v1.Wake
-	(*Delivery)(nil),                  // 51: parley.wire.v1.Delivery
-	(*AckRef)(nil),                    // 52: parley.wire.v1.AckRef
-	(*Ack)(nil),                       // 53: parley.wire.v1.Ack
-	(*Error)(nil),                     // 54: parley.wire.v1.Error
+	(*AddDevice)(nil),                 // 25: parley.wire.v1.AddDevice
+	(*Ping)(nil),                      // 26: parley.wire.v1.Ping
+	(*Response)(nil),                  // 27: parley.wire.v1.Response
+	(*HelloResponse)(nil),             // 28: parley.wire.v1.HelloResponse
+	(*Limits)(nil),                    // 29: parley.wire.v1.Limits
+	(*RegisterChallengeResponse)(nil), // 30: parley.wire.v1.RegisterChallengeResponse
+	(*RegisterResponse)(nil),          // 31: parley.wire.v1.RegisterResponse
+	(*AuthChallengeResponse)(nil),     // 32: parley.wire.v1.AuthChallengeResponse
+	(*AuthenticateResponse)(nil),      // 33: parley.wire.v1.AuthenticateResponse
+	(*LookupResponse)(nil),            // 34: parley.wire.v1.LookupResponse
+	(*ClaimUsernameResponse)(nil),     // 35: parley.wire.v1.ClaimUsernameResponse
+	(*ReleaseUsernameResponse)(nil),   // 36: parley.wire.v1.ReleaseUsernameResponse
+	(*UploadKeyPackagesResponse)(nil), // 37: parley.wire.v1.UploadKeyPackagesResponse
+	(*ClaimedKeyPackage)(nil),         // 38: parley.wire.v1.ClaimedKeyPackage
+	(*ClaimKeyPackagesResponse)(nil),  // 39: parley.wire.v1.ClaimKeyPackagesResponse
+	(*CountKeyPackagesResponse)(nil),  // 40: parley.wire.v1.CountKeyPackagesResponse
+	(*CreateGroupResponse)(nil),       // 41: parley.wire.v1.CreateGroupResponse
+	(*CommitResponse)(nil),            // 42: parley.wire.v1.CommitResponse
+	(*SendResponse)(nil),              // 43: parley.wire.v1.SendResponse
+	(*MailboxSendResponse)(nil),       // 44: parley.wire.v1.MailboxSendResponse
+	(*FetchResponse)(nil),             // 45: parley.wire.v1.FetchResponse
+	(*RevokeDeviceResponse)(nil),      // 46: parley.wire.v1.RevokeDeviceResponse
+	(*AddDeviceResponse)(nil),         // 47: parley.wire.v1.AddDeviceResponse
+	(*DeleteAccountResponse)(nil),     // 48: parley.wire.v1.DeleteAccountResponse
+	(*PingResponse)(nil),              // 49: parley.wire.v1.PingResponse
+	(*AckResponse)(nil),               // 50: parley.wire.v1.AckResponse
+	(*Event)(nil),                     // 51: parley.wire.v1.Event
+	(*Wake)(nil),                      // 52: parley.wire.v1.Wake
+	(*Delivery)(nil),                  // 53: parley.wire.v1.Delivery
+	(*AckRef)(nil),                    // 54: parley.wire.v1.AckRef
+	(*Ack)(nil),                       // 55: parley.wire.v1.Ack
+	(*Error)(nil),                     // 56: parley.wire.v1.Error
 }
 var file_parley_proto_depIdxs = []int32{
 	4,  // 0: parley.wire.v1.Frame.request:type_name -> parley.wire.v1.Request
-	26, // 1: parley.wire.v1.Frame.response:type_name -> parley.wire.v1.Response
-	49, // 2: parley.wire.v1.Frame.event:type_name -> parley.wire.v1.Event
-	53, // 3: parley.wire.v1.Frame.ack:type_name -> parley.wire.v1.Ack
-	54, // 4: parley.wire.v1.Frame.error:type_name -> parley.wire.v1.Error
+	27, // 1: parley.wire.v1.Frame.response:type_name -> parley.wire.v1.Response
+	51, // 2: parley.wire.v1.Frame.event:type_name -> parley.wire.v1.Event
+	55, // 3: parley.wire.v1.Frame.ack:type_name -> parley.wire.v1.Ack
+	56, // 4: parley.wire.v1.Frame.error:type_name -> parley.wire.v1.Error
 	5,  // 5: parley.wire.v1.Request.hello:type_name -> parley.wire.v1.Hello
 	6,  // 6: parley.wire.v1.Request.register_challenge:type_name -> parley.wire.v1.RegisterChallengeRequest
 	7,  // 7: parley.wire.v1.Request.register:type_name -> parley.wire.v1.Register
@@ -4225,49 +4351,51 @@ var file_parley_proto_depIdxs = []int32{
 	22, // 20: parley.wire.v1.Request.fetch:type_name -> parley.wire.v1.Fetch
 	23, // 21: parley.wire.v1.Request.revoke_device:type_name -> parley.wire.v1.RevokeDevice
 	24, // 22: parley.wire.v1.Request.delete_account:type_name -> parley.wire.v1.DeleteAccount
-	25, // 23: parley.wire.v1.Request.ping:type_name -> parley.wire.v1.Ping
-	3,  // 24: parley.wire.v1.WelcomeFor.device:type_name -> parley.wire.v1.DeviceRef
-	3,  // 25: parley.wire.v1.Commit.added:type_name -> parley.wire.v1.DeviceRef
-	3,  // 26: parley.wire.v1.Commit.removed:type_name -> parley.wire.v1.DeviceRef
-	17, // 27: parley.wire.v1.Commit.welcomes:type_name -> parley.wire.v1.WelcomeFor
-	0,  // 28: parley.wire.v1.Send.kind:type_name -> parley.wire.v1.MessageKind
-	3,  // 29: parley.wire.v1.MailboxItem.to:type_name -> parley.wire.v1.DeviceRef
-	0,  // 30: parley.wire.v1.MailboxItem.kind:type_name -> parley.wire.v1.MessageKind
-	20, // 31: parley.wire.v1.MailboxSend.items:type_name -> parley.wire.v1.MailboxItem
-	27, // 32: parley.wire.v1.Response.hello:type_name -> parley.wire.v1.HelloResponse
-	29, // 33: parley.wire.v1.Response.register_challenge:type_name -> parley.wire.v1.RegisterChallengeResponse
-	30, // 34: parley.wire.v1.Response.register:type_name -> parley.wire.v1.RegisterResponse
-	31, // 35: parley.wire.v1.Response.auth_challenge:type_name -> parley.wire.v1.AuthChallengeResponse
-	32, // 36: parley.wire.v1.Response.authenticate:type_name -> parley.wire.v1.AuthenticateResponse
-	33, // 37: parley.wire.v1.Response.lookup:type_name -> parley.wire.v1.LookupResponse
-	34, // 38: parley.wire.v1.Response.claim_username:type_name -> parley.wire.v1.ClaimUsernameResponse
-	35, // 39: parley.wire.v1.Response.release_username:type_name -> parley.wire.v1.ReleaseUsernameResponse
-	36, // 40: parley.wire.v1.Response.upload_key_packages:type_name -> parley.wire.v1.UploadKeyPackagesResponse
-	38, // 41: parley.wire.v1.Response.claim_key_packages:type_name -> parley.wire.v1.ClaimKeyPackagesResponse
-	39, // 42: parley.wire.v1.Response.count_key_packages:type_name -> parley.wire.v1.CountKeyPackagesResponse
-	40, // 43: parley.wire.v1.Response.create_group:type_name -> parley.wire.v1.CreateGroupResponse
-	41, // 44: parley.wire.v1.Response.commit:type_name -> parley.wire.v1.CommitResponse
-	42, // 45: parley.wire.v1.Response.send:type_name -> parley.wire.v1.SendResponse
-	43, // 46: parley.wire.v1.Response.mailbox_send:type_name -> parley.wire.v1.MailboxSendResponse
-	44, // 47: parley.wire.v1.Response.fetch:type_name -> parley.wire.v1.FetchResponse
-	45, // 48: parley.wire.v1.Response.revoke_device:type_name -> parley.wire.v1.RevokeDeviceResponse
-	46, // 49: parley.wire.v1.Response.delete_account:type_name -> parley.wire.v1.DeleteAccountResponse
-	47, // 50: parley.wire.v1.Response.ping:type_name -> parley.wire.v1.PingResponse
-	48, // 51: parley.wire.v1.Response.ack:type_name -> parley.wire.v1.AckResponse
-	28, // 52: parley.wire.v1.HelloResponse.limits:type_name -> parley.wire.v1.Limits
-	37, // 53: parley.wire.v1.ClaimKeyPackagesResponse.key_packages:type_name -> parley.wire.v1.ClaimedKeyPackage
-	51, // 54: parley.wire.v1.FetchResponse.deliveries:type_name -> parley.wire.v1.Delivery
-	51, // 55: parley.wire.v1.Event.delivery:type_name -> parley.wire.v1.Delivery
-	50, // 56: parley.wire.v1.Event.wake:type_name -> parley.wire.v1.Wake
-	0,  // 57: parley.wire.v1.Delivery.kind:type_name -> parley.wire.v1.MessageKind
-	3,  // 58: parley.wire.v1.Delivery.sender:type_name -> parley.wire.v1.DeviceRef
-	52, // 59: parley.wire.v1.Ack.refs:type_name -> parley.wire.v1.AckRef
-	1,  // 60: parley.wire.v1.Error.code:type_name -> parley.wire.v1.ErrorCode
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	26, // 23: parley.wire.v1.Request.ping:type_name -> parley.wire.v1.Ping
+	25, // 24: parley.wire.v1.Request.add_device:type_name -> parley.wire.v1.AddDevice
+	3,  // 25: parley.wire.v1.WelcomeFor.device:type_name -> parley.wire.v1.DeviceRef
+	3,  // 26: parley.wire.v1.Commit.added:type_name -> parley.wire.v1.DeviceRef
+	3,  // 27: parley.wire.v1.Commit.removed:type_name -> parley.wire.v1.DeviceRef
+	17, // 28: parley.wire.v1.Commit.welcomes:type_name -> parley.wire.v1.WelcomeFor
+	0,  // 29: parley.wire.v1.Send.kind:type_name -> parley.wire.v1.MessageKind
+	3,  // 30: parley.wire.v1.MailboxItem.to:type_name -> parley.wire.v1.DeviceRef
+	0,  // 31: parley.wire.v1.MailboxItem.kind:type_name -> parley.wire.v1.MessageKind
+	20, // 32: parley.wire.v1.MailboxSend.items:type_name -> parley.wire.v1.MailboxItem
+	28, // 33: parley.wire.v1.Response.hello:type_name -> parley.wire.v1.HelloResponse
+	30, // 34: parley.wire.v1.Response.register_challenge:type_name -> parley.wire.v1.RegisterChallengeResponse
+	31, // 35: parley.wire.v1.Response.register:type_name -> parley.wire.v1.RegisterResponse
+	32, // 36: parley.wire.v1.Response.auth_challenge:type_name -> parley.wire.v1.AuthChallengeResponse
+	33, // 37: parley.wire.v1.Response.authenticate:type_name -> parley.wire.v1.AuthenticateResponse
+	34, // 38: parley.wire.v1.Response.lookup:type_name -> parley.wire.v1.LookupResponse
+	35, // 39: parley.wire.v1.Response.claim_username:type_name -> parley.wire.v1.ClaimUsernameResponse
+	36, // 40: parley.wire.v1.Response.release_username:type_name -> parley.wire.v1.ReleaseUsernameResponse
+	37, // 41: parley.wire.v1.Response.upload_key_packages:type_name -> parley.wire.v1.UploadKeyPackagesResponse
+	39, // 42: parley.wire.v1.Response.claim_key_packages:type_name -> parley.wire.v1.ClaimKeyPackagesResponse
+	40, // 43: parley.wire.v1.Response.count_key_packages:type_name -> parley.wire.v1.CountKeyPackagesResponse
+	41, // 44: parley.wire.v1.Response.create_group:type_name -> parley.wire.v1.CreateGroupResponse
+	42, // 45: parley.wire.v1.Response.commit:type_name -> parley.wire.v1.CommitResponse
+	43, // 46: parley.wire.v1.Response.send:type_name -> parley.wire.v1.SendResponse
+	44, // 47: parley.wire.v1.Response.mailbox_send:type_name -> parley.wire.v1.MailboxSendResponse
+	45, // 48: parley.wire.v1.Response.fetch:type_name -> parley.wire.v1.FetchResponse
+	46, // 49: parley.wire.v1.Response.revoke_device:type_name -> parley.wire.v1.RevokeDeviceResponse
+	48, // 50: parley.wire.v1.Response.delete_account:type_name -> parley.wire.v1.DeleteAccountResponse
+	49, // 51: parley.wire.v1.Response.ping:type_name -> parley.wire.v1.PingResponse
+	50, // 52: parley.wire.v1.Response.ack:type_name -> parley.wire.v1.AckResponse
+	47, // 53: parley.wire.v1.Response.add_device:type_name -> parley.wire.v1.AddDeviceResponse
+	29, // 54: parley.wire.v1.HelloResponse.limits:type_name -> parley.wire.v1.Limits
+	38, // 55: parley.wire.v1.ClaimKeyPackagesResponse.key_packages:type_name -> parley.wire.v1.ClaimedKeyPackage
+	53, // 56: parley.wire.v1.FetchResponse.deliveries:type_name -> parley.wire.v1.Delivery
+	53, // 57: parley.wire.v1.Event.delivery:type_name -> parley.wire.v1.Delivery
+	52, // 58: parley.wire.v1.Event.wake:type_name -> parley.wire.v1.Wake
+	0,  // 59: parley.wire.v1.Delivery.kind:type_name -> parley.wire.v1.MessageKind
+	3,  // 60: parley.wire.v1.Delivery.sender:type_name -> parley.wire.v1.DeviceRef
+	54, // 61: parley.wire.v1.Ack.refs:type_name -> parley.wire.v1.AckRef
+	1,  // 62: parley.wire.v1.Error.code:type_name -> parley.wire.v1.ErrorCode
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -4302,12 +4430,13 @@ func file_parley_proto_init() {
 		(*Request_RevokeDevice)(nil),
 		(*Request_DeleteAccount)(nil),
 		(*Request_Ping)(nil),
+		(*Request_AddDevice)(nil),
 	}
 	file_parley_proto_msgTypes[8].OneofWrappers = []any{
 		(*Lookup_AccountId)(nil),
 		(*Lookup_Username)(nil),
 	}
-	file_parley_proto_msgTypes[24].OneofWrappers = []any{
+	file_parley_proto_msgTypes[25].OneofWrappers = []any{
 		(*Response_Hello)(nil),
 		(*Response_RegisterChallenge)(nil),
 		(*Response_Register)(nil),
@@ -4328,8 +4457,9 @@ func file_parley_proto_init() {
 		(*Response_DeleteAccount)(nil),
 		(*Response_Ping)(nil),
 		(*Response_Ack)(nil),
+		(*Response_AddDevice)(nil),
 	}
-	file_parley_proto_msgTypes[47].OneofWrappers = []any{
+	file_parley_proto_msgTypes[49].OneofWrappers = []any{
 		(*Event_Delivery)(nil),
 		(*Event_Wake)(nil),
 	}
@@ -4339,7 +4469,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,263 @@
+// Package wireclient is a small client for the Parley device protocol: it
+// dials /v1/ws, correlates requests with responses, and hands server pushes
+// to the caller. It speaks the protocol and nothing more (no MLS, no local
+// storage); the SDK, the test harness and the load generator build on it.
+//
+//	c, err := wireclient.Dial(ctx, "ws://127.0.0.1:8080/v1/ws", nil)
+//	_, err = c.Hello(ctx)
+//	err = c.Authenticate(ctx, account, deviceID, deviceKey)
+//	resp, err := c.Do(ctx, &wire.Request{Kind: &wire.Request_Fetch{Fetch: &wire.Fetch{}}})
+//
+// Protocol errors are returned as *wire.Error (match with errors.As).
+package wireclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/wire"
+)
+
+// ErrClosed is returned for requests on a closed connection.
+var ErrClosed = errors.New("wireclient: connection closed")
+
+// Options configure a Client.
+type Options struct {
+	// EventBuffer is the capacity of the Events channel (default 1024).
+	// When it is full the client stops reading, and a server eventually
+	// disconnects it as a slow consumer.
+	EventBuffer int
+	// HTTPClient is used to dial (default http.DefaultClient).
+	HTTPClient *http.Client
+	// Header is sent with the WebSocket handshake.
+	Header http.Header
+}
+
+// Client is one connection to a Parley server. Its methods are safe for
+// concurrent use.
+type Client struct {
+	ws     *websocket.Conn
+	events chan *wire.Event
+	errs   chan *wire.Error
+
+	writeMu sync.Mutex
+
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]chan *wire.Frame
+	err     error // set once the reader stops
+	done    chan struct{}
+}
+
+// Dial connects to a server's /v1/ws URL (ws:// or wss://).
+func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = 1024
+	}
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPClient: opts.HTTPClient, HTTPHeader: opts.Header, CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(wire.MaxMessageSize)
+	c := &Client{
+		ws:      ws,
+		events:  make(chan *wire.Event, opts.EventBuffer),
+		errs:    make(chan *wire.Error, 16),
+		pending: make(map[uint64]chan *wire.Frame),
+		done:    make(chan struct{}),
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// Events delivers server pushes. It is closed when the connection ends.
+func (c *Client) Events() <-chan *wire.Event { return c.events }
+
+// ConnErrors delivers errors the server sent with frame id 0 (about a frame
+// it could not attribute to a request). Extra ones are dropped if the
+// caller does not read them.
+func (c *Client) ConnErrors() <-chan *wire.Error { return c.errs }
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) readLoop() {
+	var err error
+	defer func() {
+		c.mu.Lock()
+		if err == nil {
+			err = ErrClosed
+		}
+		c.err = err
+		for id, ch := range c.pending {
+			close(ch)
+			delete(c.pending, id)
+		}
+		c.mu.Unlock()
+		close(c.events)
+		close(c.done)
+	}()
+	for {
+		var msg []byte
+		_, msg, err = c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		err = wire.DecodeMessage(msg, func(f *wire.Frame, ferr error) error {
+			if ferr != nil {
+				return ferr
+			}
+			switch b := f.GetBody().(type) {
+			case *wire.Frame_Event:
+				c.events <- b.Event
+			case *wire.Frame_Error:
+				if f.GetId() == 0 {
+					select {
+					case c.errs <- b.Error:
+					default:
+					}
+					return nil
+				}
+				c.resolve(f)
+			case *wire.Frame_Response:
+				c.resolve(f)
+			}
+			return nil
+		})
+		if err != nil {
+			err = fmt.Errorf("failed to decode server message: %w", err)
+			_ = c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+func (c *Client) resolve(f *wire.Frame) {
+	c.mu.Lock()
+	ch := c.pending[f.GetId()]
+	delete(c.pending, f.GetId())
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- f
+	}
+}
+
+// WriteMessage sends one raw WebSocket binary message (tests use it for
+// hostile input).
+func (c *Client) WriteMessage(ctx context.Context, msg []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
+		return fmt.Errorf("failed to write: %w", err)
+	}
+	return nil
+}
+
+// Send writes frames in one WebSocket message without waiting for answers.
+func (c *Client) Send(ctx context.Context, frames ...*wire.Frame) error {
+	msg, err := wire.EncodeMessage(frames...)
+	if err != nil {
+		return err
+	}
+	return c.WriteMessage(ctx, msg)
+}
+
+// register reserves a request id and its answer channel.
+func (c *Client) register() (uint64, chan *wire.Frame, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, nil, c.err
+	}
+	c.next++
+	ch := make(chan *wire.Frame, 1)
+	c.pending[c.next] = ch
+	return c.next, ch, nil
+}
+
+func (c *Client) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// roundTrip sends a frame with a fresh id and waits for its answer.
+func (c *Client) roundTrip(ctx context.Context, f *wire.Frame) (*wire.Response, error) {
+	id, ch, err := c.register()
+	if err != nil {
+		return nil, err
+	}
+	f.Id = id
+	if err := c.Send(ctx, f); err != nil {
+		c.forget(id)
+		return nil, err
+	}
+	select {
+	case ans, ok := <-ch:
+		if !ok {
+			return nil, c.Err()
+		}
+		if e := ans.GetError(); e != nil {
+			return nil, e
+		}
+		return ans.GetResponse(), nil
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, ctx.Err()
+	}
+}
+
+// Do sends a request and waits for its response. A protocol error is
+// returned as *wire.Error.
+func (c *Client) Do(ctx context.Context, req *wire.Request) (*wire.Response, error) {
+	return c.roundTrip(ctx, &wire.Frame{Body: &wire.Frame_Request{Request: req}})
+}
+
+// Ack acknowledges deliveries. With wait it waits until the server has
+// made the acks durable; without, it only writes the frame.
+func (c *Client) Ack(ctx context.Context, refs []*wire.AckRef, wait bool) error {
+	f := &wire.Frame{Body: &wire.Frame_Ack{Ack: &wire.Ack{Refs: refs}}}
+	if !wait {
+		return c.Send(ctx, f)
+	}
+	_, err := c.roundTrip(ctx, f)
+	return err
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	err := c.ws.Close(websocket.StatusNormalClosure, "")
+	<-c.done
+	return err
+}
+
+// CloseNow drops the connection without a close handshake.
+func (c *Client) CloseNow() {
+	_ = c.ws.CloseNow()
+	<-c.done
+}
+
+// RefOf returns the ack reference of a delivery.
+func RefOf(d *wire.Delivery) *wire.AckRef {
+	if len(d.GetGroupId()) > 0 {
+		return &wire.AckRef{GroupId: d.GetGroupId(), Seq: d.GetSeq()}
+	}
+	return &wire.AckRef{MailboxSeq: d.GetMailboxSeq()}
+}
