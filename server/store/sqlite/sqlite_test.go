@@ -20,3 +20,13 @@ func newStore(t *testing.T) store.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, newStore)
 }
+
+func BenchmarkAppend(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := Open(b.Context(), b.TempDir(), storetest.Options())
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}

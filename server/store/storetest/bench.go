@@ -1,0 +1,75 @@
+package storetest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/server/store"
+)
+
+// BenchPayload is the size of the opaque message the benchmarks append.
+const BenchPayload = 256
+
+// Bench measures durable group-log appends per second with 1, 16 and 256
+// concurrent writers, each appending to its own group (as in a relay of many
+// conversations). newStore opens a fresh store for each sub-benchmark.
+func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
+	for _, writers := range []int{1, 16, 256} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			benchAppend(b, newStore(b), writers)
+		})
+	}
+}
+
+func benchAppend(b *testing.B, s store.Store, writers int) {
+	defer func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+	}()
+	ctx := context.Background()
+	a := newAccount(b, s, "bench", 1)
+	sender := a.ref(0)
+	groups := make([]store.GroupID, writers)
+	for i := range groups {
+		groups[i] = newGroup(b, s, fmt.Sprintf("bench-%d", i), sender)
+	}
+	payload := make([]byte, BenchPayload)
+	var next atomic.Int64
+	var failed atomic.Value
+	b.SetBytes(BenchPayload)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := store.Message{Group: groups[w], Epoch: 0, Kind: store.KindApplication, Sender: sender, Data: payload, At: t0}
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				binary.BigEndian.PutUint64(m.ID[:], uint64(n))
+				if _, err := s.AppendMessage(ctx, m); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatalf("AppendMessage: %v", err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
