@@ -1,0 +1,175 @@
+package mls
+
+import (
+	"fmt"
+	"testing"
+)
+
+// benchGroup is a group of n members built with one commit adding n-1
+// members: the committer (leaf 0) and one member that joined from the
+// Welcome (the last leaf).
+type benchGroup struct {
+	cfg      *Config
+	creator  *client
+	member   *client
+	welcome  []byte
+	memberKP *KeyPackageBundle
+}
+
+var benchGroups = map[int]*benchGroup{}
+
+func buildBenchGroup(b *testing.B, n int) *benchGroup {
+	if bg, ok := benchGroups[n]; ok {
+		return bg
+	}
+	cfg := testConfig(X25519AES128GCM)
+	creator := newClient(b, cfg, "creator")
+	var err error
+	creator.g, err = Create(cfg, GroupID("bench"), creator.cred, creator.signer, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bg := &benchGroup{cfg: cfg, creator: creator}
+	if n == 1 {
+		benchGroups[n] = bg
+		return bg
+	}
+	kps := make([]*KeyPackage, 0, n-1)
+	var last *client
+	for i := 1; i < n; i++ {
+		c := newClient(b, cfg, fmt.Sprintf("m%d", i))
+		kp := c.keyPackage(b)
+		kps = append(kps, kp.KeyPackage)
+		last, bg.memberKP = c, kp
+	}
+	res, err := creator.g.Commit(&CommitOptions{Add: kps, InlineTree: true, ForcePath: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := creator.g.MergePendingCommit(); err != nil {
+		b.Fatal(err)
+	}
+	bg.welcome = res.Welcome
+	if last.g, err = Join(cfg, res.Welcome, bg.memberKP, nil); err != nil {
+		b.Fatal(err)
+	}
+	bg.member = last
+	benchGroups[n] = bg
+	return bg
+}
+
+func BenchmarkApplication(b *testing.B) {
+	payload := make([]byte, 1024)
+	for _, n := range []int{2, 1000} {
+		bg := buildBenchGroup(b, n)
+		b.Run(fmt.Sprintf("encrypt/members=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				if _, err := bg.creator.g.Encrypt(payload, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("decrypt/members=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(payload)))
+			msgs := make([][]byte, 0, 1024)
+			i := 0
+			for b.Loop() {
+				if i == len(msgs) {
+					b.StopTimer()
+					msgs, i = msgs[:0], 0
+					for range cap(msgs) {
+						ct, err := bg.creator.g.Encrypt(payload, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						msgs = append(msgs, ct)
+					}
+					b.StartTimer()
+				}
+				if _, err := bg.member.g.Process(msgs[i]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+func benchSizes() []int {
+	if testing.Short() {
+		return []int{10, 100}
+	}
+	return []int{10, 100, 1000, 10000}
+}
+
+func BenchmarkCommit(b *testing.B) {
+	for _, n := range benchSizes() {
+		bg := buildBenchGroup(b, n)
+		b.Run(fmt.Sprintf("create/members=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bg.member.g.Commit(nil); err != nil {
+					b.Fatal(err)
+				}
+				bg.member.g.ClearPendingCommit()
+			}
+		})
+		b.Run(fmt.Sprintf("process/members=%d", n), func(b *testing.B) {
+			res, err := bg.member.g.Commit(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bg.member.g.ClearPendingCommit()
+			state, err := bg.creator.g.Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				b.StopTimer()
+				g, err := Unmarshal(state, bg.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := g.Process(res.Commit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkJoin(b *testing.B) {
+	sizes := []int{1000, 10000}
+	if testing.Short() {
+		sizes = []int{100}
+	}
+	for _, n := range sizes {
+		bg := buildBenchGroup(b, n)
+		b.Run(fmt.Sprintf("welcome/members=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Join(bg.cfg, bg.welcome, bg.memberKP, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAddMember(b *testing.B) {
+	n := 10000
+	if testing.Short() {
+		n = 100
+	}
+	bg := buildBenchGroup(b, n)
+	c := newClient(b, bg.cfg, "new")
+	kp := c.keyPackage(b)
+	b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+		for b.Loop() {
+			if _, err := bg.member.g.Commit(&CommitOptions{Add: []*KeyPackage{kp.KeyPackage}}); err != nil {
+				b.Fatal(err)
+			}
+			bg.member.g.ClearPendingCommit()
+		}
+	})
+}
