@@ -181,6 +181,9 @@ func (a *AuthenticatedContent) Bytes() ([]byte, error) { return encode(a) }
 // ProposalRef returns RefHash("MLS 1.0 Proposal Reference", a), the
 // reference of the proposal a carries.
 func (a *AuthenticatedContent) ProposalRef(cs *suite.Suite) (ProposalRef, error) {
+	if err := needSuite(cs); err != nil {
+		return nil, err
+	}
 	if a.Content.ContentType != ContentProposal {
 		return nil, fmt.Errorf("%w: content type %d is not a proposal", ErrContentType, a.Content.ContentType)
 	}
@@ -208,6 +211,10 @@ type FramedContentTBS struct {
 
 // Encode appends the value to b, with version mls10.
 func (t *FramedContentTBS) Encode(b *cryptobyte.Builder) {
+	if t.Content == nil {
+		b.SetError(fmt.Errorf("%w: FramedContentTBS without content", ErrEncode))
+		return
+	}
 	b.AddUint16(uint16(MLS10))
 	b.AddUint16(uint16(t.WireFormat))
 	t.Content.Encode(b)
@@ -232,6 +239,10 @@ type AuthenticatedContentTBM struct {
 
 // Encode appends the value to b.
 func (t *AuthenticatedContentTBM) Encode(b *cryptobyte.Builder) {
+	if t.Auth == nil || t.ContentTBS.Content == nil {
+		b.SetError(fmt.Errorf("%w: AuthenticatedContentTBM without content or auth", ErrEncode))
+		return
+	}
 	t.ContentTBS.Encode(b)
 	t.Auth.Encode(b, t.ContentTBS.Content.ContentType)
 }

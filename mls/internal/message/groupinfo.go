@@ -62,6 +62,9 @@ func (g *GroupInfo) ToBeSigned() ([]byte, error) { return codec.Marshal(g.encode
 
 // Sign sets the signature with label "GroupInfoTBS".
 func (g *GroupInfo) Sign(signer *suite.Signer) error {
+	if err := needSigner(signer); err != nil {
+		return err
+	}
 	tbs, err := g.ToBeSigned()
 	if err != nil {
 		return fmt.Errorf("failed to encode group info: %w", err)
@@ -77,6 +80,9 @@ func (g *GroupInfo) Sign(signer *suite.Signer) error {
 // Verify checks the signature with pub, the signature key of the leaf at
 // g.Signer.
 func (g *GroupInfo) Verify(cs *suite.Suite, pub SignaturePublicKey) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
 	tbs, err := g.ToBeSigned()
 	if err != nil {
 		return fmt.Errorf("failed to encode group info: %w", err)

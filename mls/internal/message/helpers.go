@@ -1,10 +1,36 @@
 package message
 
 import (
+	"errors"
+
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/parley-im/parley/mls/internal/codec"
+	"github.com/parley-im/parley/mls/internal/suite"
 )
+
+// errNilSuite and errNilSigner report a missing cipher suite or signer
+// instead of a nil pointer dereference.
+var (
+	errNilSuite  = errors.New("mls: nil cipher suite")
+	errNilSigner = errors.New("mls: nil signer")
+)
+
+// needSuite returns an error when cs is nil.
+func needSuite(cs *suite.Suite) error {
+	if cs == nil {
+		return errNilSuite
+	}
+	return nil
+}
+
+// needSigner returns an error when signer is nil.
+func needSigner(signer *suite.Signer) error {
+	if signer == nil {
+		return errNilSigner
+	}
+	return nil
+}
 
 // addList appends items as a vector, each element written by f.
 func addList[T any](b *cryptobyte.Builder, items []T, f func(*cryptobyte.Builder, T)) {
@@ -40,16 +66,23 @@ func addU16List[T ~uint16](b *cryptobyte.Builder, items []T) {
 	addList(b, items, func(b *cryptobyte.Builder, v T) { b.AddUint16(uint16(v)) })
 }
 
-// readU16List reads a vector of 16-bit values; any value is accepted.
+// readU16List reads a vector of 16-bit values; any value is accepted. The
+// vector's length fixes the element count, so the slice is allocated once.
 func readU16List[T ~uint16](s *cryptobyte.String, out *[]T) bool {
-	return readList(s, out, func(s *cryptobyte.String, v *T) bool {
-		var x uint16
-		if !s.ReadUint16(&x) {
-			return false
-		}
-		*v = T(x)
+	var body cryptobyte.String
+	if !codec.ReadVector(s, &body) || len(body)%2 != 0 {
+		return false
+	}
+	if len(body) == 0 {
+		*out = nil
 		return true
-	})
+	}
+	items := make([]T, len(body)/2)
+	for i := range items {
+		items[i] = T(uint16(body[2*i])<<8 | uint16(body[2*i+1]))
+	}
+	*out = items
+	return true
 }
 
 // readBytes reads an opaque<V> into a named byte-slice type.

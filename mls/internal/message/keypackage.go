@@ -66,6 +66,9 @@ func (k *KeyPackage) ToBeSigned() ([]byte, error) { return codec.Marshal(k.encod
 // Sign sets the signature with label "KeyPackageTBS". The leaf node must
 // already be signed, since its signature is covered.
 func (k *KeyPackage) Sign(signer *suite.Signer) error {
+	if err := needSigner(signer); err != nil {
+		return err
+	}
 	tbs, err := k.ToBeSigned()
 	if err != nil {
 		return fmt.Errorf("failed to encode key package: %w", err)
@@ -82,6 +85,9 @@ func (k *KeyPackage) Sign(signer *suite.Signer) error {
 // key. It does not check the leaf node's own signature (see
 // [KeyPackage.Validate]).
 func (k *KeyPackage) Verify(cs *suite.Suite) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
 	tbs, err := k.ToBeSigned()
 	if err != nil {
 		return fmt.Errorf("failed to encode key package: %w", err)
@@ -95,6 +101,9 @@ func (k *KeyPackage) Verify(cs *suite.Suite) error {
 // Ref returns the KeyPackageRef: RefHash("MLS 1.0 KeyPackage Reference",
 // KeyPackage).
 func (k *KeyPackage) Ref(cs *suite.Suite) (KeyPackageRef, error) {
+	if err := needSuite(cs); err != nil {
+		return nil, err
+	}
 	data, err := k.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode key package: %w", err)
@@ -111,6 +120,9 @@ func (k *KeyPackage) Ref(cs *suite.Suite) (KeyPackageRef, error) {
 // capabilities and do not repeat. The caller still checks the credential
 // and the group's requirements.
 func (k *KeyPackage) Validate(cs *suite.Suite, c LeafNodeCheck) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
 	if k.Version != MLS10 {
 		return fmt.Errorf("%w: key package version %d", ErrVersion, k.Version)
 	}

@@ -176,6 +176,9 @@ func (l *LeafNode) ToBeSigned(groupID GroupID, leaf treemath.LeafIndex) ([]byte,
 
 // Sign sets the signature over LeafNodeTBS with label "LeafNodeTBS".
 func (l *LeafNode) Sign(signer *suite.Signer, groupID GroupID, leaf treemath.LeafIndex) error {
+	if err := needSigner(signer); err != nil {
+		return err
+	}
 	tbs, err := l.ToBeSigned(groupID, leaf)
 	if err != nil {
 		return fmt.Errorf("failed to encode leaf node: %w", err)
@@ -190,6 +193,9 @@ func (l *LeafNode) Sign(signer *suite.Signer, groupID GroupID, leaf treemath.Lea
 
 // Verify checks the signature with the leaf node's own signature key.
 func (l *LeafNode) Verify(cs *suite.Suite, groupID GroupID, leaf treemath.LeafIndex) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
 	tbs, err := l.ToBeSigned(groupID, leaf)
 	if err != nil {
 		return fmt.Errorf("failed to encode leaf node: %w", err)

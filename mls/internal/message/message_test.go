@@ -195,6 +195,8 @@ func TestEncodeRejectsInconsistentValues(t *testing.T) {
 		"negative padding":      &PrivateMessageContent{ContentType: ContentApplication, Padding: -1},
 		"tbs without context":   &FramedContentTBS{Content: &FramedContent{Sender: Sender{Type: SenderMember}, ContentType: ContentApplication}},
 		"empty node":            &Node{},
+		"tbs without content":   &FramedContentTBS{},
+		"tbm without auth":      &AuthenticatedContentTBM{ContentTBS: FramedContentTBS{Content: &FramedContent{}}},
 		"node with both":        &Node{Leaf: &LeafNode{}, Parent: &ParentNode{}},
 	}
 	for name, v := range bad {
@@ -471,5 +473,36 @@ func TestExtensionPayloads(t *testing.T) {
 	}
 	if !ExtensionExternalSenders.IsDefault() || ExtensionType(6).IsDefault() || !ProposalGroupContextExtensions.IsDefault() || ProposalType(8).IsDefault() {
 		t.Fatal("IsDefault")
+	}
+}
+
+func TestNilSuiteAndSigner(t *testing.T) {
+	s := newSamples(t)
+	ac := s.public[0].AuthenticatedContent()
+	errs := []error{
+		s.leaf.Sign(nil, nil, 0),
+		s.leaf.Verify(nil, nil, 0),
+		s.keyPackage.Sign(nil),
+		s.keyPackage.Verify(nil),
+		s.keyPackage.Validate(nil, LeafNodeCheck{}),
+		s.groupInfo.Sign(nil),
+		s.groupInfo.Verify(nil, nil),
+		s.welcome.SealGroupInfo(nil, nil, s.groupInfo),
+		s.welcome.SealGroupSecrets(nil, nil, nil, s.secrets),
+		s.welcome.SealGroupInfo(s.cs, make([]byte, 32), nil),
+		s.welcome.SealGroupSecrets(s.cs, nil, s.keyPackage.InitKey, nil),
+	}
+	_, err := s.keyPackage.Ref(nil)
+	errs = append(errs, err)
+	_, err = ac.ProposalRef(nil)
+	errs = append(errs, err)
+	_, err = s.welcome.OpenGroupInfo(nil, nil)
+	errs = append(errs, err)
+	_, err = s.welcome.OpenGroupSecrets(nil, nil, nil)
+	errs = append(errs, err)
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("call %d: no error", i)
+		}
 	}
 }

@@ -143,6 +143,12 @@ func (w *Welcome) Find(ref KeyPackageRef) *EncryptedGroupSecrets {
 // EncryptedGroupInfo must already be set (it is the encryption context),
 // and appends the entry for ref.
 func (w *Welcome) SealGroupSecrets(cs *suite.Suite, ref KeyPackageRef, initKey HPKEPublicKey, gs *GroupSecrets) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
+	if gs == nil {
+		return fmt.Errorf("%w: nil group secrets", ErrEncode)
+	}
 	plain, err := gs.Bytes()
 	if err != nil {
 		return fmt.Errorf("failed to encode group secrets: %w", err)
@@ -162,6 +168,9 @@ func (w *Welcome) SealGroupSecrets(cs *suite.Suite, ref KeyPackageRef, initKey H
 // OpenGroupSecrets finds the entry for ref and decrypts it with the
 // KeyPackage's init private key.
 func (w *Welcome) OpenGroupSecrets(cs *suite.Suite, ref KeyPackageRef, initPriv []byte) (*GroupSecrets, error) {
+	if err := needSuite(cs); err != nil {
+		return nil, err
+	}
 	e := w.Find(ref)
 	if e == nil {
 		return nil, ErrNoGroupSecrets
@@ -196,6 +205,12 @@ func welcomeKeyNonce(cs *suite.Suite, welcomeSecret []byte) (key, nonce []byte, 
 // SealGroupInfo encrypts gi with the key and nonce derived from
 // welcomeSecret and sets w.EncryptedGroupInfo.
 func (w *Welcome) SealGroupInfo(cs *suite.Suite, welcomeSecret []byte, gi *GroupInfo) error {
+	if err := needSuite(cs); err != nil {
+		return err
+	}
+	if gi == nil {
+		return fmt.Errorf("%w: nil group info", ErrEncode)
+	}
 	plain, err := gi.Bytes()
 	if err != nil {
 		return fmt.Errorf("failed to encode group info: %w", err)
@@ -216,6 +231,9 @@ func (w *Welcome) SealGroupInfo(cs *suite.Suite, welcomeSecret []byte, gi *Group
 // OpenGroupInfo decrypts and decodes the GroupInfo with the key and nonce
 // derived from welcomeSecret. It does not verify the signature.
 func (w *Welcome) OpenGroupInfo(cs *suite.Suite, welcomeSecret []byte) (*GroupInfo, error) {
+	if err := needSuite(cs); err != nil {
+		return nil, err
+	}
 	key, nonce, err := welcomeKeyNonce(cs, welcomeSecret)
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive welcome key: %w", err)
