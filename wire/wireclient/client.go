@@ -261,3 +261,41 @@ func RefOf(d *wire.Delivery) *wire.AckRef {
 	}
 	return &wire.AckRef{MailboxSeq: d.GetMailboxSeq()}
 }
+
+// WriteText sends a text WebSocket message (tests use it for hostile input).
+func (c *Client) WriteText(ctx context.Context, s string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.ws.Write(ctx, websocket.MessageText, []byte(s))
+}
+
+// DoRaw writes a raw message that carries a frame with the given id and
+// waits for the answer to that id. The id must not collide with ids the
+// client chooses itself (they count up from 1); tests use large ids.
+func (c *Client) DoRaw(ctx context.Context, id uint64, msg []byte) (*wire.Response, error) {
+	ch := make(chan *wire.Frame, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+	if err := c.WriteMessage(ctx, msg); err != nil {
+		c.forget(id)
+		return nil, err
+	}
+	select {
+	case ans, ok := <-ch:
+		if !ok {
+			return nil, c.Err()
+		}
+		if e := ans.GetError(); e != nil {
+			return nil, e
+		}
+		return ans.GetResponse(), nil
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, ctx.Err()
+	}
+}
