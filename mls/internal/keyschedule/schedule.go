@@ -251,10 +251,12 @@ func SenderDataKeyNonce(s *suite.Suite, senderDataSecret, ciphertext []byte) (ke
 	if len(sample) > s.HashSize() {
 		sample = sample[:s.HashSize()]
 	}
-	if key, err = s.ExpandWithLabel(senderDataSecret, "key", sample, s.KeySize()); err != nil {
+	x := newExpander(s, senderDataSecret)
+	defer x.erase()
+	if key, err = x.expand("key", sample, s.KeySize()); err != nil {
 		return nil, nil, fmt.Errorf("failed to derive sender data key: %w", err)
 	}
-	if nonce, err = s.ExpandWithLabel(senderDataSecret, "nonce", sample, s.NonceSize()); err != nil {
+	if nonce, err = x.expand("nonce", sample, s.NonceSize()); err != nil {
 		clear(key)
 		return nil, nil, fmt.Errorf("failed to derive sender data nonce: %w", err)
 	}

@@ -356,20 +356,22 @@ func (t *SecretTree) ratchet(leaf treemath.LeafIndex) (*[2]ratchet, error) {
 	return rs, nil
 }
 
-// deriveTreeSecret is DeriveTreeSecret(secret, label, generation, length).
-func (t *SecretTree) deriveTreeSecret(secret []byte, label string, gen uint32, length int) ([]byte, error) {
+// genContext encodes a generation as DeriveTreeSecret's context.
+func genContext(gen uint32) [4]byte {
 	var ctx [4]byte
 	binary.BigEndian.PutUint32(ctx[:], gen)
-	return t.suite.ExpandWithLabel(secret, label, ctx[:], length)
+	return ctx
 }
 
-// keyAt derives the key and nonce of generation gen from ratchet_secret_[gen].
-func (t *SecretTree) keyAt(secret []byte, gen uint32) (RatchetKey, error) {
-	key, err := t.deriveTreeSecret(secret, "key", gen, t.suite.KeySize())
+// keyAt derives the key and nonce of generation gen from x, an expander
+// keyed with ratchet_secret_[gen].
+func (t *SecretTree) keyAt(x *expander, gen uint32) (RatchetKey, error) {
+	ctx := genContext(gen)
+	key, err := x.expand("key", ctx[:], t.suite.KeySize())
 	if err != nil {
 		return RatchetKey{}, fmt.Errorf("failed to derive ratchet key: %w", err)
 	}
-	nonce, err := t.deriveTreeSecret(secret, "nonce", gen, t.suite.NonceSize())
+	nonce, err := x.expand("nonce", ctx[:], t.suite.NonceSize())
 	if err != nil {
 		clear(key)
 		return RatchetKey{}, fmt.Errorf("failed to derive ratchet nonce: %w", err)
@@ -377,14 +379,30 @@ func (t *SecretTree) keyAt(secret []byte, gen uint32) (RatchetKey, error) {
 	return RatchetKey{Generation: gen, Key: key, Nonce: nonce}, nil
 }
 
-// advance replaces r.secret with the next generation's secret.
-func (t *SecretTree) advance(r *ratchet) error {
+// nextSecret derives ratchet_secret_[gen+1] from x, keyed with
+// ratchet_secret_[gen].
+func (t *SecretTree) nextSecret(x *expander, gen uint32) ([]byte, error) {
+	ctx := genContext(gen)
+	next, err := x.expand("secret", ctx[:], t.suite.HashSize())
+	if err != nil {
+		return nil, fmt.Errorf("failed to advance ratchet: %w", err)
+	}
+	return next, nil
+}
+
+// advance replaces r.secret with the next generation's secret, using x if it
+// is keyed with r.secret already.
+func (t *SecretTree) advance(r *ratchet, x *expander) error {
 	if r.next == math.MaxUint32 {
 		return ErrRatchetExhausted
 	}
-	next, err := t.deriveTreeSecret(r.secret, "secret", r.next, t.suite.HashSize())
+	if x == nil {
+		x = newExpander(t.suite, r.secret)
+		defer x.erase()
+	}
+	next, err := t.nextSecret(x, r.next)
 	if err != nil {
-		return fmt.Errorf("failed to advance ratchet: %w", err)
+		return err
 	}
 	clear(r.secret)
 	r.secret, r.next = next, r.next+1
@@ -405,11 +423,13 @@ func (t *SecretTree) Next(leaf treemath.LeafIndex, typ RatchetType) (RatchetKey,
 	if r.next == math.MaxUint32 {
 		return RatchetKey{}, ErrRatchetExhausted
 	}
-	k, err := t.keyAt(r.secret, r.next)
+	x := newExpander(t.suite, r.secret)
+	defer x.erase()
+	k, err := t.keyAt(x, r.next)
 	if err != nil {
 		return RatchetKey{}, err
 	}
-	if err := t.advance(r); err != nil {
+	if err := t.advance(r, x); err != nil {
 		k.Erase()
 		return RatchetKey{}, err
 	}
@@ -461,22 +481,18 @@ func (t *SecretTree) Key(leaf treemath.LeafIndex, typ RatchetType, gen uint32) (
 	if err := t.checkGeneration(r, gen); err != nil {
 		return RatchetKey{}, err
 	}
-	secret := r.secret
+	x := newExpander(t.suite, r.secret)
+	defer func() { x.erase() }()
 	for g := r.next; g < gen; g++ {
-		next, err := t.deriveTreeSecret(secret, "secret", g, t.suite.HashSize())
-		if g != r.next {
-			clear(secret)
-		}
+		next, err := t.nextSecret(x, g)
 		if err != nil {
-			return RatchetKey{}, fmt.Errorf("failed to advance ratchet: %w", err)
+			return RatchetKey{}, err
 		}
-		secret = next
+		x.erase()
+		x = newExpander(t.suite, next)
+		clear(next)
 	}
-	k, err := t.keyAt(secret, gen)
-	if gen != r.next {
-		clear(secret)
-	}
-	return k, err
+	return t.keyAt(x, gen)
 }
 
 // Consume marks generation gen of a leaf's ratchet as used: its key is
@@ -515,18 +531,22 @@ func (t *SecretTree) Consume(leaf treemath.LeafIndex, typ RatchetType, gen uint3
 		return err
 	}
 	for r.next < gen {
+		x := newExpander(t.suite, r.secret)
 		if gen-r.next <= t.opts.MaxRetained {
-			k, err := t.keyAt(r.secret, r.next)
+			k, err := t.keyAt(x, r.next)
 			if err != nil {
+				x.erase()
 				return err
 			}
 			r.retained = append(r.retained, retainedKey{gen: k.Generation, key: k.Key, nonce: k.Nonce})
 		}
-		if err := t.advance(r); err != nil {
+		err := t.advance(r, x)
+		x.erase()
+		if err != nil {
 			return err
 		}
 	}
-	if err := t.advance(r); err != nil {
+	if err := t.advance(r, nil); err != nil {
 		return err
 	}
 	if extra := len(r.retained) - int(t.opts.MaxRetained); extra > 0 {
