@@ -374,3 +374,40 @@ func TestPublicMessages(t *testing.T) {
 		t.Errorf("member signature under another group context: %v", err)
 	}
 }
+
+// TestRetainedKeySurvivesRejection checks that a rejected message for a
+// retained (skipped) generation does not spoil the retained key, for
+// example by applying its reuse guard to the stored nonce.
+func TestRetainedKeySurvivesRejection(t *testing.T) {
+	g := newGroup(t, suite.X25519AES128GCMSHA256Ed25519, 2)
+	alice, bob := g.member(t, Keys{}), g.member(t, Keys{})
+	forger := &Epoch{suite: alice.suite, context: alice.context, encoded: alice.encoded,
+		membershipKey: alice.membershipKey, senderDataSecret: alice.senderDataSecret,
+		tree: alice.tree.Clone(), padding: alice.padding}
+	m0 := g.sendApp(t, alice, 0, []byte("zero"))
+	m1 := g.sendApp(t, alice, 0, []byte("one"))
+	if _, err := bob.UnprotectPrivate(m1, g.sigKey); err != nil {
+		t.Fatal(err)
+	}
+	// Generation 0 from the same ratchet, but signed with the wrong key.
+	ac, err := forger.Sign(g.signers[1], message.WireFormatPrivateMessage, g.application(0, []byte("forged")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := forger.ProtectPrivate(rand.Reader, ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := bob.UnprotectPrivate(forged, g.sigKey); !errors.Is(err, suite.ErrInvalidSignature) {
+			t.Fatalf("forged generation 0: %v, want ErrInvalidSignature", err)
+		}
+	}
+	ac0, err := bob.UnprotectPrivate(m0, g.sigKey)
+	if err != nil {
+		t.Fatalf("genuine generation 0 after rejections: %v", err)
+	}
+	if string(ac0.Content.ApplicationData) != "zero" {
+		t.Fatal("wrong content")
+	}
+}

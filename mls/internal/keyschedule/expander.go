@@ -26,6 +26,7 @@ type expander struct {
 	mac    hash.Hash // nil on the fallback path
 	secret []byte    // the secret, on the fallback path only
 	buf    []byte
+	used   bool // mac needs a Reset before the next output
 	sum    [sha256.Size]byte
 }
 
@@ -98,7 +99,10 @@ func (x *expander) expand(label string, context []byte, length int) ([]byte, err
 	info = append(info, context...)
 	info = append(info, 1)
 	x.buf = info[:0]
-	x.mac.Reset()
+	if x.used {
+		x.mac.Reset()
+	}
+	x.used = true
 	x.mac.Write(info)
 	out := make([]byte, length)
 	copy(out, x.mac.Sum(x.sum[:0]))
