@@ -61,8 +61,8 @@ func buildBenchGroup(b *testing.B, n int) *benchGroup {
 func BenchmarkApplication(b *testing.B) {
 	payload := make([]byte, 1024)
 	for _, n := range []int{2, 1000} {
-		bg := buildBenchGroup(b, n)
 		b.Run(fmt.Sprintf("encrypt/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
 			b.SetBytes(int64(len(payload)))
 			for b.Loop() {
 				if _, err := bg.creator.g.Encrypt(payload, nil); err != nil {
@@ -71,6 +71,7 @@ func BenchmarkApplication(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("decrypt/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
 			b.SetBytes(int64(len(payload)))
 			msgs := make([][]byte, 0, 1024)
 			i := 0
@@ -105,8 +106,8 @@ func benchSizes() []int {
 
 func BenchmarkCommit(b *testing.B) {
 	for _, n := range benchSizes() {
-		bg := buildBenchGroup(b, n)
 		b.Run(fmt.Sprintf("create/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
 			for b.Loop() {
 				if _, err := bg.member.g.Commit(nil); err != nil {
 					b.Fatal(err)
@@ -115,6 +116,7 @@ func BenchmarkCommit(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("process/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
 			res, err := bg.member.g.Commit(nil)
 			if err != nil {
 				b.Fatal(err)
@@ -145,8 +147,8 @@ func BenchmarkJoin(b *testing.B) {
 		sizes = []int{100}
 	}
 	for _, n := range sizes {
-		bg := buildBenchGroup(b, n)
 		b.Run(fmt.Sprintf("welcome/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
 			for b.Loop() {
 				if _, err := Join(bg.cfg, bg.welcome, bg.memberKP, nil); err != nil {
 					b.Fatal(err)
@@ -161,10 +163,10 @@ func BenchmarkAddMember(b *testing.B) {
 	if testing.Short() {
 		n = 100
 	}
-	bg := buildBenchGroup(b, n)
-	c := newClient(b, bg.cfg, "new")
-	kp := c.keyPackage(b)
 	b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+		bg := buildBenchGroup(b, n)
+		c := newClient(b, bg.cfg, "new")
+		kp := c.keyPackage(b)
 		for b.Loop() {
 			if _, err := bg.member.g.Commit(&CommitOptions{Add: []*KeyPackage{kp.KeyPackage}}); err != nil {
 				b.Fatal(err)
