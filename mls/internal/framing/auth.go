@@ -122,8 +122,14 @@ func contentSizeHint(c *message.FramedContent) int {
 	return len(c.GroupID) + len(c.AuthenticatedData) + len(c.ApplicationData) + 64
 }
 
+// errNoEpoch is returned by the methods of an Epoch not made by NewEpoch.
+var errNoEpoch = fmt.Errorf("%w: epoch not initialised", ErrMissingKey)
+
 // checkContent checks that c belongs to the epoch.
 func (e *Epoch) checkContent(c *message.FramedContent) error {
+	if e.context == nil {
+		return errNoEpoch
+	}
 	if string(c.GroupID) != string(e.context.GroupID) || c.Epoch != e.context.Epoch {
 		return fmt.Errorf("%w: content for group %x epoch %d, expected epoch %d", ErrInvalidMessage, []byte(c.GroupID), c.Epoch, e.context.Epoch)
 	}
@@ -159,6 +165,9 @@ func (e *Epoch) Sign(signer *suite.Signer, wf message.WireFormat, content *messa
 // which the caller looks up from the sender (a leaf, an external sender, or
 // the leaf node of a new member's Commit or KeyPackage).
 func (e *Epoch) Verify(pub message.SignaturePublicKey, ac *message.AuthenticatedContent) error {
+	if e.suite == nil {
+		return errNoEpoch
+	}
 	tbs, err := e.tbs(ac.WireFormat, &ac.Content)
 	if err != nil {
 		return err

@@ -155,6 +155,9 @@ func (e *Epoch) ProtectPrivate(rand io.Reader, ac *message.AuthenticatedContent)
 // returned KeyUse to [Epoch.Consume] once it accepts the message, or uses
 // [Epoch.UnprotectPrivate], which does both.
 func (e *Epoch) OpenPrivate(pm *message.PrivateMessage, sigKey SignatureKeyFunc) (*message.AuthenticatedContent, KeyUse, error) {
+	if e.context == nil {
+		return nil, KeyUse{}, errNoEpoch
+	}
 	if string(pm.GroupID) != string(e.context.GroupID) || pm.Epoch != e.context.Epoch {
 		return nil, KeyUse{}, fmt.Errorf("%w: message for epoch %d, expected epoch %d", ErrInvalidMessage, pm.Epoch, e.context.Epoch)
 	}

@@ -411,3 +411,37 @@ func TestRetainedKeySurvivesRejection(t *testing.T) {
 		t.Fatal("wrong content")
 	}
 }
+
+// TestZeroEpoch checks that an Epoch not made by NewEpoch fails with errors.
+func TestZeroEpoch(t *testing.T) {
+	g := newGroup(t, suite.X25519AES128GCMSHA256Ed25519, 2)
+	live := g.member(t, Keys{})
+	pm := g.sendApp(t, live, 0, []byte("x"))
+	ac, err := live.Sign(g.signers[0], message.WireFormatPublicMessage, &message.FramedContent{
+		GroupID: g.gc.GroupID, Epoch: g.gc.Epoch, Sender: message.Sender{Type: message.SenderMember},
+		ContentType: message.ContentProposal,
+		Proposal:    &message.Proposal{Type: message.ProposalRemove, Remove: &message.Remove{Removed: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Epoch
+	if _, err := e.Sign(g.signers[0], message.WireFormatPrivateMessage, g.application(0, nil)); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("Sign: %v", err)
+	}
+	if err := e.Verify(g.signers[0].Public(), ac); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("Verify: %v", err)
+	}
+	if _, err := e.ProtectPublic(ac); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("ProtectPublic: %v", err)
+	}
+	if _, err := e.UnprotectPublic(&message.PublicMessage{Content: ac.Content, Auth: ac.Auth}, g.signers[0].Public()); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("UnprotectPublic: %v", err)
+	}
+	if _, err := e.UnprotectPrivate(pm, g.sigKey); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("UnprotectPrivate: %v", err)
+	}
+	if err := e.Consume(KeyUse{}); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("Consume: %v", err)
+	}
+}

@@ -21,6 +21,9 @@ const (
 // MarshalBinary encodes the epoch secrets for persistence. The encoding holds
 // secrets: store it encrypted.
 func (e *EpochSecrets) MarshalBinary() ([]byte, error) {
+	if e.suite == nil {
+		return nil, fmt.Errorf("%w: epoch secrets without a suite", ErrInvalidState)
+	}
 	return codec.Marshal(func(b *cryptobyte.Builder) {
 		b.AddUint8(epochSecretsVersion)
 		b.AddUint16(uint16(e.suite.ID()))
@@ -72,6 +75,9 @@ func UnmarshalEpochSecrets(data []byte) (*EpochSecrets, error) {
 // not yet consumed, and each derived ratchet with its retained keys. The
 // encoding holds secrets: store it encrypted.
 func (t *SecretTree) MarshalBinary() ([]byte, error) {
+	if t.suite == nil {
+		return nil, fmt.Errorf("%w: secret tree without a suite", ErrInvalidState)
+	}
 	nodes := make([]treemath.NodeIndex, 0, len(t.nodes))
 	for n := range t.nodes {
 		nodes = append(nodes, n)

@@ -179,7 +179,7 @@ func NewEpoch(s *suite.Suite, init InitSecret, commit CommitSecret, psk PSKSecre
 
 // Export is MLS-Exporter(label, context, length) (RFC 9420, Section 8.5).
 func (e *EpochSecrets) Export(label string, context []byte, length int) ([]byte, error) {
-	if len(e.Exporter) == 0 {
+	if e.suite == nil || len(e.Exporter) == 0 {
 		return nil, fmt.Errorf("%w: exporter secret erased", ErrInvalidState)
 	}
 	derived, err := e.suite.DeriveSecret(e.Exporter, label)
@@ -199,7 +199,7 @@ func (e *EpochSecrets) Export(label string, context []byte, length int) ([]byte,
 // external_pub GroupInfo extension; the private key opens ExternalInit
 // proposals.
 func (e *EpochSecrets) ExternalKeyPair() (priv, pub []byte, err error) {
-	if len(e.External) == 0 {
+	if e.suite == nil || len(e.External) == 0 {
 		return nil, nil, fmt.Errorf("%w: external secret erased", ErrInvalidState)
 	}
 	return e.suite.DeriveHPKEKeyPair(e.External)

@@ -172,7 +172,7 @@ func NewSecretTree(s *suite.Suite, encryptionSecret []byte, leaves treemath.Leaf
 // NewSecretTree builds the epoch's secret tree from the encryption secret and
 // erases that secret from e.
 func (e *EpochSecrets) NewSecretTree(leaves treemath.LeafCount, opts Options) (*SecretTree, error) {
-	if len(e.Encryption) == 0 {
+	if e.suite == nil || len(e.Encryption) == 0 {
 		return nil, fmt.Errorf("%w: encryption secret already used", ErrInvalidState)
 	}
 	t, err := NewSecretTree(e.suite, e.Encryption, leaves, opts)

@@ -384,3 +384,40 @@ func FuzzUnmarshalEpochSecrets(f *testing.F) {
 		}
 	})
 }
+
+// TestZeroValues checks that zero values fail with errors, not panics.
+func TestZeroValues(t *testing.T) {
+	var e EpochSecrets
+	if _, err := e.MarshalBinary(); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("EpochSecrets.MarshalBinary: %v", err)
+	}
+	if _, err := e.Export("x", nil, 1); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("EpochSecrets.Export: %v", err)
+	}
+	if _, _, err := e.ExternalKeyPair(); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("EpochSecrets.ExternalKeyPair: %v", err)
+	}
+	if _, err := e.NewSecretTree(2, Options{}); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("EpochSecrets.NewSecretTree: %v", err)
+	}
+	var tree SecretTree
+	if _, err := tree.MarshalBinary(); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("SecretTree.MarshalBinary: %v", err)
+	}
+	if _, err := tree.Next(0, Application); !errors.Is(err, ErrUnknownLeaf) {
+		t.Errorf("SecretTree.Next: %v", err)
+	}
+	if _, err := tree.Key(0, Application, 0); !errors.Is(err, ErrUnknownLeaf) {
+		t.Errorf("SecretTree.Key: %v", err)
+	}
+	s, _ := suite.Get(suite.X25519AES128GCMSHA256Ed25519)
+	if _, err := NewSecretTree(s, make([]byte, 32), 0, Options{}); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("tree of no leaves: %v", err)
+	}
+	if _, err := NewSecretTree(s, make([]byte, 32), 4, Options{MaxForward: MaxWindow + 1}); !errors.Is(err, ErrInvalidState) {
+		t.Errorf("window beyond MaxWindow: %v", err)
+	}
+	if _, err := CombinePSKs(s, make([]PSK, maxPSKs+1)); !errors.Is(err, ErrTooManyPSKs) {
+		t.Errorf("too many PSKs: %v", err)
+	}
+}
