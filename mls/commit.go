@@ -135,7 +135,7 @@ func (g *Group) commit(opts *CommitOptions, byValue []*message.Proposal) (*Commi
 	}
 	newCtx.TreeHash = next.tree.TreeHash()
 
-	psks, err := g.pskSecrets(a.psks, nil)
+	psks, err := g.pskSecrets(a.psks, []*Group{g.resumeFrom})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type Group struct {
 	status     status
 	// reinit is the ReInit proposal the last commit carried.
 	reinit *message.ReInit
+	// resumeFrom is the group a reinit or branch commit resumes, while
+	// that commit is made.
+	resumeFrom *Group
 	// lastExternalJoiner is the leaf the last commit's sender took.
 	lastExternalJoiner treemath.LeafIndex
 }

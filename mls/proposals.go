@@ -124,7 +124,8 @@ func (g *Group) validateProposal(s *Group, p *message.Proposal, sender message.S
 			return wrapf(ErrMalformed, "empty PreSharedKey")
 		}
 		id := &p.PreSharedKey.PSK
-		if id.Type == message.PSKResumption && id.Usage != message.ResumptionApplication {
+		if id.Type == message.PSKResumption && id.Usage != message.ResumptionApplication &&
+			(s.resumeFrom == nil || !bytes.Equal(id.PSKGroupID, s.resumeFrom.ep.ctx.GroupID)) {
 			return wrapf(ErrInvalidProposal, "resumption PSK with usage %d outside reinit or branch", id.Usage)
 		}
 		if id.Type != message.PSKExternal && id.Type != message.PSKResumption {

@@ -1,0 +1,111 @@
+package mls
+
+import (
+	"errors"
+	"testing"
+)
+
+// threeMembers returns a group of alice, bob and carol.
+func threeMembers(t *testing.T, cfg *Config) (alice, bob, carol *client) {
+	alice, bob, carol = newClient(t, cfg, "alice"), newClient(t, cfg, "bob"), newClient(t, cfg, "carol")
+	var err error
+	alice.g, err = Create(cfg, GroupID("old"), alice.cred, alice.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, kc := bob.keyPackage(t), carol.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kb.KeyPackage, kc.KeyPackage}, InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kb, nil); err != nil {
+		t.Fatal(err)
+	}
+	if carol.g, err = Join(cfg, res.Welcome, kc, nil); err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, carol
+}
+
+func TestReInit(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob, carol := threeMembers(t, cfg)
+	// Bob proposes moving to suite 3; Alice commits.
+	prop, err := bob.g.ProposeReInit(GroupID("new"), X25519ChaCha20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, carol} {
+		if _, err := c.g.Process(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := alice.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol} {
+		p, err := c.g.Process(res.Commit)
+		if err != nil || !p.Commit.ReInit {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	if _, err := bob.g.Encrypt([]byte("x"), nil); !errors.Is(err, ErrInactive) {
+		t.Fatalf("old group still usable: %v", err)
+	}
+	// Alice creates the new group with new key packages of suite 3.
+	cfg3 := testConfig(X25519ChaCha20)
+	a3, b3, c3 := newClient(t, cfg3, "alice"), newClient(t, cfg3, "bob"), newClient(t, cfg3, "carol")
+	kb, kc := b3.keyPackage(t), c3.keyPackage(t)
+	var w []byte
+	a3.g, w, err = alice.g.ReInit(cfg3, a3.signer, []*KeyPackage{kb.KeyPackage, kc.KeyPackage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b3.g, err = Join(cfg3, w, kb, &JoinOptions{Resume: []*Group{bob.g}}); err != nil {
+		t.Fatalf("bob joining the reinitialised group: %v", err)
+	}
+	if c3.g, err = Join(cfg3, w, kc, &JoinOptions{Resume: []*Group{carol.g}}); err != nil {
+		t.Fatalf("carol joining: %v", err)
+	}
+	// Without the old group the resumption PSK is missing.
+	if _, err := Join(cfg3, w, kc, nil); !errors.Is(err, ErrMissingPSK) {
+		t.Fatalf("join without the old group: %v", err)
+	}
+	if b3.g.CipherSuite() != X25519ChaCha20 || string(b3.g.ID()) != "new" {
+		t.Fatal("wrong parameters")
+	}
+	mustAuth(t, a3, b3, c3)
+}
+
+func TestBranch(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob, carol := threeMembers(t, cfg)
+	kb := bob.keyPackage(t)
+	sub, w, err := alice.g.Branch(GroupID("sub"), []*KeyPackage{kb.KeyPackage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bsub, err := Join(cfg, w, kb, &JoinOptions{Resume: []*Group{bob.g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bsub.Members()) != 2 || sub.Epoch() != 1 {
+		t.Fatal("wrong subgroup")
+	}
+	a := &client{name: "a", g: sub}
+	b := &client{name: "b", g: bsub}
+	mustAuth(t, a, b)
+	// Someone who is not in the parent group cannot be branched in.
+	d := newClient(t, cfg, "dave")
+	if _, _, err := alice.g.Branch(GroupID("x"), []*KeyPackage{d.keyPackage(t).KeyPackage}); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("branch with a stranger: %v", err)
+	}
+	_ = carol
+}
