@@ -33,6 +33,7 @@ const (
 	Application RatchetType = 1
 )
 
+// String returns "handshake" or "application".
 func (r RatchetType) String() string {
 	if r == Handshake {
 		return "handshake"
