@@ -109,3 +109,64 @@ func TestBranch(t *testing.T) {
 	}
 	_ = carol
 }
+
+func TestExternalSenders(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	ds, err := GenerateSigner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := newClient(t, cfg, "alice"), newClient(t, cfg, "bob")
+	alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, &GroupOptions{
+		ExternalSenders: []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("server")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bob asks to be added himself; Alice commits.
+	kb := bob.keyPackage(t)
+	prop, err := NewMemberProposal(kb, alice.g.ID(), alice.g.Epoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.g.Process(prop)
+	if err != nil || p.Sender.Kind != SenderNewMemberProposal {
+		t.Fatalf("new member proposal: %v", err)
+	}
+	res, err := alice.g.Commit(&CommitOptions{InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kb, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The server removes Bob.
+	idx := bob.g.Index()
+	rm, err := ExternalSenderProposal(ds, 0, &ExternalProposal{GroupID: alice.g.ID(), Epoch: alice.g.Epoch(), Remove: &idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if p, err := c.g.Process(rm); err != nil || p.Sender.Kind != SenderExternal {
+			t.Fatalf("%s: external proposal: %v", c.name, err)
+		}
+	}
+	// An unknown external sender is refused.
+	bad, err := ExternalSenderProposal(ds, 1, &ExternalProposal{GroupID: alice.g.ID(), Epoch: alice.g.Epoch(), Remove: &idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Process(bad); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("unknown external sender: %v", err)
+	}
+	res, err = alice.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := bob.g.Process(res.Commit); err != nil || !p.Commit.RemovedUs {
+		t.Fatalf("bob: %v", err)
+	}
+}
