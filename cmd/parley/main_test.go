@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	ts "github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// run executes the root command in-process.
+func run(t *testing.T, environ map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := newRootCmd(&env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }})
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func TestVersionJSON(t *testing.T) {
+	out, _, err := run(t, nil, "version", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Version  string
+		Protocol int
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Protocol != wire.Version || v.Version == "" {
+		t.Fatalf("version output %q: %v", out, err)
+	}
+}
+
+func TestEnvFallbackAndUsageErrors(t *testing.T) {
+	_, _, err := run(t, map[string]string{"PARLEY_POW_BITS": "many"}, "serve")
+	if _, ok := err.(usageError); !ok {
+		t.Fatalf("bad env value: got %v, want usage error", err)
+	}
+	_, _, err = run(t, nil, "serve", "--no-such-flag")
+	if _, ok := err.(usageError); !ok {
+		t.Fatalf("unknown flag: got %v, want usage error", err)
+	}
+	_, _, err = run(t, nil, "serve", "--db", "mysql://x")
+	if _, ok := err.(usageError); !ok {
+		t.Fatalf("bad --db: got %v", err)
+	}
+	_, _, err = run(t, nil, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--tls-cert", "x")
+	if _, ok := err.(usageError); !ok {
+		t.Fatalf("cert without key: got %v", err)
+	}
+}
+
+// TestBinaryServeAndInvite builds the real binary, creates an invite, runs
+// an invite-only server configured partly through PARLEY_* variables,
+// registers with the invite over the real protocol and stops the server
+// with SIGTERM.
+func TestBinaryServeAndInvite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "parley")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	out, err := exec.Command(bin, "admin", "invite", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("admin invite: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
+	if len(token) != 32 {
+		t.Fatalf("token %q", token)
+	}
+
+	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--invite-only")
+	srv.Env = append(os.Environ(), "PARLEY_DATA="+data, "PARLEY_POW_BITS=4", "PARLEY_LOG_FORMAT=json")
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	urlRe := regexp.MustCompile(`"url":"http://([^"]+)"`)
+	var addr string
+	for addr == "" && lines.Scan() {
+		if m := urlRe.FindStringSubmatch(lines.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatal("server did not log its address")
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := wireclient.Dial(ctx, "ws://"+addr+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Hello(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := ts.NewIdentity(t)
+	_, err = c.Register(ctx, a.Key.Public(), a.Devices[0].Cert, "")
+	ts.WantCode(t, err, wire.ErrorCode_INVITE_REQUIRED)
+	if _, err := c.Register(ctx, a.Key.Public(), a.Devices[0].Cert, token); err != nil {
+		t.Fatalf("register with invite: %v", err)
+	}
+	if err := c.Authenticate(ctx, a.ID, a.Devices[0].ID, a.Devices[0].Key); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("server exit: %v", err)
+	}
+	<-c.Done()
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// env is what commands need from the process: output streams and the
+// environment. Tests pass their own.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// commandConstructors builds the top-level commands; each command group's
+// file adds its constructor in init. It holds functions, not flag values.
+var commandConstructors []func(*env) *cobra.Command
+
+// addCommand registers a top-level command constructor.
+func addCommand(f func(*env) *cobra.Command) { commandConstructors = append(commandConstructors, f) }
+
+// usageError marks errors caused by bad command-line use (exit status 2).
+type usageError struct{ error }
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "parley",
+		Short:         "Parley: end-to-end encrypted messaging, server and clients in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd, e.getenv)
+		},
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	for _, f := range commandConstructors {
+		root.AddCommand(f(e))
+	}
+	return root
+}
+
+// envName is the environment variable that backs a flag.
+func envName(flag string) string {
+	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag the command line did not set from its PARLEY_*
+// environment variable, if that is set.
+func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if serr := cmd.Flags().Set(f.Name, v); serr != nil {
+				err = usageError{fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, serr)}
+			}
+		}
+	})
+	return err
+}
