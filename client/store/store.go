@@ -1,0 +1,356 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DBFileName is the database file's name inside the profile folder.
+const DBFileName = "store.db"
+
+// pragmas apply to every connection. WAL lets readers run alongside the one
+// writer; synchronous=FULL fsyncs the WAL on every commit, so a commit that
+// returned survives a process crash, an OS crash and a power loss;
+// secure_delete overwrites deleted content, so a deleted or expired message's
+// ciphertext does not linger in free pages.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)"
+
+// keyCheckName names the meta row that proves the profile key opens this
+// database: a sealed constant written with the schema.
+const keyCheckName = "key_check"
+
+var keyCheckPlain = []byte("parley client store key check v1")
+
+// Options configure Create and Open.
+type Options struct {
+	// Passphrase unlocks (Open) or protects (Create) the profile key. Empty
+	// means the profile has no passphrase: the key is kept in profile.key.
+	Passphrase []byte
+	// KDF are the Argon2id parameters used when wrapping the key; the zero
+	// value means DefaultKDFParams. Opening uses the parameters recorded in
+	// the key file.
+	KDF KDFParams
+	// Rand is the source of keys and nonces; nil means crypto/rand.
+	Rand io.Reader
+}
+
+func (o *Options) rand() io.Reader {
+	if o.Rand != nil {
+		return o.Rand
+	}
+	return rand.Reader
+}
+
+func (o *Options) kdf() KDFParams {
+	if o.KDF == (KDFParams{}) {
+		return DefaultKDFParams
+	}
+	return o.KDF
+}
+
+// Store is an open profile. It is safe for concurrent use: reads run on a
+// pool of read-only connections; writes go through [Store.Update], which
+// runs them on the one writer connection, one transaction at a time.
+type Store struct {
+	dir    string
+	rand   io.Reader
+	seal   *sealer
+	keyMu  sync.Mutex // guards key and writes of profile.key
+	key    ProfileKey
+	readDB *sql.DB
+
+	// wmu makes the writer exclusive: SQLite has exactly one writer, the
+	// connection in writeDB, and wmu lets one Update at a time use it. Group
+	// commit is explicit: callers put many writes in one Update (or one
+	// [Batch]), which costs one fsync.
+	wmu         sync.Mutex
+	writeDB     *sql.DB
+	closed      atomic.Bool // set once, under wmu; read without it
+	nextPending Position    // next local position for a pending message; under wmu
+}
+
+// Create makes a new profile in dir (created with mode 0700 if missing): a
+// fresh random profile key, wrapped with opts.Passphrase when one is given,
+// and an empty database. It fails with ErrProfileExists if dir already holds
+// a profile key or a database.
+func Create(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create profile folder: %w", err)
+	}
+	for _, name := range []string{KeyFileName, DBFileName} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return nil, fmt.Errorf("%w: %s", ErrProfileExists, name)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("failed to check profile folder: %w", err)
+		}
+	}
+	var pk ProfileKey
+	if _, err := io.ReadFull(opts.rand(), pk[:]); err != nil {
+		return nil, fmt.Errorf("failed to read randomness for profile key: %w", err)
+	}
+	defer clear(pk[:])
+	kf := plainKeyFile(&pk)
+	if len(opts.Passphrase) > 0 {
+		var err error
+		if kf, err = wrapKeyFile(&pk, opts.Passphrase, opts.kdf(), opts.rand()); err != nil {
+			return nil, err
+		}
+	}
+	// The key file is written first: a crash before the database exists
+	// leaves a profile that Open completes.
+	if err := writeKeyFile(dir, kf); err != nil {
+		return nil, err
+	}
+	return open(ctx, dir, &pk, opts.rand())
+}
+
+// Open opens the profile in dir, unlocking its key with opts.Passphrase when
+// it has one. Errors: ErrNoProfile, ErrPassphraseRequired,
+// ErrWrongPassphrase, ErrNoPassphraseSet, ErrBadKeyFile, ErrWrongKey,
+// ErrSchemaTooNew. A failed Open changes nothing on disk.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	kf, err := readKeyFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := kf.unlock(opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pk[:])
+	return open(ctx, dir, &pk, opts.rand())
+}
+
+func checkDir(dir string) error {
+	if dir == "" || strings.ContainsAny(dir, "?#") {
+		return invalidf("profile folder %q", dir)
+	}
+	return nil
+}
+
+func open(ctx context.Context, dir string, pk *ProfileKey, rnd io.Reader) (*Store, error) {
+	path := filepath.Join(dir, DBFileName)
+	// Create the file with mode 0600 before SQLite does; SQLite gives the
+	// WAL and shared-memory files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open database: %w", err)
+	}
+	_ = f.Close()
+	seal, err := newSealer(pk, rnd)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, rand: rnd, seal: seal, key: *pk}
+	if err := s.openDB(ctx, path); err != nil {
+		s.seal.zero()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openDB(ctx context.Context, path string) (err error) {
+	s.writeDB, err = sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("failed to open database: %w", err)
+	}
+	s.writeDB.SetMaxOpenConns(1)
+	s.writeDB.SetMaxIdleConns(1)
+	s.writeDB.SetConnMaxLifetime(0)
+	defer func() {
+		if err != nil {
+			_ = s.writeDB.Close()
+			if s.readDB != nil {
+				_ = s.readDB.Close()
+			}
+		}
+	}()
+	var mode string
+	if err := s.writeDB.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("failed to open database: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("failed to enable WAL mode (mode %q)", mode)
+	}
+	if err := migrate(ctx, s.writeDB, s.initSchema); err != nil {
+		return err
+	}
+	if err := s.checkKey(ctx); err != nil {
+		return err
+	}
+	var maxPending sql.NullInt64
+	if err := s.writeDB.QueryRowContext(ctx, qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
+		return fmt.Errorf("failed to read pending positions: %w", err)
+	}
+	s.nextPending = pendingBase
+	if maxPending.Valid {
+		s.nextPending = Position(maxPending.Int64) + 1
+	}
+	s.readDB, err = sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		return fmt.Errorf("failed to open database readers: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.readDB.SetMaxOpenConns(n)
+	s.readDB.SetMaxIdleConns(n)
+	return nil
+}
+
+const (
+	qInsertMeta    = `INSERT INTO meta (name, value) VALUES (?, ?)`
+	qSelectMeta    = `SELECT value FROM meta WHERE name = ?`
+	qMaxPendingPos = `SELECT MAX(pos) FROM messages WHERE pos >= ?`
+)
+
+// initSchema writes the key check in the transaction that creates the schema.
+func (s *Store) initSchema(tx *sql.Tx) error {
+	v, err := s.seal.seal(rowRef{table: "meta", column: "value", key: []byte(keyCheckName)}, keyCheckPlain)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(qInsertMeta, keyCheckName, v); err != nil {
+		return fmt.Errorf("failed to write key check: %w", err)
+	}
+	return nil
+}
+
+// checkKey verifies that the profile key opens this database.
+func (s *Store) checkKey(ctx context.Context) error {
+	var v []byte
+	if err := s.writeDB.QueryRowContext(ctx, qSelectMeta, keyCheckName).Scan(&v); err != nil {
+		return fmt.Errorf("failed to read key check: %w", err)
+	}
+	pt, err := s.seal.open(rowRef{table: "meta", column: "value", key: []byte(keyCheckName)}, v)
+	if err != nil || !equalBytes(pt, keyCheckPlain) {
+		return ErrWrongKey
+	}
+	return nil
+}
+
+// Dir returns the profile folder.
+func (s *Store) Dir() string { return s.dir }
+
+// HasPassphrase reports whether the profile key is wrapped with a passphrase.
+func (s *Store) HasPassphrase() (bool, error) {
+	kf, err := readKeyFile(s.dir)
+	if err != nil {
+		return false, err
+	}
+	return kf.hasPassphrase(), nil
+}
+
+// SetPassphrase re-wraps the profile key: with passphrase under Argon2id
+// with params (zero means DefaultKDFParams), or, when passphrase is empty,
+// kept in the clear in profile.key. Only the key file changes; it is
+// replaced atomically. The caller is expected to have confirmed the current
+// passphrase with the user (the store is already unlocked).
+func (s *Store) SetPassphrase(passphrase []byte, params KDFParams) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	kf := plainKeyFile(&s.key)
+	if len(passphrase) > 0 {
+		if params == (KDFParams{}) {
+			params = DefaultKDFParams
+		}
+		var err error
+		if kf, err = wrapKeyFile(&s.key, passphrase, params, s.rand); err != nil {
+			return err
+		}
+	}
+	return writeKeyFile(s.dir, kf)
+}
+
+// Close closes the database and forgets the keys. Further calls fail with
+// ErrClosed.
+func (s *Store) Close() error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	s.closed.Store(true)
+	clear(s.key[:])
+	s.seal.zero()
+	return errors.Join(s.readDB.Close(), s.writeDB.Close())
+}
+
+// Update runs fn in one write transaction and commits it durably (the WAL
+// is fsynced before Update returns nil). If fn returns an error, nothing fn
+// wrote is kept and Update returns that error. fn must not keep tx or use it
+// after returning, and must not call Update itself.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	sqlTx, err := s.writeDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("failed to begin transaction: %w", err)
+	}
+	savedPending := s.nextPending
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		s.nextPending = savedPending
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		s.nextPending = savedPending
+		return fmt.Errorf("failed to commit: %w", err)
+	}
+	return nil
+}
+
+// Tx is an open write transaction, passed to the function given to
+// [Store.Update]. Its reads see its own writes.
+type Tx struct {
+	s   *Store
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+// querier is what reads need; *sql.DB and *sql.Tx both have it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// reader returns the read pool, or ErrClosed.
+func (s *Store) reader() (querier, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.readDB, nil
+}
+
+func (tx *Tx) exec(query string, args ...any) (int64, error) {
+	res, err := tx.tx.ExecContext(tx.ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
