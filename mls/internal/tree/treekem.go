@@ -2,6 +2,7 @@ package tree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -253,20 +254,42 @@ func (t *Tree) MergeUpdatePath(sender treemath.LeafIndex, path *message.UpdatePa
 	return nil
 }
 
-// findKey returns a node of the tree whose encryption key is in keys.
+// findKey returns a node of the tree whose encryption key is in keys. It
+// scans every node, so it tests an 8-byte prefix of each key against a
+// small bit filter first and hashes the whole key only on a hit.
 func (t *Tree) findKey(keys map[string]treemath.NodeIndex) (treemath.NodeIndex, bool) {
-	for i, l := range t.leaves {
-		if l != nil {
-			if _, ok := keys[string(l.EncryptionKey)]; ok {
-				return treemath.LeafIndex(i).Node(), true
+	var filter [64]uint64 // 4096 bits
+	slot := func(k []byte) uint {
+		var p uint64
+		if len(k) >= 8 {
+			p = binary.LittleEndian.Uint64(k)
+		} else {
+			for i, c := range k {
+				p |= uint64(c) << (8 * i)
 			}
+		}
+		return uint((p * 0x9e3779b97f4a7c15) >> 52)
+	}
+	for k := range keys {
+		s := slot([]byte(k))
+		filter[s>>6] |= 1 << (s & 63)
+	}
+	hit := func(k []byte) bool {
+		s := slot(k)
+		if filter[s>>6]&(1<<(s&63)) == 0 {
+			return false
+		}
+		_, ok := keys[string(k)]
+		return ok
+	}
+	for i, l := range t.leaves {
+		if l != nil && hit(l.EncryptionKey) {
+			return treemath.LeafIndex(i).Node(), true
 		}
 	}
 	for i, p := range t.parents {
-		if p != nil {
-			if _, ok := keys[string(p.EncryptionKey)]; ok {
-				return treemath.NodeIndex(2*i + 1), true
-			}
+		if p != nil && hit(p.EncryptionKey) {
+			return treemath.NodeIndex(2*i + 1), true
 		}
 	}
 	return 0, false
