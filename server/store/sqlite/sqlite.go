@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -49,6 +50,15 @@ var dialect = sqlstore.Dialect{
 
 // pragmas apply to every connection.
 const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+
+// writerPragmas apply to the writer's connection: a 64 MiB page cache, and
+// no automatic checkpoints, which would run inside the writer's COMMIT; the
+// checkpointer goroutine does them on its own connection instead.
+const writerPragmas = "&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
+
+// checkpointEvery is how often the checkpointer copies the WAL into the
+// database file.
+const checkpointEvery = 250 * time.Millisecond
 
 // Open opens (creating if needed) the store in dir, which is created with
 // mode 0700 if missing.
@@ -79,10 +89,13 @@ type backend struct {
 	stmts   map[string]*sql.Stmt // writer statements; used by the writer goroutine only
 	readDB  *sql.DB
 	reader  *reader
+	ckptDB  *sql.DB       // the checkpointer's connection
+	stop    chan struct{} // closed to stop the checkpointer
+	stopped chan struct{} // closed when the checkpointer has stopped
 }
 
 func openBackend(ctx context.Context, path string) (*backend, error) {
-	writeDB, err := sql.Open("sqlite", path+"?"+pragmas)
+	writeDB, err := sql.Open("sqlite", path+"?"+pragmas+writerPragmas)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open database: %w", err)
 	}
@@ -111,10 +124,40 @@ func openBackend(ctx context.Context, path string) (*backend, error) {
 	}
 	readDB.SetMaxOpenConns(n)
 	readDB.SetMaxIdleConns(n)
-	return &backend{
+	ckptDB, err := sql.Open("sqlite", path+"?"+pragmas)
+	if err != nil {
+		_ = conn.Close()
+		_ = writeDB.Close()
+		_ = readDB.Close()
+		return nil, fmt.Errorf("failed to open checkpointer connection: %w", err)
+	}
+	ckptDB.SetMaxOpenConns(1)
+	b := &backend{
 		writeDB: writeDB, conn: conn, stmts: map[string]*sql.Stmt{},
 		readDB: readDB, reader: &reader{db: readDB},
-	}, nil
+		ckptDB: ckptDB, stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go b.checkpointer()
+	return b, nil
+}
+
+// checkpointer copies committed WAL frames into the database file in the
+// background (PASSIVE: it never blocks the writer or the readers), so that
+// the writer's commits only append to the WAL.
+func (b *backend) checkpointer() {
+	defer close(b.stopped)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			// A failed checkpoint is retried on the next tick; the WAL
+			// only grows meanwhile.
+			_, _ = b.ckptDB.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // stmt returns the writer's prepared statement for shared query text.
@@ -156,11 +199,13 @@ func (b *backend) IsRetryable(err error) bool {
 
 // Close implements sqlstore.Backend.
 func (b *backend) Close() error {
+	close(b.stop)
+	<-b.stopped
 	var errs []error
 	for _, s := range b.stmts {
 		errs = append(errs, s.Close())
 	}
-	errs = append(errs, b.reader.close(), b.conn.Close(), b.writeDB.Close(), b.readDB.Close())
+	errs = append(errs, b.reader.close(), b.conn.Close(), b.readDB.Close(), b.ckptDB.Close(), b.writeDB.Close())
 	return errors.Join(errs...)
 }
 
