@@ -57,6 +57,9 @@ func (g *Group) Commit(opts *CommitOptions) (*CommitResult, error) {
 	var byValue []*message.Proposal
 	if opts != nil {
 		for _, kp := range opts.Add {
+			if err := validateKeyPackage(g.cfg, kp.kp, true); err != nil {
+				return nil, err
+			}
 			byValue = append(byValue, &message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *kp.kp}})
 		}
 		for _, r := range opts.Remove {
@@ -285,8 +288,15 @@ func (g *Group) ClearPendingCommit() {
 	if g.pending == nil {
 		return
 	}
-	g.pending.next.keys.Destroy()
+	g.pending.next.destroy()
 	g.pending = nil
+}
+
+// destroy zeroes the private keys and current epoch secrets of a state
+// that will not be used.
+func (n *Group) destroy() {
+	n.keys.Destroy()
+	n.ep.erase()
 }
 
 // mergeNext replaces the group's state by next, keeping the current epoch
@@ -299,6 +309,10 @@ func (g *Group) mergeNext(next *Group) {
 		past = past[1:]
 	}
 	next.past = past
+	if g.pending != nil && g.pending.next != next {
+		// Another member's commit won: ours is void.
+		g.pending.next.destroy()
+	}
 	g.keys.Destroy()
 	for _, u := range g.updateKeys {
 		clear(u.priv)

@@ -170,3 +170,103 @@ func TestExternalSenders(t *testing.T) {
 		t.Fatalf("bob: %v", err)
 	}
 }
+
+func TestPSKAndGroupContextExtensions(t *testing.T) {
+	psk := []byte("0123456789abcdef0123456789abcdef")
+	cfg := testConfig(X25519AES128GCM)
+	cfg.PSK = func(id []byte) ([]byte, bool) { return psk, string(id) == "shared" }
+	alice, bob, carol := threeMembers(t, cfg)
+	// An external PSK and a resumption PSK, committed together with an
+	// Add: the joiner gets the PSK ids in its GroupSecrets.
+	p1, err := alice.g.ProposePSK([]byte("shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := bob.g.ProposeResumptionPSK(bob.g.Epoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.ProposePSK([]byte("unknown")); !errors.Is(err, ErrMissingPSK) {
+		t.Fatalf("unknown PSK: %v", err)
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		for _, p := range [][]byte{p1, p2} {
+			if _, err := c.g.Process(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	res, err := carol.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAuth(t, alice, bob, carol)
+	// A newcomer joins with an external PSK in the same commit.
+	p1, err = alice.g.ProposePSK([]byte("shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol} {
+		if _, err := c.g.Process(p1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dave := newClient(t, cfg, "dave")
+	kd := dave.keyPackage(t)
+	res, err = carol.g.Commit(&CommitOptions{Add: []*KeyPackage{kd.KeyPackage}, InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dave.g, err = Join(cfg, res.Welcome, kd, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustAuth(t, alice, bob, carol, dave)
+	// Group context extensions: add an external sender.
+	ds := mustSigner(t, cfg)
+	prop, err := dave.g.ProposeGroupContextExtensions(&GroupOptions{ExternalSenders: []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("ds")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		if _, err := c.g.Process(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err = alice.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol, dave} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAuth(t, alice, bob, carol, dave)
+	idx := bob.g.Index()
+	rm, err := ExternalSenderProposal(ds, 0, &ExternalProposal{GroupID: alice.g.ID(), Epoch: alice.g.Epoch(), Remove: &idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.g.Process(rm); err != nil {
+		t.Fatalf("external sender added by extensions: %v", err)
+	}
+}
