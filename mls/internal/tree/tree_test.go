@@ -234,3 +234,59 @@ func TestPrivateKeysMarshal(t *testing.T) {
 		t.Fatalf("after pruning: %v", back.Nodes())
 	}
 }
+
+func TestSetPathSecretRejects(t *testing.T) {
+	cs, _ := suite.Get(suite.X25519AES128GCMSHA256Ed25519)
+	b := buildTree(t, cs, 5)
+	tr := b.tree
+	// Leaf 3 commits adding a member at leaf 5, who joins with the path
+	// secret of their lowest common ancestor.
+	leaf, _, priv := newLeaf(t, cs, "joiner")
+	l, err := tr.AddLeaf(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := *tr.Leaf(3)
+	res, err := tr.GenerateUpdatePath(3, PathParams{Rand: bytes.NewReader(bytes.Repeat([]byte{9}, 32)), Signer: b.signers[3], GroupID: testGroup, Leaf: &template, Exclude: []treemath.LeafIndex{l}, GroupContext: testCtx(cs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, x, ok := res.PathSecret(l)
+	if !ok || x != treemath.CommonAncestor(treemath.LeafIndex(3).Node(), l.Node()) {
+		t.Fatalf("path secret for %d at node %d (%v)", l, x, ok)
+	}
+	// The path carries nothing for the excluded new member.
+	ctx, _ := testCtx(cs)(tr.TreeHash())
+	joiner, _ := NewPrivateKeys(cs, l, priv)
+	if _, err := tr.DecryptPath(joiner, 3, res.Path, []treemath.LeafIndex{l}, ctx); !errors.Is(err, ErrNoPathKey) {
+		t.Fatalf("excluded member decrypting: %v", err)
+	}
+	wrong := bytes.Clone(secret)
+	wrong[0] ^= 1
+	if err := joiner.SetPathSecret(tr, x, wrong); !errors.Is(err, ErrPrivateKeys) {
+		t.Fatalf("wrong path secret: %v", err)
+	}
+	if err := joiner.SetPathSecret(tr, 1, secret); !errors.Is(err, ErrPrivateKeys) {
+		t.Fatalf("node not above the member: %v", err)
+	}
+	if !slices.Equal(joiner.Nodes(), []treemath.NodeIndex{l.Node()}) {
+		t.Fatalf("failed calls changed the keys: %v", joiner.Nodes())
+	}
+	if err := joiner.SetPathSecret(tr, x, secret); err != nil {
+		t.Fatal(err)
+	}
+	if !joiner.Has(tr.Root()) || joiner.Check(tr) != nil {
+		t.Fatalf("joiner keys %v do not reach the root", joiner.Nodes())
+	}
+	// The committer's keys and the joiner's agree on the shared nodes.
+	for _, n := range joiner.Nodes() {
+		if n == l.Node() {
+			continue
+		}
+		a, _ := joiner.key(n)
+		c, ok := res.Keys.key(n)
+		if !ok || !bytes.Equal(a.priv, c.priv) {
+			t.Fatalf("node %d: keys differ", n)
+		}
+	}
+}

@@ -30,7 +30,9 @@ type ValidateOptions struct {
 	// leaves.
 	MaxLifetime time.Duration
 	// CheckCredential, when set, validates a leaf's credential against
-	// its signature key (RFC 9420, Section 5.3.1).
+	// its signature key (RFC 9420, Section 5.3.1). [Tree.Validate] calls
+	// it from several goroutines at once, so it must be safe for
+	// concurrent use.
 	CheckCredential func(leaf *message.LeafNode) error
 	// TreeHash, when set, must equal the root tree hash ([Tree.Validate]).
 	TreeHash []byte
