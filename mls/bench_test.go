@@ -80,7 +80,7 @@ func BenchmarkApplication(b *testing.B) {
 					b.StopTimer()
 					msgs, i = msgs[:0], 0
 					for range cap(msgs) {
-						ct, err := bg.creator.g.Encrypt(payload, nil)
+						ct, err := bg.member.g.Encrypt(payload, nil)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -88,7 +88,7 @@ func BenchmarkApplication(b *testing.B) {
 					}
 					b.StartTimer()
 				}
-				if _, err := bg.member.g.Process(msgs[i]); err != nil {
+				if _, err := bg.creator.g.Process(msgs[i]); err != nil {
 					b.Fatal(err)
 				}
 				i++
