@@ -85,6 +85,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Limits: server.Limits{
 			DeviceRate: -1, AddrRate: -1, RegisterRate: -1, LookupRate: -1,
+			MaxConnectionsPerAddr: 1 << 20,
 		},
 	}
 	for _, o := range opts {

@@ -45,7 +45,11 @@ type Client struct {
 	events chan *wire.Event
 	errs   chan *wire.Error
 
-	writeMu sync.Mutex
+	writeMu sync.Mutex // held while writing to the WebSocket
+
+	outMu    sync.Mutex
+	out      [][]byte // messages queued while another caller writes, each up to maxBatch
+	flushing bool
 
 	mu      sync.Mutex
 	next    uint64
@@ -170,13 +174,54 @@ func (c *Client) WriteMessage(ctx context.Context, msg []byte) error {
 	return nil
 }
 
-// Send writes frames in one WebSocket message without waiting for answers.
+// maxBatch bounds the frames coalesced into one outgoing message.
+const maxBatch = 256 << 10
+
+// Send queues frames and writes them without waiting for answers. Frames
+// sent concurrently are coalesced: the caller that finds no write in
+// progress writes everything queued, in as few WebSocket messages as
+// possible. A write error closes the connection; callers waiting for
+// answers then see it.
 func (c *Client) Send(ctx context.Context, frames ...*wire.Frame) error {
-	msg, err := wire.EncodeMessage(frames...)
-	if err != nil {
-		return err
+	c.outMu.Lock()
+	for _, f := range frames {
+		n := len(c.out)
+		if n == 0 || len(c.out[n-1]) >= maxBatch {
+			c.out = append(c.out, nil)
+			n++
+		}
+		var err error
+		if c.out[n-1], err = wire.AppendFrame(c.out[n-1], f); err != nil {
+			c.outMu.Unlock()
+			return err
+		}
 	}
-	return c.WriteMessage(ctx, msg)
+	if c.flushing {
+		c.outMu.Unlock()
+		return nil
+	}
+	c.flushing = true
+	for len(c.out) > 0 {
+		msgs := c.out
+		c.out = nil
+		c.outMu.Unlock()
+		var err error
+		for _, m := range msgs {
+			if err = c.WriteMessage(ctx, m); err != nil {
+				break
+			}
+		}
+		c.outMu.Lock()
+		if err != nil {
+			c.out, c.flushing = nil, false
+			c.outMu.Unlock()
+			_ = c.ws.CloseNow()
+			return err
+		}
+	}
+	c.flushing = false
+	c.outMu.Unlock()
+	return nil
 }
 
 // register reserves a request id and its answer channel.
