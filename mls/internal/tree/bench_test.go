@@ -309,3 +309,43 @@ func TestBigTreeValid(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGenerateUpdatePathAfterMassAdd measures the worst realistic
+// commit: the first path after a creator added every member without one,
+// when all parent nodes are blank and the path secrets must be encrypted to
+// every other member individually.
+func BenchmarkGenerateUpdatePathAfterMassAdd(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			cs, _ := suite.Get(suite.X25519AES128GCMSHA256Ed25519)
+			leaf, signer, _ := newLeaf(b, cs, "creator")
+			tr, err := New(cs, leaf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range size - 1 {
+				_, pub, err := cs.GenerateHPKEKey()
+				if err != nil {
+					b.Fatal(err)
+				}
+				m := *leaf
+				m.EncryptionKey = pub
+				if _, err := tr.AddLeaf(&m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tr.TreeHash()
+			template := *leaf
+			loop(b, func() {
+				c := tr.Clone()
+				res, err := c.GenerateUpdatePath(0, PathParams{Rand: crand.Reader, Signer: signer, GroupID: testGroup, Leaf: &template, GroupContext: testCtx(cs)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				res.Destroy()
+				res.Keys.Destroy()
+			})
+			b.ReportMetric(float64(size-1), "encryptions/op")
+		})
+	}
+}
