@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"fmt"
 	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -33,7 +34,9 @@ func (t *Tree) nodeHash(x treemath.NodeIndex) []byte {
 	}
 	var sum []byte
 	if x.IsLeaf() {
-		sum = leafHash(t.cs, nil, x.Leaf(), t.leaves[x>>1])
+		// Leaves are checked to be encodable when they enter the tree
+		// (decoded ones always are), so this cannot fail.
+		sum, _ = leafHash(t.cs, x.Leaf(), t.leaves[x>>1])
 	} else {
 		left := t.nodeHash(x.Left())
 		right := t.nodeHash(x.Right())
@@ -44,16 +47,19 @@ func (t *Tree) nodeHash(x treemath.NodeIndex) []byte {
 	return out
 }
 
-// leafHash hashes a TreeHashInput for leaf l, using buf as scratch space.
-func leafHash(cs *suite.Suite, buf []byte, l treemath.LeafIndex, leaf *message.LeafNode) []byte {
+// leafHash hashes a TreeHashInput for leaf l (nil for a blank leaf). It
+// fails only for a leaf node that cannot be encoded.
+func leafHash(cs *suite.Suite, l treemath.LeafIndex, leaf *message.LeafNode) ([]byte, error) {
+	var buf [512]byte
 	b := cryptobyte.NewBuilder(buf[:0])
 	b.AddUint8(uint8(message.NodeTypeLeaf))
 	b.AddUint32(uint32(l))
 	codec.AddOptional(b, leaf != nil, leaf.Encode)
-	// Leaves are checked to be encodable when they enter the tree, so the
-	// builder cannot fail here.
-	in, _ := b.Bytes()
-	return cs.Hash(in)
+	in, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
+	}
+	return cs.Hash(in), nil
 }
 
 // parentNodeHash hashes a TreeHashInput for a parent node.
@@ -97,7 +103,8 @@ func (t *Tree) originalTreeHash(x treemath.NodeIndex, excluded []treemath.LeafIn
 		return t.nodeHash(x)
 	}
 	if x.IsLeaf() {
-		return leafHash(t.cs, nil, x.Leaf(), nil)
+		sum, _ := leafHash(t.cs, x.Leaf(), nil)
+		return sum
 	}
 	left := t.originalTreeHash(x.Left(), excluded)
 	right := t.originalTreeHash(x.Right(), excluded)

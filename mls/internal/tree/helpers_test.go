@@ -22,7 +22,7 @@ func decodeUpdatePath(data []byte, p *message.UpdatePath) error {
 func fullHash(tr *Tree, x treemath.NodeIndex, all [][]byte) []byte {
 	var h []byte
 	if x.IsLeaf() {
-		h = leafHash(tr.cs, nil, x.Leaf(), tr.leaves[x>>1])
+		h, _ = leafHash(tr.cs, x.Leaf(), tr.leaves[x>>1])
 	} else {
 		h = parentNodeHash(tr.cs, tr.parents[x>>1], fullHash(tr, x.Left(), all), fullHash(tr, x.Right(), all))
 	}

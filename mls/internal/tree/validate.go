@@ -6,9 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/parley-im/parley/mls/internal/codec"
 	"github.com/parley-im/parley/mls/internal/message"
 	"github.com/parley-im/parley/mls/internal/treemath"
 )
@@ -183,7 +180,7 @@ func (t *Tree) Validate(o ValidateOptions) error {
 			}
 		}
 		if !t.valid[x] {
-			sum, err := leafHashChecked(t, l, leaf)
+			sum, err := leafHash(t.cs, l, leaf)
 			if err != nil {
 				return &NodeError{Node: x, Err: err}
 			}
@@ -199,20 +196,6 @@ func (t *Tree) Validate(o ValidateOptions) error {
 		return fmt.Errorf("%w: root hash differs from the group's", ErrTreeHash)
 	}
 	return t.VerifyParentHashes()
-}
-
-// leafHashChecked is leafHash for a leaf that might not be encodable.
-func leafHashChecked(t *Tree, l treemath.LeafIndex, leaf *message.LeafNode) ([]byte, error) {
-	var buf [512]byte
-	b := cryptobyte.NewBuilder(buf[:0])
-	b.AddUint8(uint8(message.NodeTypeLeaf))
-	b.AddUint32(uint32(l))
-	codec.AddOptional(b, leaf != nil, leaf.Encode)
-	in, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
-	}
-	return t.cs.Hash(in), nil
 }
 
 // checkStructure checks what needs no cryptography: credential types
