@@ -84,11 +84,7 @@ func (g *Group) commit(opts *CommitOptions, byValue []*message.Proposal) (*Commi
 		refs  []message.ProposalOrRef
 		props []resolvedProposal
 	)
-	for _, cp := range g.proposals {
-		// Our own Updates are superseded by the commit's path.
-		if cp.proposal.Type == message.ProposalUpdate && cp.sender.Type == message.SenderMember && cp.sender.LeafIndex == g.self {
-			continue
-		}
+	for _, cp := range g.selectProposals() {
 		refs = append(refs, message.ProposalOrRef{Type: message.ProposalOrRefReference, Reference: cp.ref})
 		props = append(props, resolvedProposal{proposal: cp.proposal, sender: cp.sender, ref: cp.ref})
 	}

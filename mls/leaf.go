@@ -2,7 +2,6 @@ package mls
 
 import (
 	"bytes"
-	"fmt"
 
 	"github.com/parley-im/parley/mls/internal/message"
 	"github.com/parley-im/parley/mls/internal/suite"
@@ -179,5 +178,3 @@ func checkRequiredCapabilities(exts message.Extensions, c *message.Capabilities)
 	}
 	return nil
 }
-
-var _ = fmt.Sprint

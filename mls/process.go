@@ -321,7 +321,7 @@ func (g *Group) handleContent(ac *message.AuthenticatedContent, cred Credential)
 		}
 		p.Kind = KindCommit
 		p.Commit = info
-		if c.Sender.Type == message.SenderNewMemberCommit && len(info.Added) == 0 {
+		if c.Sender.Type == message.SenderNewMemberCommit {
 			p.Sender.Index = LeafIndex(g.lastExternalJoiner)
 		}
 		return p, nil

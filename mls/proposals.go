@@ -2,7 +2,6 @@ package mls
 
 import (
 	"bytes"
-	"fmt"
 
 	"github.com/parley-im/parley/mls/internal/message"
 	"github.com/parley-im/parley/mls/internal/tree"
@@ -36,6 +35,86 @@ func (s *Group) findProposal(ref message.ProposalRef) *cachedProposal {
 		}
 	}
 	return nil
+}
+
+// selectProposals picks, from the proposals cached in this epoch, a list
+// the committer can commit (RFC 9420, Section 12.2): proposals that became
+// invalid are dropped, a Remove wins over Updates of the same leaf, the
+// most recent Update of a leaf wins, repeated Removes, PSKs and Adds of the
+// same client are dropped, only the last GroupContextExtensions is kept,
+// and a ReInit is kept only when nothing else is pending. Our own Updates
+// are left out: the commit's path replaces them.
+func (g *Group) selectProposals() []cachedProposal {
+	var (
+		valid     []cachedProposal
+		removed   = map[treemath.LeafIndex]bool{}
+		lastUpd   = map[treemath.LeafIndex]int{}
+		lastGCE   = -1
+		hasOther  bool
+		seenPSK   = map[string]bool{}
+		seenAddSK = map[string]bool{}
+	)
+	for _, cp := range g.proposals {
+		p := cp.proposal
+		if p.Type == message.ProposalUpdate && cp.sender.Type == message.SenderMember && cp.sender.LeafIndex == g.self {
+			continue
+		}
+		if g.validateProposal(g, p, cp.sender) != nil {
+			continue
+		}
+		if p.Type == message.ProposalRemove {
+			if removed[p.Remove.Removed] || p.Remove.Removed == g.self {
+				continue
+			}
+			removed[p.Remove.Removed] = true
+		}
+		valid = append(valid, cp)
+	}
+	for i, cp := range valid {
+		switch cp.proposal.Type {
+		case message.ProposalUpdate:
+			lastUpd[cp.sender.LeafIndex] = i
+		case message.ProposalGroupContextExtensions:
+			lastGCE = i
+		}
+		if cp.proposal.Type != message.ProposalReInit {
+			hasOther = true
+		}
+	}
+	var out []cachedProposal
+	reinit := false
+	for i, cp := range valid {
+		p := cp.proposal
+		switch p.Type {
+		case message.ProposalUpdate:
+			if removed[cp.sender.LeafIndex] || lastUpd[cp.sender.LeafIndex] != i {
+				continue
+			}
+		case message.ProposalGroupContextExtensions:
+			if i != lastGCE {
+				continue
+			}
+		case message.ProposalPSK:
+			id, err := p.PreSharedKey.PSK.Bytes()
+			if err != nil || seenPSK[string(id)] {
+				continue
+			}
+			seenPSK[string(id)] = true
+		case message.ProposalAdd:
+			sk := string(p.Add.KeyPackage.LeafNode.SignatureKey)
+			if seenAddSK[sk] {
+				continue
+			}
+			seenAddSK[sk] = true
+		case message.ProposalReInit:
+			if hasOther || reinit {
+				continue
+			}
+			reinit = true
+		}
+		out = append(out, cp)
+	}
+	return out
 }
 
 // resolveProposals turns a commit's proposal list into proposals with
@@ -366,5 +445,3 @@ func (g *Group) applyProposals(s *Group, props []resolvedProposal, committer mes
 	}
 	return a, nil
 }
-
-var _ = fmt.Sprint
