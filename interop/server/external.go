@@ -110,3 +110,93 @@ func (s *Server) HandleBranch(_ context.Context, req *mlsclientpb.HandleBranchRe
 	}
 	return &mlsclientpb.HandleBranchResponse{StateId: id, EpochAuthenticator: st.group.EpochAuthenticator()}, nil
 }
+
+// readGroupInfo decodes the head of a GroupInfo given by the runner.
+func readGroupInfo(gi []byte) (*groupContextHead, error) {
+	head, err := parseGroupInfoContext(gi)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "failed to read the group info: %v", err)
+	}
+	return head, nil
+}
+
+// NewMemberAddProposal makes a KeyPackage and proposes, as that new member,
+// to be added to the group a GroupInfo describes.
+func (s *Server) NewMemberAddProposal(_ context.Context, req *mlsclientpb.NewMemberAddProposalRequest) (*mlsclientpb.NewMemberAddProposalResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	head, err := readGroupInfo(req.GetGroupInfo())
+	if err != nil {
+		return nil, err
+	}
+	tx, err := newTransaction(uint32(head.cipherSuite), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	msg, err := mls.NewMemberProposal(tx.bundle, mls.GroupID(head.groupID), head.epoch)
+	if err != nil {
+		return nil, fail("make the new member proposal", err)
+	}
+	id, err := s.addTransaction(tx)
+	if err != nil {
+		return nil, err
+	}
+	return &mlsclientpb.NewMemberAddProposalResponse{TransactionId: id, Proposal: msg, SignaturePriv: tx.signer.PrivateKey()}, nil
+}
+
+// ExternalSignerProposal signs a proposal as an external sender of the
+// group a GroupInfo describes. The signer's index is looked up in the
+// group's external_senders extension by its key; signer_index is used only
+// when the key is not listed there.
+func (s *Server) ExternalSignerProposal(_ context.Context, req *mlsclientpb.ExternalSignerProposalRequest) (*mlsclientpb.ProposalResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es, ok := s.signers[req.GetSignerId()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no external signer %d", req.GetSignerId())
+	}
+	head, err := readGroupInfo(req.GetGroupInfo())
+	if err != nil {
+		return nil, err
+	}
+	if uint32(head.cipherSuite) != uint32(es.cfg.Suite) {
+		return nil, status.Errorf(codes.InvalidArgument, "signer suite %d, group suite %d", es.cfg.Suite, head.cipherSuite)
+	}
+	index := req.GetSignerIndex()
+	if data, ok := findExtension(head.extensions, extExternalSenders); ok {
+		senders, err := parseExternalSenders(data)
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		for i, e := range senders {
+			if bytes.Equal(e.signatureKey, es.signer.PublicKey()) {
+				index = uint32(i)
+			}
+		}
+	}
+	p := &mls.ExternalProposal{GroupID: mls.GroupID(head.groupID), Epoch: head.epoch}
+	d := req.GetDescription()
+	switch string(d.GetProposalType()) {
+	case descAdd:
+		kp, err := mls.ParseKeyPackage(es.cfg, d.GetKeyPackage())
+		if err != nil {
+			return nil, fail("parse the key package", err)
+		}
+		p.Add = kp
+	case descRemove:
+		leaf, err := memberInTree(head, req.GetRatchetTree(), d.GetRemovedId())
+		if err != nil {
+			return nil, err
+		}
+		p.Remove = &leaf
+	case descExternalPSK, descResumptionPSK, descGCE, descReInit:
+		return nil, status.Errorf(codes.Unimplemented, "external %s proposal: mls.ExternalProposal cannot carry it yet", d.GetProposalType())
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "unknown proposal type %q", d.GetProposalType())
+	}
+	msg, err := mls.ExternalSenderProposal(es.signer, index, p)
+	if err != nil {
+		return nil, fail("sign the external proposal", err)
+	}
+	return &mlsclientpb.ProposalResponse{Proposal: msg}, nil
+}

@@ -133,9 +133,9 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 	cred := mls.Credential{Identity: bytes.Clone(req.GetIdentity())}
 	opts := &mls.ExternalJoinOptions{RatchetTree: req.GetRatchetTree()}
 	if req.GetRemovePrior() {
-		prior, ok := s.priorLeaf(head, cred)
-		if !ok {
-			return nil, status.Error(codes.FailedPrecondition, "remove_prior: no earlier state of this identity in this group is known here")
+		prior, err := memberInTree(head, req.GetRatchetTree(), cred.Identity)
+		if err != nil {
+			return nil, err
 		}
 		opts.Replace = &prior
 	}
@@ -150,23 +150,28 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 	return &mlsclientpb.ExternalJoinResponse{StateId: id, Commit: commit, EpochAuthenticator: g.EpochAuthenticator()}, nil
 }
 
-// priorLeaf finds the leaf an identity held in the group a GroupInfo
-// describes, from a state of that identity kept by this server at the
-// GroupInfo's epoch. (package mls offers no view of a GroupInfo's members
-// yet; see /work/plans/interop-needs.md item 3.)
-func (s *Server) priorLeaf(head *groupContextHead, cred mls.Credential) (mls.LeafIndex, bool) {
-	for _, st := range s.states {
-		g := st.group
-		if !bytes.Equal(g.ID(), head.groupID) || g.Epoch() != head.epoch {
-			continue
+// memberInTree finds the leaf of the member with the given identity in the
+// tree of a GroupInfo: the one given separately or its ratchet_tree
+// extension. (package mls offers no read-only view of a GroupInfo's
+// members; see /work/plans/interop-needs.md.)
+func memberInTree(head *groupContextHead, tree, identity []byte) (mls.LeafIndex, error) {
+	if len(tree) == 0 {
+		inline, ok := findExtension(head.infoExtensions, extRatchetTree)
+		if !ok {
+			return 0, status.Error(codes.InvalidArgument, "no ratchet tree given or in the group info")
 		}
-		for _, m := range g.Members() {
-			if m.Credential.Equal(cred) {
-				return m.Index, true
-			}
+		tree = inline
+	}
+	ids, err := leafIdentities(tree)
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "failed to read the ratchet tree: %v", err)
+	}
+	for i, id := range ids {
+		if id != nil && bytes.Equal(id, identity) {
+			return mls.LeafIndex(i), nil
 		}
 	}
-	return 0, false
+	return 0, status.Errorf(codes.NotFound, "no member with identity %q in the tree", identity)
 }
 
 // GroupInfo returns a signed GroupInfo that allows external joins, with the

@@ -76,7 +76,7 @@ func (r *runner) keyPackage(actor string) []byte {
 
 // commit has committer commit, merges it, makes members process it and
 // joiners join; everyone must agree on the epoch authenticator.
-func (r *runner) commit(committer string, req *pb.CommitRequest, members, joiners []string) {
+func (r *runner) commit(committer string, req *pb.CommitRequest, members, joiners []string) *pb.CommitResponse {
 	r.t.Helper()
 	req.StateId = r.state[committer]
 	cr := must[*pb.CommitResponse](r.t, "Commit by "+committer)(r.c.Commit(ctx, req))
@@ -104,6 +104,7 @@ func (r *runner) commit(committer string, req *pb.CommitRequest, members, joiner
 			r.t.Fatalf("joiner %s disagrees with %s on the epoch authenticator", j, committer)
 		}
 	}
+	return cr
 }
 
 // agree checks that all actors have the same state auth and exporter

@@ -1,0 +1,94 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	pb "github.com/parley-im/parley/interop/mlsclientpb"
+)
+
+// TestExternalProposalsAndBranch drives joins by external commit, a
+// new-member proposal, an external signer's Add and Remove, and a branch,
+// for every supported suite.
+func TestExternalProposalsAndBranch(t *testing.T) {
+	c := startServer(t)
+	for _, suite := range []uint32{1, 2, 3} {
+		for _, encrypt := range []bool{false, true} {
+			t.Run(fmt.Sprintf("suite=%d/encrypt=%v", suite, encrypt), func(t *testing.T) {
+				externalScenario(t, newRunner(t, c, suite, encrypt))
+			})
+		}
+	}
+}
+
+func externalScenario(t *testing.T, r *runner) {
+	c := r.c
+	cg := must[*pb.CreateGroupResponse](t, "CreateGroup")(c.CreateGroup(ctx, &pb.CreateGroupRequest{
+		GroupId: []byte(fmt.Sprintf("ext-%d-%v", r.suite, r.encrypt)), CipherSuite: r.suite, EncryptHandshake: r.encrypt, Identity: []byte("alice")}))
+	r.state["alice"] = cg.StateId
+	r.externalJoin("alice", "bob", false, false, nil)
+
+	// charlie asks to be added (new_member_proposal); alice commits it.
+	gi := must[*pb.GroupInfoResponse](t, "GroupInfo")(c.GroupInfo(ctx, &pb.GroupInfoRequest{StateId: r.state["alice"]}))
+	nm := must[*pb.NewMemberAddProposalResponse](t, "NewMemberAddProposal")(c.NewMemberAddProposal(ctx, &pb.NewMemberAddProposalRequest{
+		GroupInfo: gi.GroupInfo, Identity: []byte("charlie")}))
+	r.tx["charlie"] = nm.TransactionId
+	r.commit("alice", &pb.CommitRequest{ByReference: [][]byte{nm.Proposal}}, []string{"bob"}, []string{"charlie"})
+	r.agree("alice", "bob", "charlie")
+
+	// Two external signers, added one after the other: the second
+	// GroupContextExtensions proposal must keep the first.
+	var signer [2]*pb.CreateExternalSignerResponse
+	for i := range signer {
+		signer[i] = must[*pb.CreateExternalSignerResponse](t, "CreateExternalSigner")(c.CreateExternalSigner(ctx, &pb.CreateExternalSignerRequest{
+			CipherSuite: r.suite, Identity: []byte(fmt.Sprintf("ds%d", i))}))
+		gce := r.proposal("AddExternalSigner")(c.AddExternalSigner(ctx, &pb.AddExternalSignerRequest{StateId: r.state["alice"], ExternalSender: signer[i].ExternalSender}))
+		r.commit("alice", &pb.CommitRequest{ByReference: [][]byte{gce}}, []string{"bob", "charlie"}, nil)
+	}
+	r.agree("alice", "bob", "charlie")
+
+	// ds0 (index 0, the runner passes no index) proposes adding dave; ds1
+	// (index 1) proposes removing bob.
+	gi = must[*pb.GroupInfoResponse](t, "GroupInfo")(c.GroupInfo(ctx, &pb.GroupInfoRequest{StateId: r.state["alice"], ExternalTree: true}))
+	add := r.proposal("ExternalSignerProposal add")(c.ExternalSignerProposal(ctx, &pb.ExternalSignerProposalRequest{
+		SignerId: signer[0].SignerId, GroupInfo: gi.GroupInfo, RatchetTree: gi.RatchetTree,
+		Description: &pb.ProposalDescription{ProposalType: []byte("add"), KeyPackage: r.keyPackage("dave")}}))
+	rm := r.proposal("ExternalSignerProposal remove")(c.ExternalSignerProposal(ctx, &pb.ExternalSignerProposalRequest{
+		SignerId: signer[1].SignerId, GroupInfo: gi.GroupInfo, RatchetTree: gi.RatchetTree,
+		Description: &pb.ProposalDescription{ProposalType: []byte("remove"), RemovedId: []byte("bob")}}))
+	bob := r.state["bob"]
+	delete(r.state, "bob")
+	req := &pb.CommitRequest{ByReference: [][]byte{add, rm}}
+	cr := r.commit("charlie", req, []string{"alice"}, []string{"dave"})
+	must[*pb.HandleCommitResponse](t, "HandleCommit bob")(c.HandleCommit(ctx, &pb.HandleCommitRequest{StateId: bob, Proposal: req.ByReference, Commit: cr.Commit}))
+	if _, err := c.Protect(ctx, &pb.ProtectRequest{StateId: bob, Plaintext: []byte("x")}); err == nil {
+		t.Fatal("bob, removed by an external signer, can still send")
+	}
+	r.agree("alice", "charlie", "dave")
+	r.message("dave", "alice", "charlie")
+
+	// alice branches the group with charlie and dave.
+	for _, tree := range []bool{false, true} {
+		kps := [][]byte{r.keyPackage("charlie"), r.keyPackage("dave")}
+		br := must[*pb.CreateSubgroupResponse](t, "CreateBranch")(c.CreateBranch(ctx, &pb.CreateBranchRequest{
+			StateId: r.state["alice"], GroupId: []byte(fmt.Sprintf("branch-%v-%d-%v", tree, r.suite, r.encrypt)), KeyPackages: kps, ExternalTree: tree}))
+		if tree != (len(br.RatchetTree) > 0) {
+			t.Fatalf("external_tree=%v, tree of %d bytes", tree, len(br.RatchetTree))
+		}
+		b := newRunner(t, c, r.suite, r.encrypt)
+		b.state["alice"] = br.StateId
+		for _, m := range []string{"charlie", "dave"} {
+			hb := must[*pb.HandleBranchResponse](t, "HandleBranch "+m)(c.HandleBranch(ctx, &pb.HandleBranchRequest{
+				StateId: r.state[m], TransactionId: r.tx[m], Welcome: br.Welcome, RatchetTree: br.RatchetTree}))
+			if !bytes.Equal(hb.EpochAuthenticator, br.EpochAuthenticator) {
+				t.Fatalf("%s disagrees on the branch's epoch authenticator", m)
+			}
+			b.state[m] = hb.StateId
+		}
+		b.agree("alice", "charlie", "dave")
+		b.message("charlie", "alice", "dave")
+		// The parent group lives on.
+		r.message("alice", "charlie", "dave")
+	}
+}
