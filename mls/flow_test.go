@@ -139,6 +139,10 @@ func testCoreFlow(t *testing.T, cfg *Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The delivery service echoes Bob's own proposal back to him.
+	if p, err := bob.g.Process(up); err != nil || p.Kind != KindProposal {
+		t.Fatalf("own proposal echo: %v", err)
+	}
 	for _, c := range []*client{alice, carol} {
 		if _, err := c.g.Process(up); err != nil {
 			t.Fatalf("%s processing update: %v", c.name, err)

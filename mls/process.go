@@ -106,6 +106,14 @@ func (g *Group) Process(data []byte) (*Processed, error) {
 	if g.pending != nil && bytes.Equal(data, g.pending.message) {
 		return g.mergeOwnCommit()
 	}
+	for _, cp := range g.proposals {
+		if cp.raw != nil && bytes.Equal(data, cp.raw) {
+			// Our own proposal, echoed by the delivery service: already
+			// cached.
+			return &Processed{Kind: KindProposal, Epoch: g.ep.ctx.Epoch, Proposal: proposalInfo(cp.proposal),
+				Sender: Sender{Kind: SenderMember, Index: LeafIndex(g.self), Credential: credentialOfLeaf(g.tree.Leaf(g.self))}}, nil
+		}
+	}
 	switch m.WireFormat {
 	case message.WireFormatPublicMessage:
 		return g.processPublic(m.PublicMessage)
@@ -298,6 +306,9 @@ func (g *Group) handleContent(ac *message.AuthenticatedContent, cred Credential)
 	}
 	if c.Sender.Type == message.SenderExternal {
 		p.Sender.Index = LeafIndex(c.Sender.SenderIndex)
+	}
+	if (c.ContentType == message.ContentProposal && c.Proposal == nil) || (c.ContentType == message.ContentCommit && c.Commit == nil) {
+		return nil, wrapf(ErrMalformed, "empty content")
 	}
 	switch c.ContentType {
 	case message.ContentApplication:

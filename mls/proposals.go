@@ -18,6 +18,8 @@ type cachedProposal struct {
 	ref      message.ProposalRef
 	proposal *message.Proposal
 	sender   message.Sender
+	// raw is the message we sent, for our own proposals.
+	raw []byte
 }
 
 // resolvedProposal is one entry of a commit's proposal list with its sender.

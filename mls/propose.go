@@ -44,7 +44,7 @@ func (g *Group) propose(p *message.Proposal, aad []byte) ([]byte, error) {
 	if len(g.proposals) >= maxCachedProposals {
 		return nil, wrapf(ErrInvalidProposal, "too many proposals in this epoch")
 	}
-	g.proposals = append(g.proposals[:len(g.proposals):len(g.proposals)], cachedProposal{ref: ref, proposal: p, sender: me})
+	g.proposals = append(g.proposals[:len(g.proposals):len(g.proposals)], cachedProposal{ref: ref, proposal: p, sender: me, raw: msg})
 	return msg, nil
 }
 

@@ -54,6 +54,7 @@ func (g *Group) encode(b *cryptobyte.Builder, withPending bool) {
 			codec.AddOpaque(b, p.ref)
 			p.proposal.Encode(b)
 			p.sender.Encode(b)
+			codec.AddOpaque(b, p.raw)
 		}
 	})
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
@@ -151,8 +152,11 @@ func decodeGroup(s *cryptobyte.String, cfg *Config, withPending bool) (*Group, b
 	ok := codec.ReadVectorFunc(s, func(s *cryptobyte.String) bool {
 		var p cachedProposal
 		p.proposal = new(message.Proposal)
-		if !codec.ReadOpaque(s, (*[]byte)(&p.ref)) || !p.proposal.Decode(s) || !p.sender.Decode(s) {
+		if !codec.ReadOpaque(s, (*[]byte)(&p.ref)) || !p.proposal.Decode(s) || !p.sender.Decode(s) || !codec.ReadOpaque(s, &p.raw) {
 			return false
+		}
+		if len(p.raw) == 0 {
+			p.raw = nil
 		}
 		g.proposals = append(g.proposals, p)
 		return true
