@@ -33,6 +33,27 @@ const (
 			WHERE m.group_id = g.group_id AND m.account_id = ? AND m.device_id = ?),
 		COALESCE((SELECT l.seq FROM group_log l WHERE l.group_id = g.group_id AND l.message_id = ?), 0)
 		FROM mls_groups g WHERE g.group_id = ? @FOR_UPDATE@`
+	// qAppendMessageCTE is AppendMessage in one statement, for dialects
+	// with writable CTEs: it reads what qLockGroupForAppend reads and, only
+	// if the message passes the same checks AppendMessage makes in Go,
+	// advances the group and inserts the entry. Arguments: sender account,
+	// sender device, message id, group, epoch, grace, kind, created, data.
+	qAppendMessageCTE = `WITH g AS (
+		SELECT g.epoch, g.last_seq,
+			(SELECT COUNT(*) FROM group_members m
+				WHERE m.group_id = g.group_id AND m.account_id = ?1 AND m.device_id = ?2) AS member,
+			COALESCE((SELECT l.seq FROM group_log l WHERE l.group_id = g.group_id AND l.message_id = ?3), 0) AS dup
+		FROM mls_groups g WHERE g.group_id = ?4 @FOR_UPDATE@
+	), ok AS (
+		SELECT last_seq + 1 AS seq FROM g
+		WHERE dup = 0 AND member > 0 AND ?5 <= epoch AND epoch - ?5 <= ?6
+	), upd AS (
+		UPDATE mls_groups SET last_seq = ok.seq FROM ok WHERE mls_groups.group_id = ?4
+	), ins AS (
+		INSERT INTO group_log (group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
+		SELECT ?4, ok.seq, ?3, ?5, CAST(?7 AS INTEGER), ?1, ?2, CAST(?8 AS BIGINT), CAST(?9 AS @BLOB@) FROM ok
+	)
+	SELECT epoch, last_seq, member, dup FROM g`
 	qAdvanceGroup = `UPDATE mls_groups SET epoch = ?, last_seq = ? WHERE group_id = ?`
 	qInsertLog    = `INSERT INTO group_log
 		(group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
@@ -42,8 +63,11 @@ const (
 	qSelectCursor = `SELECT m.acked_seq, g.last_seq FROM group_members m
 		JOIN mls_groups g ON g.group_id = m.group_id
 		WHERE m.group_id = ? AND m.account_id = ? AND m.device_id = ?`
+	// qAdvanceCursor moves a cursor forward, never backwards nor past the
+	// group's last entry; when it changes nothing, qSelectCursor tells why.
 	qAdvanceCursor = `UPDATE group_members SET acked_seq = ?
-		WHERE group_id = ? AND account_id = ? AND device_id = ? AND acked_seq < ?`
+		WHERE group_id = ? AND account_id = ? AND device_id = ? AND acked_seq < ?
+		AND ? <= (SELECT g.last_seq FROM mls_groups g WHERE g.group_id = ?)`
 )
 
 // CreateGroup implements store.DeliveryService.
@@ -222,7 +246,13 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 	}
 	var seq uint64
 	err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
-		g, err := lockGroupForAppend(ctx, tx, m.Group, m.Sender, m.ID)
+		var g groupState
+		var err error
+		if s.dialect.WritableCTE {
+			g, err = appendMessageCTE(ctx, tx, m)
+		} else {
+			g, err = lockGroupForAppend(ctx, tx, m.Group, m.Sender, m.ID)
+		}
 		if err != nil {
 			return err
 		}
@@ -239,15 +269,31 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 		if g.epoch-m.Epoch > m.EpochGrace {
 			return &store.EpochError{Current: g.epoch, Stale: true}
 		}
-		e := store.LogEntry{Group: m.Group, Seq: g.lastSeq + 1, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
-			Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
-		if err := appendLog(ctx, tx, &e, g.epoch); err != nil {
-			return err
+		seq = g.lastSeq + 1
+		if s.dialect.WritableCTE {
+			tx.wrote = true // the statement has appended it
+			return nil
 		}
-		seq = e.Seq
-		return nil
+		e := store.LogEntry{Group: m.Group, Seq: seq, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
+			Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
+		return appendLog(ctx, tx, &e, g.epoch)
 	})
 	return seq, err
+}
+
+// appendMessageCTE runs qAppendMessageCTE and returns the group state it
+// read; the entry was appended if that state passes AppendMessage's checks.
+func appendMessageCTE(ctx context.Context, tx Querier, m store.Message) (groupState, error) {
+	var epoch, last, member, dup int64
+	err := tx.QueryRow(ctx, qAppendMessageCTE, string(m.Sender.Account), m.Sender.Device[:], m.ID[:], []byte(m.Group),
+		i64(m.Epoch), i64(m.EpochGrace), int64(m.Kind), nanos(m.At), m.Data).Scan(&epoch, &last, &member, &dup)
+	if errors.Is(err, ErrNoRows) {
+		return groupState{}, fmt.Errorf("%w: group", store.ErrNotFound)
+	}
+	if err != nil {
+		return groupState{}, wrap("append to group log", err)
+	}
+	return groupState{epoch: uint64(epoch), lastSeq: uint64(last), member: member > 0, dupSeq: uint64(dup)}, nil
 }
 
 // AppendCommit implements store.DeliveryService.
@@ -371,11 +417,20 @@ func (s *Store) ReadGroup(ctx context.Context, id store.GroupID, after uint64, l
 	return out, nil
 }
 
-// AckGroup implements store.GroupLog.
+// AckGroup implements store.GroupLog. The common case, a cursor moving
+// forward, is one statement.
 func (s *Store) AckGroup(ctx context.Context, dev store.DeviceRef, id store.GroupID, seq uint64) error {
 	return s.w.do(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
+		n, err := tx.Exec(ctx, qAdvanceCursor, i64(seq), []byte(id), string(dev.Account), dev.Device[:], i64(seq),
+			i64(seq), []byte(id))
+		if err != nil {
+			return fmt.Errorf("failed to advance cursor: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
 		var acked, last int64
-		err := tx.QueryRow(ctx, qSelectCursor, []byte(id), string(dev.Account), dev.Device[:]).Scan(&acked, &last)
+		err = tx.QueryRow(ctx, qSelectCursor, []byte(id), string(dev.Account), dev.Device[:]).Scan(&acked, &last)
 		if errors.Is(err, ErrNoRows) {
 			if err := groupMustExist(ctx, tx, id); err != nil {
 				return err
@@ -388,10 +443,6 @@ func (s *Store) AckGroup(ctx context.Context, dev store.DeviceRef, id store.Grou
 		if seq > uint64(last) {
 			return fmt.Errorf("%w: ack of seq %d past the group's last entry %d", store.ErrInvalid, seq, last)
 		}
-		if seq <= uint64(acked) {
-			return nil
-		}
-		_, err = tx.Exec(ctx, qAdvanceCursor, i64(seq), []byte(id), string(dev.Account), dev.Device[:], i64(seq))
-		return wrap("advance cursor", err)
+		return nil // already acknowledged: a cursor never moves backwards
 	})
 }

@@ -10,7 +10,13 @@ import (
 )
 
 const (
-	qMailDup = `SELECT seq FROM mailbox WHERE account_id = ? AND device_id = ? AND message_id = ?`
+	// qLockDeviceForMail reads (and on PostgreSQL locks) the device's
+	// mailbox counters and the seq of an earlier entry with the same
+	// message id (0 if none), in one statement.
+	qLockDeviceForMail = `SELECT d.revoked_at, d.mail_seq, d.mail_count,
+		COALESCE((SELECT m.seq FROM mailbox m WHERE m.account_id = d.account_id AND m.device_id = d.device_id
+			AND m.message_id = ?), 0)
+		FROM devices d WHERE d.account_id = ? AND d.device_id = ? @FOR_UPDATE@`
 	// qInsertMail ignores a duplicate message id, which only a Welcome
 	// repeated inside one commit can produce.
 	qInsertMail = `INSERT INTO mailbox (account_id, device_id, seq, message_id, kind, created_at, data)
@@ -51,20 +57,20 @@ func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, er
 	}
 	var seq uint64
 	err := s.w.do(ctx, deviceKey(m.To), func(ctx context.Context, tx *batchTx) error {
-		mailSeq, count, err := activeDevice(ctx, tx, m.To)
-		if err != nil {
-			return err
-		}
-		var dup int64
-		err = tx.QueryRow(ctx, qMailDup, string(m.To.Account), m.To.Device[:], m.ID[:]).Scan(&dup)
-		if err == nil {
+		var revoked, mailSeq, count, dup int64
+		err := tx.QueryRow(ctx, qLockDeviceForMail, m.ID[:], string(m.To.Account), m.To.Device[:]).
+			Scan(&revoked, &mailSeq, &count, &dup)
+		switch {
+		case errors.Is(err, ErrNoRows):
+			return fmt.Errorf("%w: device %s", store.ErrNotFound, m.To.Device)
+		case err != nil:
+			return wrap("read device", err)
+		case revoked != 0:
+			return fmt.Errorf("%w: device %s", store.ErrRevoked, m.To.Device)
+		case dup != 0:
 			seq = uint64(dup)
 			return nil
-		}
-		if !errors.Is(err, ErrNoRows) {
-			return wrap("look up mailbox entry", err)
-		}
-		if count >= int64(s.opts.MailboxLimit) {
+		case count >= int64(s.opts.MailboxLimit):
 			return store.ErrQueueFull
 		}
 		if err := insertMail(ctx, tx, m, mailSeq+1); err != nil {

@@ -81,7 +81,7 @@ type Config struct {
 	// Writers is the number of group-commit writer goroutines. SQLite uses
 	// exactly one; PostgreSQL may use several, each with its own connection.
 	Writers int
-	// Migrations holds the dialect's token replacements for the schema.
+	// Dialect describes the backend's SQL.
 	Dialect Dialect
 }
 
@@ -90,6 +90,7 @@ type Store struct {
 	b         Backend
 	w         *writer
 	opts      store.Options
+	dialect   Dialect
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -106,7 +107,7 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 	if writers < 1 {
 		writers = 1
 	}
-	s := &Store{b: b, opts: opts}
+	s := &Store{b: b, opts: opts, dialect: cfg.Dialect}
 	s.w = newWriter(b, writers, opts.MaxBatch)
 	return s, nil
 }
@@ -131,14 +132,18 @@ type Dialect struct {
 	Dollar bool
 	// Tokens maps @TOKEN@ names to their text in this dialect.
 	Tokens map[string]string
+	// WritableCTE says the dialect runs INSERT and UPDATE inside WITH
+	// (PostgreSQL), which lets an append be one round trip.
+	WritableCTE bool
 	// MigrationLock, if set, runs first in each migration transaction so
 	// that concurrent servers migrate one at a time.
 	MigrationLock string
 }
 
-// Rewrite turns shared query text into the dialect's: "?" becomes "$n" when
-// d.Dollar is set, and each @TOKEN@ its replacement ("" when unknown to the
-// dialect). Query constants contain no string literals holding "?" or "@".
+// Rewrite turns shared query text into the dialect's: the n-th "?" becomes
+// "$n" and a numbered "?n" becomes "$n" when d.Dollar is set (one query uses
+// one style), and each @TOKEN@ becomes its replacement ("" when unknown to
+// the dialect). Query constants hold no string literals with "?" or "@".
 func (d Dialect) Rewrite(q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
@@ -147,8 +152,17 @@ func (d Dialect) Rewrite(q string) string {
 		c := q[i]
 		switch {
 		case c == '?' && d.Dollar:
-			n++
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
 			b.WriteByte('$')
+			if j > i+1 { // numbered: ?3 is $3
+				b.WriteString(q[i+1 : j])
+				i = j - 1
+				continue
+			}
+			n++
 			b.WriteString(strconv.Itoa(n))
 		case c == '@':
 			end := strings.IndexByte(q[i+1:], '@')
