@@ -92,3 +92,62 @@ func externalScenario(t *testing.T, r *runner) {
 		r.message("alice", "charlie", "dave")
 	}
 }
+
+// TestReInit reinitialises a group into another suite and group id: alice
+// proposes, bob commits, charlie creates the new group.
+func TestReInit(t *testing.T) {
+	c := startServer(t)
+	for _, suite := range []uint32{1, 2, 3} {
+		for _, encrypt := range []bool{false, true} {
+			t.Run(fmt.Sprintf("suite=%d/encrypt=%v", suite, encrypt), func(t *testing.T) {
+				reinitScenario(t, newRunner(t, c, suite, encrypt), suite%3+1)
+			})
+		}
+	}
+}
+
+func reinitScenario(t *testing.T, r *runner, newSuite uint32) {
+	c := r.c
+	cg := must[*pb.CreateGroupResponse](t, "CreateGroup")(c.CreateGroup(ctx, &pb.CreateGroupRequest{
+		GroupId: []byte(fmt.Sprintf("reinit-%d-%v", r.suite, r.encrypt)), CipherSuite: r.suite, EncryptHandshake: r.encrypt, Identity: []byte("alice")}))
+	r.state["alice"] = cg.StateId
+	r.commit("alice", &pb.CommitRequest{ByValue: []*pb.ProposalDescription{addDesc(r.keyPackage("bob")), addDesc(r.keyPackage("charlie"))}},
+		nil, []string{"bob", "charlie"})
+
+	newID := []byte(fmt.Sprintf("reinit-%d-%v++", r.suite, r.encrypt))
+	prop := r.proposal("ReInitProposal")(c.ReInitProposal(ctx, &pb.ReInitProposalRequest{StateId: r.state["alice"], CipherSuite: newSuite, GroupId: newID}))
+	cr := must[*pb.CommitResponse](t, "ReInitCommit")(c.ReInitCommit(ctx, &pb.CommitRequest{StateId: r.state["bob"], ByReference: [][]byte{prop}}))
+	reinit := map[string]*pb.HandleReInitCommitResponse{}
+	reinit["bob"] = must[*pb.HandleReInitCommitResponse](t, "HandlePendingReInitCommit")(c.HandlePendingReInitCommit(ctx, &pb.HandlePendingCommitRequest{StateId: r.state["bob"]}))
+	for _, m := range []string{"alice", "charlie"} {
+		reinit[m] = must[*pb.HandleReInitCommitResponse](t, "HandleReInitCommit "+m)(c.HandleReInitCommit(ctx, &pb.HandleCommitRequest{
+			StateId: r.state[m], Proposal: [][]byte{prop}, Commit: cr.Commit}))
+		if !bytes.Equal(reinit[m].EpochAuthenticator, reinit["bob"].EpochAuthenticator) {
+			t.Fatalf("%s disagrees on the last epoch of the old group", m)
+		}
+	}
+	if _, err := c.Protect(ctx, &pb.ProtectRequest{StateId: r.state["alice"], Plaintext: []byte("x")}); err == nil {
+		t.Fatal("the reinitialised group still sends")
+	}
+
+	w := must[*pb.CreateSubgroupResponse](t, "ReInitWelcome")(c.ReInitWelcome(ctx, &pb.ReInitWelcomeRequest{
+		ReinitId: reinit["charlie"].ReinitId, KeyPackage: [][]byte{reinit["alice"].KeyPackage, reinit["bob"].KeyPackage}, ExternalTree: true}))
+	if len(w.RatchetTree) == 0 {
+		t.Fatal("external_tree set but no tree returned")
+	}
+	n := newRunner(t, c, newSuite, r.encrypt)
+	n.state["charlie"] = w.StateId
+	for _, m := range []string{"alice", "bob"} {
+		j := must[*pb.JoinGroupResponse](t, "HandleReInitWelcome "+m)(c.HandleReInitWelcome(ctx, &pb.HandleReInitWelcomeRequest{
+			ReinitId: reinit[m].ReinitId, Welcome: w.Welcome, RatchetTree: w.RatchetTree}))
+		if !bytes.Equal(j.EpochAuthenticator, w.EpochAuthenticator) {
+			t.Fatalf("%s disagrees on the new group's epoch authenticator", m)
+		}
+		n.state[m] = j.StateId
+	}
+	n.agree("alice", "bob", "charlie")
+	n.message("alice", "bob", "charlie")
+	n.message("charlie", "alice", "bob")
+	n.commit("bob", &pb.CommitRequest{ForcePath: true}, []string{"alice", "charlie"}, nil)
+	n.agree("alice", "bob", "charlie")
+}
