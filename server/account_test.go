@@ -36,8 +36,10 @@ func lookup(t *testing.T, c *wireclient.Client, l *wire.Lookup) (*wire.LookupRes
 	return r.GetLookup(), err
 }
 
-func TestUsernamesAndDirectory(t *testing.T) {
-	srv := ts.Start(t)
+func TestUsernamesAndDirectory(t *testing.T) { ts.Backends(t, testUsernamesAndDirectory) }
+
+func testUsernamesAndDirectory(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
 	ca, cb := srv.Connect(t, alice.Devices[0]), srv.Connect(t, bob.Devices[0])
@@ -94,8 +96,10 @@ func TestUsernamesAndDirectory(t *testing.T) {
 	}
 }
 
-func TestRevokedDevice(t *testing.T) {
-	srv := ts.Start(t)
+func TestRevokedDevice(t *testing.T) { ts.Backends(t, testRevokedDevice) }
+
+func testRevokedDevice(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob, group := twoPartyGroup(t, srv)
 	laptop := srv.AddDevice(t, bob)
@@ -129,8 +133,10 @@ func TestRevokedDevice(t *testing.T) {
 	_ = group
 }
 
-func TestDeleteAccount(t *testing.T) {
-	srv := ts.Start(t)
+func TestDeleteAccount(t *testing.T) { ts.Backends(t, testDeleteAccount) }
+
+func testDeleteAccount(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob, _ := twoPartyGroup(t, srv)
 	cb := srv.Connect(t, bob.Devices[0])

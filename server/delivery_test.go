@@ -34,7 +34,11 @@ func twoPartyGroup(t *testing.T, srv *ts.Server) (alice, bob *ts.Account, group 
 }
 
 func TestOfflineDeliveryAckAndRedelivery(t *testing.T) {
-	srv := ts.Start(t)
+	ts.Backends(t, testOfflineDeliveryAckAndRedelivery)
+}
+
+func testOfflineDeliveryAckAndRedelivery(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob, group := twoPartyGroup(t, srv)
 
@@ -103,7 +107,11 @@ func TestOfflineDeliveryAckAndRedelivery(t *testing.T) {
 }
 
 func TestOnlinePushAndResendIsIdempotent(t *testing.T) {
-	srv := ts.Start(t)
+	ts.Backends(t, testOnlinePushAndResendIsIdempotent)
+}
+
+func testOnlinePushAndResendIsIdempotent(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob, group := twoPartyGroup(t, srv)
 	ca := srv.Connect(t, alice.Devices[0])
@@ -139,8 +147,10 @@ func TestOnlinePushAndResendIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestMailboxSendPushesAndAcks(t *testing.T) {
-	srv := ts.Start(t)
+func TestMailboxSendPushesAndAcks(t *testing.T) { ts.Backends(t, testMailboxSendPushesAndAcks) }
+
+func testMailboxSendPushesAndAcks(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
 	ca := srv.Connect(t, alice.Devices[0])
@@ -165,8 +175,10 @@ func TestMailboxSendPushesAndAcks(t *testing.T) {
 	}
 }
 
-func TestCommitRace(t *testing.T) {
-	srv := ts.Start(t)
+func TestCommitRace(t *testing.T) { ts.Backends(t, testCommitRace) }
+
+func testCommitRace(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	const n = 10
 	accounts := make([]*ts.Account, n)
@@ -190,17 +202,17 @@ func TestCommitRace(t *testing.T) {
 		clients = append(clients, srv.Connect(t, a.Devices[0]))
 	}
 	var wg sync.WaitGroup
-	start := make(chan struct{})
+	begin := make(chan struct{})
 	errs := make([]error, n)
 	for i, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-start
+			<-begin
 			_, errs[i] = ts.Commit(ctx, c, group, 1, []byte{'c', byte(i)}, nil, nil, nil)
 		}()
 	}
-	close(start)
+	close(begin)
 	wg.Wait()
 	wins := 0
 	for _, err := range errs {
@@ -229,8 +241,10 @@ func TestCommitRace(t *testing.T) {
 	ts.WantCode(t, err, wire.ErrorCode_EPOCH_TOO_OLD)
 }
 
-func TestWelcomeWakesOnlineDevice(t *testing.T) {
-	srv := ts.Start(t)
+func TestWelcomeWakesOnlineDevice(t *testing.T) { ts.Backends(t, testWelcomeWakesOnlineDevice) }
+
+func testWelcomeWakesOnlineDevice(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
 	cb := srv.Connect(t, bob.Devices[0])
@@ -255,8 +269,10 @@ func TestWelcomeWakesOnlineDevice(t *testing.T) {
 	}
 }
 
-func TestKeyPackages(t *testing.T) {
-	srv := ts.Start(t)
+func TestKeyPackages(t *testing.T) { ts.Backends(t, testKeyPackages) }
+
+func testKeyPackages(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
 	ca := srv.Connect(t, alice.Devices[0])

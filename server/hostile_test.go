@@ -349,8 +349,10 @@ func TestRegistrationRefusals(t *testing.T) {
 	})
 }
 
-func TestForeignQueuesAndGroups(t *testing.T) {
-	srv := ts.Start(t)
+func TestForeignQueuesAndGroups(t *testing.T) { ts.Backends(t, testForeignQueuesAndGroups) }
+
+func testForeignQueuesAndGroups(t *testing.T, start func(testing.TB, ...ts.Option) *ts.Server) {
+	srv := start(t)
 	ctx := ts.Context(t)
 	alice, bob, group := twoPartyGroup(t, srv)
 	mallory := srv.NewAccount(t)

@@ -68,13 +68,42 @@ func (s *syncBuffer) Bytes() []byte {
 	return bytes.Clone(s.b.Bytes())
 }
 
-// Start runs a server until the test ends. Logs are captured at debug
-// level (see Logs). Rate limits are off unless an option sets them.
+// Start runs a server over SQLite in t.TempDir() until the test ends. Logs
+// are captured at debug level (see Logs). Rate limits are off unless an
+// option sets them.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	return start(t, "", opts)
+}
+
+// StartPostgres is Start over PostgreSQL: a fresh schema in the database
+// named by PARLEY_TEST_POSTGRES, dropped when the test ends. It skips the
+// test when the variable is not set.
+func StartPostgres(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return start(t, freshSchema(t), opts)
+}
+
+// Backends runs f once per available storage backend: SQLite always,
+// PostgreSQL when PARLEY_TEST_POSTGRES is set.
+func Backends(t *testing.T, f func(t *testing.T, start func(testing.TB, ...Option) *Server)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, Start) })
+	t.Run("postgres", func(t *testing.T) {
+		if Postgres() == "" {
+			t.Skip("PARLEY_TEST_POSTGRES not set")
+		}
+		f(t, StartPostgres)
+	})
+}
+
+func start(t testing.TB, dsn string, opts []Option) *Server {
+	t.Helper()
 	dir := t.TempDir()
+	if dsn == "" {
+		dsn = dir
+	}
 	ctx := context.Background()
-	st, err := open.Open(ctx, dir, store.Options{})
+	st, err := open.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
