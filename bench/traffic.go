@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-im/parley/wire"
+)
+
+// traffic runs senders and receivers over authenticated devices and
+// collects what happened inside the measured window.
+//
+// A message id carries what the receiver needs to measure latency without
+// any shared map: bytes 0-3 are the sender's index, 4-11 the send time in
+// nanoseconds since the run started (monotonic), 12-15 a per-sender counter,
+// so every id is unique. The payload itself is one pre-made buffer.
+type traffic struct {
+	start       time.Time
+	from, until time.Duration // the measured window, relative to start
+	payload     []byte
+	window      int
+	perSender   float64 // target sends/s of one sender; 0 = as fast as possible
+
+	hist      Histogram
+	sent      atomic.Uint64 // acknowledged (durable) sends in the window
+	delivered atomic.Uint64 // deliveries to other devices in the window
+	errs      atomic.Uint64
+	behind    atomic.Uint64 // paced sends that could not start on time
+	firstErr  error
+	errOnce   sync.Once
+}
+
+func (t *traffic) now() time.Duration { return time.Since(t.start) }
+
+func (t *traffic) inWindow(at time.Duration) bool { return at >= t.from && at < t.until }
+
+func (t *traffic) fail(err error) {
+	t.errs.Add(1)
+	t.errOnce.Do(func() { t.firstErr = err })
+}
+
+// sender keeps up to t.window sends of the same payload in flight from
+// dev to group until ctx ends.
+func (t *traffic) sender(ctx context.Context, wg *sync.WaitGroup, dev *device, idx uint32, group []byte, epoch uint64) {
+	var tokens chan struct{}
+	if t.perSender > 0 {
+		tokens = make(chan struct{}, t.window)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.pace(ctx, tokens)
+		}()
+	}
+	var counter atomic.Uint32
+	for range t.window {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var id [16]byte
+			binary.BigEndian.PutUint32(id[0:], idx)
+			for {
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				binary.BigEndian.PutUint64(id[4:], uint64(t.now()))
+				binary.BigEndian.PutUint32(id[12:], counter.Add(1))
+				_, err := dev.c.SendMessage(ctx, group, epoch, id, t.payload)
+				if err != nil {
+					if ctx.Err() == nil {
+						t.fail(err)
+						if dev.c.Err() != nil {
+							return // the connection is gone
+						}
+					}
+					continue
+				}
+				if t.inWindow(t.now()) {
+					t.sent.Add(1)
+				}
+			}
+		}()
+	}
+}
+
+// pace releases perSender tokens per second until ctx ends. A token that
+// finds every sender busy is counted in behind and dropped, so the
+// achieved rate shows in the result rather than a growing backlog.
+func (t *traffic) pace(ctx context.Context, tokens chan<- struct{}) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	begin := time.Now()
+	var released uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		due := uint64(time.Since(begin).Seconds() * t.perSender)
+		for ; released < due; released++ {
+			select {
+			case tokens <- struct{}{}:
+			default:
+				t.behind.Add(1)
+			}
+		}
+	}
+}
+
+// receiver reads dev's pushes until its connection closes: it records the
+// latency of messages from other devices and acks everything in batches,
+// as a real client does once it has stored them.
+func (t *traffic) receiver(wg *sync.WaitGroup, dev *device, self uint32) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ctx := context.Background()
+		events := dev.c.Events()
+		var group []byte
+		var top uint64
+		pending := 0
+		flush := func() {
+			if pending == 0 {
+				return
+			}
+			// A group cursor moves to the highest seq acked, so one ref
+			// acknowledges the whole batch.
+			_ = dev.c.Ack(ctx, []*wire.AckRef{{GroupId: group, Seq: top}}, false)
+			pending = 0
+		}
+		for ev := range events {
+			d := ev.GetDelivery()
+			if d == nil || len(d.GetGroupId()) == 0 {
+				continue
+			}
+			group, top = d.GetGroupId(), max(top, d.GetSeq())
+			pending++
+			id := d.GetMessageId()
+			if d.GetKind() == wire.MessageKind_MESSAGE_KIND_APPLICATION && len(id) == 16 &&
+				binary.BigEndian.Uint32(id[0:]) != self {
+				at := t.now()
+				if t.inWindow(at) {
+					t.delivered.Add(1)
+					sentAt := time.Duration(binary.BigEndian.Uint64(id[4:]))
+					t.hist.Record(at - sentAt)
+				}
+			}
+			if pending >= 128 || len(events) == 0 {
+				flush()
+			}
+		}
+	}()
+}
+
+// run lets the senders work for warmup+duration, then stops them, waits
+// briefly for the last pushes and closes every connection.
+func (t *traffic) run(ctx context.Context, devs []*device, startSenders func(ctx context.Context, wg *sync.WaitGroup)) error {
+	sctx, stop := context.WithCancel(ctx)
+	var swg, rwg sync.WaitGroup
+	for i, d := range devs {
+		t.receiver(&rwg, d, uint32(i))
+	}
+	startSenders(sctx, &swg)
+	select {
+	case <-time.After(time.Until(t.start.Add(t.until))):
+	case <-ctx.Done():
+	}
+	stop()
+	swg.Wait()
+	time.Sleep(200 * time.Millisecond)
+	closeDevices(devs)
+	rwg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t.sent.Load() == 0 && t.firstErr != nil {
+		return errors.Join(errors.New("bench: no message was sent"), t.firstErr)
+	}
+	return nil
+}
+
+// fill sets the traffic part of a result.
+func (t *traffic) fill(r *Result) {
+	secs := (t.until - t.from).Seconds()
+	r.Sent = t.sent.Load()
+	r.Delivered = t.delivered.Load()
+	r.SendRate = float64(r.Sent) / secs
+	r.DeliveryRate = float64(r.Delivered) / secs
+	r.Errors = t.errs.Load()
+	r.Behind = t.behind.Load()
+	if t.firstErr != nil {
+		r.FirstError = t.firstErr.Error()
+	}
+	if t.hist.Count() > 0 {
+		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+		r.Latency = &Latency{
+			Samples: t.hist.Count(),
+			P50:     ms(t.hist.Quantile(0.5)), P99: ms(t.hist.Quantile(0.99)), P999: ms(t.hist.Quantile(0.999)),
+			Max: ms(t.hist.Max()), Mean: ms(t.hist.Mean()),
+		}
+	}
+}
