@@ -1,0 +1,195 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/parley-im/parley/server/store"
+)
+
+// fakeBackend records transactions; ops drive it through Exec("write") (one
+// row changed) and Exec("retryable") (a retryable failure).
+type fakeBackend struct {
+	mu                         sync.Mutex
+	begins, commits, rollbacks int
+	committed                  []string // labels written by committed transactions
+}
+
+var errRetry = errors.New("fake: deadlock")
+
+type fakeTx struct {
+	b       *fakeBackend
+	pending []string
+}
+
+func (b *fakeBackend) BeginWrite(context.Context) (WriteTx, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.begins++
+	return &fakeTx{b: b}, nil
+}
+func (b *fakeBackend) Reader() Querier                         { return nil }
+func (b *fakeBackend) IsUnique(error) bool                     { return false }
+func (b *fakeBackend) IsRetryable(err error) bool              { return errors.Is(err, errRetry) }
+func (b *fakeBackend) Close() error                            { return nil }
+func (t *fakeTx) QueryRow(context.Context, string, ...any) Row { return nil }
+func (t *fakeTx) Query(context.Context, string, ...any) (Rows, error) {
+	return nil, errors.New("fake: no queries")
+}
+
+func (t *fakeTx) Exec(_ context.Context, q string, args ...any) (int64, error) {
+	if q == "retryable" {
+		return 0, errRetry
+	}
+	t.pending = append(t.pending, args[0].(string))
+	return 1, nil
+}
+
+func (t *fakeTx) Commit(context.Context) error {
+	t.b.mu.Lock()
+	defer t.b.mu.Unlock()
+	t.b.commits++
+	t.b.committed = append(t.b.committed, t.pending...)
+	return nil
+}
+
+func (t *fakeTx) Rollback(context.Context) error {
+	t.b.mu.Lock()
+	defer t.b.mu.Unlock()
+	t.b.rollbacks++
+	return nil
+}
+
+func write(label string) op {
+	return func(ctx context.Context, tx *batchTx) error {
+		_, err := tx.Exec(ctx, "write", label)
+		return err
+	}
+}
+
+// runQueued runs ops as one batch: the writer is held busy by a first op
+// until all of them are queued.
+func runQueued(t *testing.T, w *writer, ops []op) []error {
+	t.Helper()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	errs := make([]error, len(ops))
+	for i, fn := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.do(context.Background(), "", fn)
+		}()
+	}
+	for len(w.queues[0]) < len(ops) {
+		runtime.Gosched() // wait until every op is queued behind the busy one
+	}
+	close(release)
+	wg.Wait()
+	return errs
+}
+
+func TestWriterBatches(t *testing.T) {
+	b := &fakeBackend{}
+	w := newWriter(b, 1, 64)
+	defer w.close()
+	var ops []op
+	for i := 0; i < 10; i++ {
+		ops = append(ops, write("w"))
+	}
+	for _, err := range runQueued(t, w, ops) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One transaction for the blocking op, one for the ten queued behind it.
+	if b.begins != 2 || b.commits != 2 || len(b.committed) != 10 {
+		t.Fatalf("begins %d commits %d written %d; want 2, 2, 10", b.begins, b.commits, len(b.committed))
+	}
+}
+
+// TestWriterIsolatesFailures: a store error before any write leaves the
+// batch alone; an error after a write rolls the batch back and reruns each
+// op in its own transaction, so only the failing op is lost.
+func TestWriterIsolatesFailures(t *testing.T) {
+	b := &fakeBackend{}
+	w := newWriter(b, 1, 64)
+	defer w.close()
+	cleanFail := func(ctx context.Context, tx *batchTx) error { return store.ErrNotFound }
+	dirtyFail := func(ctx context.Context, tx *batchTx) error {
+		if _, err := tx.Exec(ctx, "write", "dirty"); err != nil {
+			return err
+		}
+		return store.ErrQueueFull
+	}
+	errs := runQueued(t, w, []op{write("a"), cleanFail, write("b")})
+	if errs[0] != nil || !errors.Is(errs[1], store.ErrNotFound) || errs[2] != nil {
+		t.Fatalf("clean failure: %v", errs)
+	}
+	if b.rollbacks != 0 || b.commits != 2 {
+		t.Fatalf("clean failure split the batch: %d rollbacks, %d commits", b.rollbacks, b.commits)
+	}
+
+	*b = fakeBackend{}
+	errs = runQueued(t, w, []op{write("a"), dirtyFail, write("b")})
+	if errs[0] != nil || !errors.Is(errs[1], store.ErrQueueFull) || errs[2] != nil {
+		t.Fatalf("dirty failure: %v", errs)
+	}
+	for _, l := range b.committed {
+		if l == "dirty" {
+			t.Fatal("the failed op's write was committed")
+		}
+	}
+	if len(b.committed) != 2 {
+		t.Fatalf("committed %v, want a and b", b.committed)
+	}
+}
+
+func TestWriterRetries(t *testing.T) {
+	b := &fakeBackend{}
+	w := newWriter(b, 1, 64)
+	defer w.close()
+	tries := 0
+	err := w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
+		tries++
+		if tries < 3 {
+			_, err := tx.Exec(ctx, "retryable")
+			return err
+		}
+		_, err := tx.Exec(ctx, "write", "ok")
+		return err
+	})
+	if err != nil || tries != 3 {
+		t.Fatalf("err %v after %d tries, want success on the third", err, tries)
+	}
+	err = w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
+		_, err := tx.Exec(ctx, "retryable")
+		return err
+	})
+	if !errors.Is(err, errRetry) {
+		t.Fatalf("endless retryable failure: %v", err)
+	}
+}
+
+func TestWriterClosed(t *testing.T) {
+	w := newWriter(&fakeBackend{}, 2, 8)
+	w.close()
+	w.close()
+	if err := w.do(context.Background(), "k", write("x")); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("do after close: %v", err)
+	}
+}
