@@ -318,3 +318,46 @@ func (r *runner) externalJoin(member, joiner string, externalTree, removePrior b
 		r.c.Free(ctx, &pb.FreeRequest{StateId: prior})
 	}
 }
+
+// TestRefusals checks that bad requests get the right status codes and
+// change nothing.
+func TestRefusals(t *testing.T) {
+	c := startServer(t)
+	code := func(err error) codes.Code { return status.Code(err) }
+	if _, err := c.CreateGroup(ctx, &pb.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: 7, Identity: []byte("a")}); code(err) != codes.InvalidArgument {
+		t.Fatalf("suite 7: %v", err)
+	}
+	if _, err := c.StateAuth(ctx, &pb.StateAuthRequest{StateId: 99}); code(err) != codes.NotFound {
+		t.Fatalf("unknown state: %v", err)
+	}
+	if _, err := c.JoinGroup(ctx, &pb.JoinGroupRequest{TransactionId: 99}); code(err) != codes.NotFound {
+		t.Fatalf("unknown transaction: %v", err)
+	}
+	if _, err := c.StorePSK(ctx, &pb.StorePSKRequest{StateOrTransactionId: 99, PskId: []byte("x")}); code(err) != codes.NotFound {
+		t.Fatalf("PSK for unknown id: %v", err)
+	}
+	cg := must[*pb.CreateGroupResponse](t, "CreateGroup")(c.CreateGroup(ctx, &pb.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: 1, Identity: []byte("a")}))
+	before := must[*pb.StateAuthResponse](t, "StateAuth")(c.StateAuth(ctx, &pb.StateAuthRequest{StateId: cg.StateId}))
+	if _, err := c.Unprotect(ctx, &pb.UnprotectRequest{StateId: cg.StateId, Ciphertext: []byte{0, 1, 0, 2, 0xff}}); code(err) != codes.InvalidArgument {
+		t.Fatalf("garbage ciphertext: %v", err)
+	}
+	if _, err := c.HandleCommit(ctx, &pb.HandleCommitRequest{StateId: cg.StateId, Commit: []byte("junk")}); code(err) != codes.InvalidArgument {
+		t.Fatalf("garbage commit: %v", err)
+	}
+	if _, err := c.AddProposal(ctx, &pb.AddProposalRequest{StateId: cg.StateId, KeyPackage: []byte("junk")}); code(err) != codes.InvalidArgument {
+		t.Fatalf("garbage key package: %v", err)
+	}
+	if _, err := c.Commit(ctx, &pb.CommitRequest{StateId: cg.StateId, ByValue: []*pb.ProposalDescription{{ProposalType: []byte("bogus")}}}); code(err) != codes.InvalidArgument {
+		t.Fatalf("unknown proposal type: %v", err)
+	}
+	if _, err := c.Export(ctx, &pb.ExportRequest{StateId: cg.StateId, KeyLength: 1 << 20}); code(err) != codes.InvalidArgument {
+		t.Fatalf("huge export: %v", err)
+	}
+	if _, err := c.HandlePendingCommit(ctx, &pb.HandlePendingCommitRequest{StateId: cg.StateId}); code(err) != codes.FailedPrecondition {
+		t.Fatalf("merge without a pending commit: %v", err)
+	}
+	after := must[*pb.StateAuthResponse](t, "StateAuth")(c.StateAuth(ctx, &pb.StateAuthRequest{StateId: cg.StateId}))
+	if !bytes.Equal(before.StateAuthSecret, after.StateAuthSecret) {
+		t.Fatal("refused requests changed the group")
+	}
+}
