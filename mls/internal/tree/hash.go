@@ -131,7 +131,7 @@ func (t *Tree) originalTreeHash(x treemath.NodeIndex, excluded []treemath.LeafIn
 // path[i], and leafHash is the one for the leaf below. New nodes have no
 // unmerged leaves, so each original sibling tree hash is the current tree
 // hash of the copath child, which the path does not change.
-func (t *Tree) pathParentHashes(copath []treemath.NodeIndex, pubs [][]byte) (fields [][]byte, leaf []byte) {
+func (t *Tree) pathParentHashes(copath []treemath.NodeIndex, pubs []message.HPKEPublicKey) (fields [][]byte, leaf []byte) {
 	fields = make([][]byte, len(pubs))
 	var above []byte
 	for i := len(pubs) - 1; i >= 0; i-- {

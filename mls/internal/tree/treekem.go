@@ -116,24 +116,24 @@ func (t *Tree) GenerateUpdatePath(from treemath.LeafIndex, p PathParams) (*PathR
 	r.Keys = &PrivateKeys{cs: cs, leaf: from}
 	r.Keys.set(from.Node(), leafPriv, leafPub)
 
-	pubs := make([][]byte, len(path))
 	secret, err := cs.DeriveSecret(leafSecret, "path")
 	if err != nil {
 		return fail(err)
 	}
-	for i, x := range path {
+	for i := range path {
 		r.secrets[i] = secret
-		priv, pub, err := deriveNodeKey(cs, secret)
-		if err != nil {
-			return fail(fmt.Errorf("failed to derive path key: %w", err))
-		}
-		r.Keys.set(x, priv, pub)
-		pubs[i] = pub
 		if secret, err = cs.DeriveSecret(secret, "path"); err != nil {
 			return fail(err)
 		}
 	}
 	r.CommitSecret = secret
+	privs, pubs, err := deriveNodeKeys(cs, r.secrets)
+	if err != nil {
+		return fail(fmt.Errorf("failed to derive path key: %w", err))
+	}
+	for i, x := range path {
+		r.Keys.set(x, privs[i], pubs[i])
+	}
 
 	fields, leafParentHash := t.pathParentHashes(copath, pubs)
 	leaf := *p.Leaf
@@ -188,6 +188,24 @@ func (t *Tree) GenerateUpdatePath(from treemath.LeafIndex, p PathParams) (*PathR
 	return r, nil
 }
 
+// deriveNodeKeys derives the key pair of each path secret, on all cores.
+func deriveNodeKeys(cs *suite.Suite, secrets [][]byte) ([]HPKEPrivateKey, []message.HPKEPublicKey, error) {
+	privs := make([]HPKEPrivateKey, len(secrets))
+	pubs := make([]message.HPKEPublicKey, len(secrets))
+	err := parallel(len(secrets), func(i int) error {
+		var err error
+		privs[i], pubs[i], err = deriveNodeKey(cs, secrets[i])
+		return err
+	})
+	if err != nil {
+		for _, p := range privs {
+			clear(p)
+		}
+		return nil, nil, err
+	}
+	return privs, pubs, nil
+}
+
 // resolutionExcluding returns the resolution of x without the leaves in
 // exclude.
 func (t *Tree) resolutionExcluding(x treemath.NodeIndex, exclude []treemath.LeafIndex) []treemath.NodeIndex {
@@ -219,7 +237,7 @@ func (t *Tree) MergeUpdatePath(sender treemath.LeafIndex, path *message.UpdatePa
 	if path.LeafNode.Source != message.SourceCommit {
 		return nodeErr(sender.Node(), ErrInvalidPath, "leaf node source %d is not commit", path.LeafNode.Source)
 	}
-	pubs := make([][]byte, len(fdp))
+	pubs := make([]message.HPKEPublicKey, len(fdp))
 	fresh := make(map[string]treemath.NodeIndex, len(fdp)+1)
 	fresh[string(path.LeafNode.EncryptionKey)] = sender.Node()
 	for i, n := range path.Nodes {
@@ -348,45 +366,50 @@ func (t *Tree) decryptPath(keys *PrivateKeys, sender treemath.LeafIndex, path *m
 	}
 	pathSecret = slices.Clone(secret)
 
-	derived := make([]nodeKey, 0, len(fdp)-start)
+	// The chain of path secrets is cheap; the key pairs are derived on
+	// all cores.
+	secrets := make([][]byte, 0, len(fdp)-start)
+	secrets = append(secrets, secret)
 	fail := func(err error) ([]byte, []byte, error) {
-		clear(secret)
-		clear(pathSecret)
-		for _, d := range derived {
-			clear(d.priv)
+		for _, s := range secrets {
+			clear(s)
 		}
+		clear(pathSecret)
 		return nil, nil, err
 	}
-	for k := start; k < len(fdp); k++ {
-		if k > start {
-			next, err := cs.DeriveSecret(secret, "path")
-			if err != nil {
-				return fail(err)
-			}
-			clear(secret)
-			secret = next
-		}
-		priv, pub, err := deriveNodeKey(cs, secret)
+	for k := start + 1; k <= len(fdp); k++ {
+		next, err := cs.DeriveSecret(secrets[len(secrets)-1], "path")
 		if err != nil {
 			return fail(err)
 		}
-		derived = append(derived, nodeKey{node: fdp[k], priv: priv, pub: pub})
-		if !bytes.Equal(pub, path.Nodes[k].EncryptionKey) {
-			return fail(nodeErr(fdp[k], ErrInvalidPath, "derived public key differs from the one sent"))
+		secrets = append(secrets, next)
+	}
+	commitSecret = secrets[len(secrets)-1]
+	secrets = secrets[:len(secrets)-1]
+	privs, pubs, err := deriveNodeKeys(cs, secrets)
+	if err != nil {
+		clear(commitSecret)
+		return fail(err)
+	}
+	for i, pub := range pubs {
+		if !bytes.Equal(pub, path.Nodes[start+i].EncryptionKey) {
+			for _, p := range privs {
+				clear(p)
+			}
+			clear(commitSecret)
+			return fail(nodeErr(fdp[start+i], ErrInvalidPath, "derived public key differs from the one sent"))
 		}
 	}
-	commitSecret, err = cs.DeriveSecret(secret, "path")
-	clear(secret)
-	if err != nil {
-		return fail(err)
+	for _, s := range secrets {
+		clear(s)
 	}
 	for _, x := range sender.Node().DirectPath(t.LeafCount()) {
 		if treemath.IsAncestor(x, me.Node()) {
 			keys.drop(x)
 		}
 	}
-	for _, d := range derived {
-		keys.set(d.node, d.priv, d.pub)
+	for i := range privs {
+		keys.set(fdp[start+i], privs[i], pubs[i])
 	}
 	return pathSecret, commitSecret, nil
 }
