@@ -180,8 +180,8 @@ func (g *Group) processPrivate(pm *message.PrivateMessage) (*Processed, error) {
 	if g.status == statusRemoved && pm.ContentType != message.ContentApplication {
 		return nil, ErrInactive
 	}
-	t := g.tree
-	ac, use, err := g.ep.fr.OpenPrivate(pm, func(l treemath.LeafIndex) (message.SignaturePublicKey, error) {
+	t, fr := g.tree, g.ep.fr
+	ac, use, err := fr.OpenPrivate(pm, func(l treemath.LeafIndex) (message.SignaturePublicKey, error) {
 		return memberKey(t, l)
 	})
 	if err != nil {
@@ -192,17 +192,11 @@ func (g *Group) processPrivate(pm *message.PrivateMessage) (*Processed, error) {
 	if err != nil {
 		return nil, err
 	}
-	// handleContent may have moved to the next epoch; the key belongs to
-	// the epoch the message was opened in, which is now the last past one
-	// (or still current).
-	if p.Kind == KindCommit {
-		if n := len(g.past); n > 0 {
-			_ = g.past[n-1].ep.fr.Consume(use)
-		}
-	} else {
-		if err := g.ep.fr.Consume(use); err != nil {
-			return nil, wrapf(ErrReplay, "%v", err)
-		}
+	// The key belongs to the epoch the message was opened in, which a
+	// commit has just made a past one (whose secrets may already be
+	// erased when no grace period is kept).
+	if err := fr.Consume(use); err != nil && p.Kind != KindCommit {
+		return nil, wrapf(ErrReplay, "%v", err)
 	}
 	return p, nil
 }
