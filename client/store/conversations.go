@@ -133,7 +133,7 @@ func (tx *Tx) DeleteConversation(chat ChatID) error {
 
 // Conversation returns one conversation as this transaction sees it.
 func (tx *Tx) Conversation(chat ChatID) (*Conversation, error) {
-	return tx.s.scanConversation(tx.tx.QueryRowContext(tx.ctx, qSelectConversation, string(chat)))
+	return tx.s.scanConversation(tx.queryRow(qSelectConversation, string(chat)))
 }
 
 // Conversation returns one conversation, or ErrNotFound.

@@ -21,7 +21,7 @@ func (tx *Tx) ExpireMessages(now time.Time, limit int) ([]MessageRef, error) {
 	if limit < 1 || limit > MaxPageSize {
 		return nil, invalidf("limit must be 1..%d", MaxPageSize)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, qExpired, unixNano(now), limit)
+	rows, err := tx.query(qExpired, unixNano(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find expired messages: %w", err)
 	}

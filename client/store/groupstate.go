@@ -56,7 +56,7 @@ func (tx *Tx) DeleteGroupState(g GroupID) error {
 
 // GroupState returns group g's state as this transaction sees it.
 func (tx *Tx) GroupState(g GroupID) (GroupState, error) {
-	return tx.s.scanGroupState(g, tx.tx.QueryRowContext(tx.ctx, qSelectGroupState, []byte(g)))
+	return tx.s.scanGroupState(g, tx.queryRow(qSelectGroupState, []byte(g)))
 }
 
 // GroupState returns group g's state, or ErrNotFound.
@@ -118,7 +118,7 @@ func (tx *Tx) AdvanceCursor(stream Stream, seq uint64) error {
 // Cursor returns the last processed sequence number of stream as this
 // transaction sees it (0 if none).
 func (tx *Tx) Cursor(stream Stream) (uint64, error) {
-	return scanCursor(tx.tx.QueryRowContext(tx.ctx, qSelectCursor, []byte(stream.Group)))
+	return scanCursor(tx.queryRow(qSelectCursor, []byte(stream.Group)))
 }
 
 // Cursor returns the last processed sequence number of stream (0 if none).

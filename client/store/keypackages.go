@@ -44,7 +44,7 @@ func (tx *Tx) PutKeyPackage(ref KeyPackageRef, priv KeyPackagePrivate, now time.
 // KeyPackage returns the private part of KeyPackage ref as this transaction
 // sees it, or ErrNotFound.
 func (tx *Tx) KeyPackage(ref KeyPackageRef) (KeyPackagePrivate, error) {
-	return tx.s.scanKeyPackage(ref, tx.tx.QueryRowContext(tx.ctx, qSelectKeyPackage, []byte(ref)))
+	return tx.s.scanKeyPackage(ref, tx.queryRow(qSelectKeyPackage, []byte(ref)))
 }
 
 // TakeKeyPackage returns the private part of KeyPackage ref and deletes it:

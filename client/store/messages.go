@@ -71,15 +71,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	qSelectState     = `SELECT state FROM messages WHERE id = ?`
 	qApplyEdit       = `UPDATE messages SET content = ?, edited_at = ?, edit_pos = ? WHERE id = ?`
 	qTombstone       = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, edited_at = 0, sent_at = 0, received_at = 0 WHERE id = ?`
-	qTombstoneEvents = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, sent_at = 0, received_at = 0
+	qTombstoneEvents = `UPDATE messages INDEXED BY messages_target SET content = NULL, deleted_at = ?, expires_at = 0, sent_at = 0, received_at = 0
 WHERE target = ? AND chat = ? AND kind IN (3, 5, 8) AND deleted_at = 0`
-	qPendingEvents = `SELECT ` + msgColumns + ` FROM messages WHERE target = ? AND chat = ? AND kind IN (3, 4) AND deleted_at = 0 ORDER BY pos`
+	qPendingEvents = `SELECT ` + msgColumns + ` FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 4) AND deleted_at = 0 ORDER BY pos`
 	qHistory       = `SELECT ` + msgColumns + ` FROM messages
 WHERE chat = ? AND pos < ? AND kind IN (1, 2, 6, 7) AND deleted_at = 0 ORDER BY pos DESC LIMIT ?`
 	qHistoryAll = `SELECT ` + msgColumns + ` FROM messages
 WHERE chat = ? AND pos < ? AND kind IN (1, 2, 6, 7) ORDER BY pos DESC LIMIT ?`
 	qScan      = `SELECT ` + msgColumns + ` FROM messages WHERE chat = ? AND pos > ? ORDER BY pos LIMIT ?`
-	qReactions = `SELECT ` + msgColumns + ` FROM messages WHERE target = ? AND chat = ? AND kind = 5 AND deleted_at = 0 ORDER BY pos`
+	qReactions = `SELECT ` + msgColumns + ` FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind = 5 AND deleted_at = 0 ORDER BY pos`
 )
 
 // contentRef binds a message's sealed content to its id and to the columns
@@ -213,7 +213,7 @@ func (tx *Tx) loadTarget(id MessageID) (*editTarget, error) {
 	var chat string
 	var pos, kind, deletedAt, editPos int64
 	var target []byte
-	err := tx.tx.QueryRowContext(tx.ctx, qSelectEditState, id[:]).Scan(&chat, &pos, &kind, &t.mine, &target, &t.content, &deletedAt, &editPos)
+	err := tx.queryRow(qSelectEditState, id[:]).Scan(&chat, &pos, &kind, &t.mine, &target, &t.content, &deletedAt, &editPos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -286,7 +286,7 @@ func (tx *Tx) applyDelete(del *Message) error {
 
 // applyWaitingEvents applies edits and deletions that arrived before m.
 func (tx *Tx) applyWaitingEvents(m *Message) error {
-	rows, err := tx.tx.QueryContext(tx.ctx, qPendingEvents, m.ID[:], string(m.Chat))
+	rows, err := tx.query(qPendingEvents, m.ID[:], string(m.Chat))
 	if err != nil {
 		return fmt.Errorf("failed to look up waiting edits: %w", err)
 	}
@@ -349,7 +349,7 @@ func (tx *Tx) MarkSent(id MessageID, seq uint64) error {
 		return invalidf("sequence number out of range")
 	}
 	var state int64
-	if err := tx.tx.QueryRowContext(tx.ctx, qSelectState, id[:]).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+	if err := tx.queryRow(qSelectState, id[:]).Scan(&state); errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	} else if err != nil {
 		return fmt.Errorf("failed to read message: %w", err)
@@ -367,7 +367,7 @@ func (tx *Tx) SetMessageState(id MessageID, state MessageState) error {
 		return invalidf("message state %d", state)
 	}
 	var cur int64
-	if err := tx.tx.QueryRowContext(tx.ctx, qSelectState, id[:]).Scan(&cur); errors.Is(err, sql.ErrNoRows) {
+	if err := tx.queryRow(qSelectState, id[:]).Scan(&cur); errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	} else if err != nil {
 		return fmt.Errorf("failed to read message: %w", err)
@@ -383,7 +383,7 @@ func (tx *Tx) SetMessageState(id MessageID, state MessageState) error {
 
 // Message returns one message as this transaction sees it.
 func (tx *Tx) Message(id MessageID) (*Message, error) {
-	return tx.s.scanMessage(tx.tx.QueryRowContext(tx.ctx, qSelectMessage, id[:]))
+	return tx.s.scanMessage(tx.queryRow(qSelectMessage, id[:]))
 }
 
 // Message returns one message, or ErrNotFound.

@@ -58,7 +58,7 @@ func (tx *Tx) Enqueue(item *OutboxItem) (OutboxID, error) {
 	if !item.Message.IsZero() {
 		msg = item.Message[:]
 	}
-	res, err := tx.tx.ExecContext(tx.ctx, qInsertOutbox, string(item.Chat), msg, unixNano(item.NextAttempt), unixNano(item.CreatedAt))
+	res, err := tx.execResult(qInsertOutbox, string(item.Chat), msg, unixNano(item.NextAttempt), unixNano(item.CreatedAt))
 	if err != nil {
 		return 0, fmt.Errorf("failed to queue send: %w", err)
 	}

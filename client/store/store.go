@@ -77,8 +77,9 @@ type Store struct {
 	// [Batch]), which costs one fsync.
 	wmu         sync.Mutex
 	writeDB     *sql.DB
-	closed      atomic.Bool // set once, under wmu; read without it
-	nextPending Position    // next local position for a pending message; under wmu
+	closed      atomic.Bool          // set once, under wmu; read without it
+	nextPending Position             // next local position for a pending message; under wmu
+	stmts       map[string]*sql.Stmt // prepared writer statements; read-only after open
 }
 
 // Create makes a new profile in dir (created with mode 0700 if missing): a
@@ -196,6 +197,9 @@ func (s *Store) openDB(ctx context.Context, path string) (err error) {
 	if err := s.checkKey(ctx); err != nil {
 		return err
 	}
+	if err := s.prepareWriter(ctx); err != nil {
+		return err
+	}
 	var maxPending sql.NullInt64
 	if err := s.writeDB.QueryRowContext(ctx, qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
 		return fmt.Errorf("failed to read pending positions: %w", err)
@@ -294,7 +298,11 @@ func (s *Store) Close() error {
 	s.closed.Store(true)
 	clear(s.key[:])
 	s.seal.zero()
-	return errors.Join(s.readDB.Close(), s.writeDB.Close())
+	errs := []error{s.readDB.Close()}
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.writeDB.Close())...)
 }
 
 // Update runs fn in one write transaction and commits it durably (the WAL
@@ -347,10 +355,65 @@ func (s *Store) reader() (querier, error) {
 	return s.readDB, nil
 }
 
+// writerQueries are prepared once on the writer connection when the store
+// opens, and reused by every transaction: parsing SQL costs more than running
+// these statements.
+var writerQueries = []string{
+	qInsertMessage, qSelectMessage, qSelectEditState, qAdoptSeq, qSetState, qSelectState, qApplyEdit,
+	qTombstone, qTombstoneEvents, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
+	qSelectCursor, qInsertOutbox, qSetOutboxSealed, qOutboxRetry, qOutboxDel, qInsertKeyPackage,
+	qSelectKeyPackage, qDeleteKeyPackage, qUpsertConversation, qSelectConversation, qMarkRead,
+	qUpsertSetting, qUpsertContact, qExpired,
+}
+
+// prepareWriter prepares writerQueries on the writer connection.
+func (s *Store) prepareWriter(ctx context.Context) error {
+	s.stmts = make(map[string]*sql.Stmt, len(writerQueries))
+	for _, q := range writerQueries {
+		st, err := s.writeDB.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("failed to prepare statement: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns this transaction's handle on a prepared writer statement,
+// or nil for a query that is not prepared.
+func (tx *Tx) stmt(query string) *sql.Stmt {
+	st, ok := tx.s.stmts[query]
+	if !ok {
+		return nil
+	}
+	return tx.tx.StmtContext(tx.ctx, st)
+}
+
+func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(query); st != nil {
+		return st.ExecContext(tx.ctx, args...)
+	}
+	return tx.tx.ExecContext(tx.ctx, query, args...)
+}
+
 func (tx *Tx) exec(query string, args ...any) (int64, error) {
-	res, err := tx.tx.ExecContext(tx.ctx, query, args...)
+	res, err := tx.execResult(query, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if st := tx.stmt(query); st != nil {
+		return st.QueryRowContext(tx.ctx, args...)
+	}
+	return tx.tx.QueryRowContext(tx.ctx, query, args...)
+}
+
+func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(query); st != nil {
+		return st.QueryContext(tx.ctx, args...)
+	}
+	return tx.tx.QueryContext(tx.ctx, query, args...)
 }

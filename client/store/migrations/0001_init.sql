@@ -50,6 +50,8 @@ CREATE TABLE messages (
 	deleted_at  INTEGER NOT NULL DEFAULT 0 -- non-zero: tombstone
 );
 CREATE UNIQUE INDEX messages_chat_pos ON messages (chat, pos);
+-- Queries by target name this index (INDEXED BY): without statistics the
+-- planner would otherwise walk the whole conversation.
 CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL;
 CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at > 0;
 
