@@ -3,11 +3,17 @@ package mls
 import (
 	"fmt"
 	"testing"
+
+	"github.com/parley-im/parley/mls/internal/treemath"
 )
 
 // benchGroup is a group of n members built with one commit adding n-1
 // members: the committer (leaf 0) and one member that joined from the
-// Welcome (the last leaf).
+// Welcome (the last leaf). A few more members (one under each node of the
+// last member's copath) join and commit once, so that the tree is in the
+// steady state of a group whose members commit now and then: the last
+// member's copath nodes hold keys, and its commits encrypt to O(log n)
+// nodes instead of to every leaf of the blank subtrees a bulk add leaves.
 type benchGroup struct {
 	cfg      *Config
 	creator  *client
@@ -35,12 +41,13 @@ func buildBenchGroup(b *testing.B, n int) *benchGroup {
 		return bg
 	}
 	kps := make([]*KeyPackage, 0, n-1)
-	var last *client
+	clients := make([]*client, n)
+	bundles := make([]*KeyPackageBundle, n)
 	for i := 1; i < n; i++ {
 		c := newClient(b, cfg, fmt.Sprintf("m%d", i))
 		kp := c.keyPackage(b)
 		kps = append(kps, kp.KeyPackage)
-		last, bg.memberKP = c, kp
+		clients[i], bundles[i] = c, kp
 	}
 	res, err := creator.g.Commit(&CommitOptions{Add: kps, InlineTree: true, ForcePath: true})
 	if err != nil {
@@ -50,10 +57,53 @@ func buildBenchGroup(b *testing.B, n int) *benchGroup {
 		b.Fatal(err)
 	}
 	bg.welcome = res.Welcome
-	if last.g, err = Join(cfg, res.Welcome, bg.memberKP, nil); err != nil {
+	bg.member, bg.memberKP = clients[n-1], bundles[n-1]
+	if bg.member.g, err = Join(cfg, res.Welcome, bg.memberKP, nil); err != nil {
 		b.Fatal(err)
 	}
-	bg.member = last
+	// Fillers: one member under each blank parent of the copath.
+	t := creator.g.tree
+	var fillers []*client
+	for _, c := range treemath.LeafIndex(n - 1).Node().Copath(t.LeafCount()) {
+		if c.IsLeaf() || t.EncryptionKey(c) != nil {
+			continue
+		}
+		first := int((uint32(c) - (1<<c.Level() - 1)) >> 1)
+		if first <= 0 || first >= n-1 {
+			continue
+		}
+		f := clients[first]
+		if f.g, err = Join(cfg, res.Welcome, bundles[first], nil); err != nil {
+			b.Fatal(err)
+		}
+		fillers = append(fillers, f)
+	}
+	all := append([]*client{creator, bg.member}, fillers...)
+	for _, f := range fillers {
+		res, err := f.g.Commit(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.g.MergePendingCommit(); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range all {
+			if o != f {
+				if _, err := o.g.Process(res.Commit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	// The Welcome of the join benchmark is for the group as it is now.
+	nc := newClient(b, cfg, "joiner")
+	bg.memberKP = nc.keyPackage(b)
+	res, err = creator.g.Commit(&CommitOptions{Add: []*KeyPackage{bg.memberKP.KeyPackage}, InlineTree: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	creator.g.ClearPendingCommit()
+	bg.welcome = res.Welcome
 	benchGroups[n] = bg
 	return bg
 }
