@@ -26,7 +26,16 @@
 // proposals and commits, from members or from external senders. Application
 // data is sent with [Group.Encrypt]. [Group.Export] derives secrets for the
 // application, and [Group.EpochAuthenticator] a value members can compare to
-// detect a split.
+// detect a split. Our own proposals and pending commit, echoed back by the
+// delivery service, are recognised; our own application messages are not
+// (their keys are erased once sent).
+//
+// Parties outside the group send proposals with [ExternalSenderProposal]
+// (when listed in GroupOptions.ExternalSenders) or ask to be added with
+// [NewMemberProposal]. A committed ReInit proposal closes the group; its
+// successor is made with [Group.ReInit], and [Group.Branch] starts a
+// subgroup. Members join both with [Join], passing the old group in
+// JoinOptions.Resume.
 //
 // # Promises
 //
