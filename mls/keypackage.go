@@ -152,6 +152,14 @@ func validateKeyPackage(cfg *Config, kp *message.KeyPackage, checkLifetime bool)
 	if err := cs.ValidateHPKEPublicKey(kp.InitKey); err != nil {
 		return wrapf(ErrInvalidKeyPackage, "init key: %v", err)
 	}
+	for _, e := range kp.Extensions {
+		if !kp.LeafNode.Capabilities.SupportsExtension(e.Type) {
+			return wrapf(ErrInvalidKeyPackage, "extension 0x%04x not listed in the capabilities", uint16(e.Type))
+		}
+	}
+	if err := kp.Extensions.Validate(); err != nil {
+		return wrapf(ErrInvalidKeyPackage, "%v", err)
+	}
 	if err := validateLeafAlone(cfg, cs, &kp.LeafNode, message.SourceKeyPackage, nil, 0, checkLifetime); err != nil {
 		return err
 	}
