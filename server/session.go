@@ -30,8 +30,10 @@ type session struct {
 
 	inflight chan struct{} // semaphore of MaxInFlight
 	handlers sync.WaitGroup
-	stopOnce sync.Once
-	stopped  chan struct{}
+
+	stopMu  sync.Mutex
+	stopped bool
+	cancel  context.CancelFunc // ends the read loop; set by run
 
 	// Written by the reader goroutine only; handler goroutines get the
 	// device as a parameter.
@@ -57,26 +59,29 @@ func newSession(s *Server, conn *transport.Conn, addr string, id uint64) *sessio
 	return &session{
 		srv: s, conn: conn, addr: addr, id: id, log: log,
 		inflight: make(chan struct{}, s.cfg.Limits.MaxInFlight),
-		stopped:  make(chan struct{}),
 	}
 }
 
 // stop asks the session to stop reading, finish its handlers, flush and
 // close (server shutdown).
 func (ss *session) stop() {
-	ss.stopOnce.Do(func() { close(ss.stopped) })
+	ss.stopMu.Lock()
+	defer ss.stopMu.Unlock()
+	ss.stopped = true
+	if ss.cancel != nil {
+		ss.cancel()
+	}
 }
 
 func (ss *session) run(httpCtx context.Context) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(httpCtx))
 	defer cancel()
-	go func() {
-		select {
-		case <-ss.stopped:
-			cancel()
-		case <-ss.conn.Done():
-		}
-	}()
+	ss.stopMu.Lock()
+	ss.cancel = cancel
+	if ss.stopped {
+		cancel()
+	}
+	ss.stopMu.Unlock()
 	ss.log.Debug("connection opened")
 	reason := ss.readLoop(ctx)
 	// Let running handlers finish (their writes become durable and their
@@ -99,17 +104,15 @@ func (ss *session) run(httpCtx context.Context) {
 // readLoop reads messages until the connection ends or the session stops,
 // and returns the close reason.
 func (ss *session) readLoop(ctx context.Context) string {
-	buf := transport.ReadBuffer()
-	defer func() { transport.ReleaseBuffer(buf) }()
 	for {
-		msg, err := ss.conn.ReadMessage(ctx, buf)
-		if cap(msg) > cap(buf) {
-			buf = msg[:0]
-		}
+		msg, err := ss.conn.ReadMessage(ctx)
 		if err != nil {
 			if errors.Is(err, transport.ErrNotBinary) {
-				ss.sendError(0, wire.NewError(wire.ErrorCode_MALFORMED, "frames must be sent as binary WebSocket messages"))
+				ss.reject(0, wire.NewError(wire.ErrorCode_MALFORMED, "frames must be sent as binary WebSocket messages"))
 				return "text message"
+			}
+			if ctx.Err() != nil {
+				return "server shutting down"
 			}
 			return ""
 		}
@@ -117,17 +120,13 @@ func (ss *session) readLoop(ctx context.Context) string {
 			ss.handleFrame(ctx, f, err)
 			return ctx.Err()
 		})
+		transport.ReleaseBuffer(msg)
 		if derr != nil && ctx.Err() == nil {
 			code := wire.ErrorCode_MALFORMED
 			if errors.Is(derr, wire.ErrTooLarge) {
 				code = wire.ErrorCode_TOO_LARGE
 			}
 			ss.reject(0, wire.NewError(code, "the message could not be split into frames (%v); frames after the fault were dropped", derr))
-		}
-		// Shrink a buffer grown by one huge message so it does not stay pinned.
-		if cap(buf) > 1<<20 {
-			transport.ReleaseBuffer(buf)
-			buf = transport.ReadBuffer()
 		}
 		if ctx.Err() != nil {
 			return "server shutting down"
@@ -233,11 +232,11 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 	case *wire.Request_RegisterChallenge:
 		r, err = ss.handleRegisterChallenge()
 	case *wire.Request_Register:
-		r, err = ss.handleRegister(ctx, k.Register)
+		offStack(func() { r, err = ss.handleRegister(ctx, k.Register) })
 	case *wire.Request_AuthChallenge:
 		r, err = ss.handleAuthChallenge()
 	case *wire.Request_Authenticate:
-		r, err = ss.handleAuthenticate(ctx, k.Authenticate)
+		offStack(func() { r, err = ss.handleAuthenticate(ctx, k.Authenticate) })
 	default:
 		h := ss.srv.handlerFor(ss, id, req)
 		if h == nil {
@@ -251,6 +250,19 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 		return
 	}
 	ss.answer(id, kind, start, r, err)
+}
+
+// offStack runs f on a short-lived goroutine and waits for it. The reader
+// goroutine lives as long as the connection; running deep call chains
+// (store, signature checks) elsewhere keeps its stack, and so the memory of
+// an idle connection, small.
+func offStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // spawn runs h in its own goroutine once an in-flight slot is free.

@@ -268,14 +268,16 @@ func (c *Conn) finish(code websocket.StatusCode, reason string) {
 // ErrNotBinary is returned by ReadMessage for a text message.
 var ErrNotBinary = errors.New("transport: text message on a binary protocol")
 
-// ReadMessage reads the next WebSocket message into buf (growing it) and
-// returns it. The result aliases buf.
-func (c *Conn) ReadMessage(ctx context.Context, buf []byte) ([]byte, error) {
+// ReadMessage waits for the next WebSocket message and reads it into a
+// pooled buffer, taken only once the message has arrived so that an idle
+// connection holds no read buffer. Give the result back with
+// ReleaseBuffer once it is decoded.
+func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 	typ, r, err := c.ws.Reader(ctx)
 	if err != nil {
-		return buf[:0], err
+		return nil, err
 	}
-	buf = buf[:0]
+	buf := getBuf()
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -286,18 +288,16 @@ func (c *Conn) ReadMessage(ctx context.Context, buf []byte) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return buf[:0], err
+			putBuf(buf)
+			return nil, err
 		}
 	}
 	if typ != websocket.MessageBinary {
-		return buf[:0], ErrNotBinary
+		putBuf(buf)
+		return nil, ErrNotBinary
 	}
 	return buf, nil
 }
 
-// ReadBuffer returns a pooled buffer for ReadMessage; give it back with
-// ReleaseBuffer once the message is decoded.
-func ReadBuffer() []byte { return getBuf() }
-
-// ReleaseBuffer returns a buffer from ReadBuffer to the pool.
+// ReleaseBuffer returns a message from ReadMessage to the pool.
 func ReleaseBuffer(b []byte) { putBuf(b) }
