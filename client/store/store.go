@@ -320,25 +320,33 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("failed to begin transaction: %w", err)
 	}
 	savedPending := s.nextPending
+	committed := false
+	defer func() {
+		// Also reached if fn panics: the transaction must not stay open on
+		// the only writer connection.
+		if !committed {
+			_ = sqlTx.Rollback()
+			s.nextPending = savedPending
+		}
+	}()
 	tx := &Tx{s: s, ctx: ctx, tx: sqlTx}
 	if err := fn(tx); err != nil {
-		_ = sqlTx.Rollback()
-		s.nextPending = savedPending
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		s.nextPending = savedPending
 		return fmt.Errorf("failed to commit: %w", err)
 	}
+	committed = true
 	return nil
 }
 
 // Tx is an open write transaction, passed to the function given to
 // [Store.Update]. Its reads see its own writes.
 type Tx struct {
-	s   *Store
-	ctx context.Context
-	tx  *sql.Tx
+	s     *Store
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // this transaction's handles on prepared statements
 }
 
 // querier is what reads need; *sql.DB and *sql.Tx both have it.
@@ -382,11 +390,19 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 // stmt returns this transaction's handle on a prepared writer statement,
 // or nil for a query that is not prepared.
 func (tx *Tx) stmt(query string) *sql.Stmt {
+	if st, ok := tx.stmts[query]; ok {
+		return st
+	}
 	st, ok := tx.s.stmts[query]
 	if !ok {
 		return nil
 	}
-	return tx.tx.StmtContext(tx.ctx, st)
+	if tx.stmts == nil {
+		tx.stmts = make(map[string]*sql.Stmt)
+	}
+	st = tx.tx.StmtContext(tx.ctx, st)
+	tx.stmts[query] = st
+	return st
 }
 
 func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
