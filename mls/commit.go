@@ -28,6 +28,14 @@ type CommitOptions struct {
 	// addition to the proposals cached in this epoch.
 	Add    []*KeyPackage
 	Remove []LeafIndex
+	// ExternalPSKs and ResumptionPSKs inject pre-shared keys by value:
+	// external ones by id (Config.PSK must know them), resumption ones by
+	// the epoch of this group whose resumption secret to use.
+	ExternalPSKs   [][]byte
+	ResumptionPSKs []uint64
+	// Extensions, if set, replaces the group context extensions (a
+	// GroupContextExtensions proposal by value).
+	Extensions *GroupOptions
 }
 
 // CommitResult is what [Group.Commit] produces.
@@ -64,6 +72,29 @@ func (g *Group) Commit(opts *CommitOptions) (*CommitResult, error) {
 		}
 		for _, r := range opts.Remove {
 			byValue = append(byValue, &message.Proposal{Type: message.ProposalRemove, Remove: &message.Remove{Removed: treemath.LeafIndex(r)}})
+		}
+		for _, id := range opts.ExternalPSKs {
+			p, err := g.pskProposal(message.PreSharedKeyID{Type: message.PSKExternal, PSKID: bytes.Clone(id)})
+			if err != nil {
+				return nil, err
+			}
+			byValue = append(byValue, p)
+		}
+		for _, e := range opts.ResumptionPSKs {
+			p, err := g.pskProposal(message.PreSharedKeyID{Type: message.PSKResumption, Usage: message.ResumptionApplication,
+				PSKGroupID: bytes.Clone(g.ep.ctx.GroupID), PSKEpoch: e})
+			if err != nil {
+				return nil, err
+			}
+			byValue = append(byValue, p)
+		}
+		if opts.Extensions != nil {
+			exts, err := groupExtensions(opts.Extensions)
+			if err != nil {
+				return nil, err
+			}
+			byValue = append(byValue, &message.Proposal{Type: message.ProposalGroupContextExtensions,
+				GroupContextExtensions: &message.GroupContextExtensions{Extensions: exts}})
 		}
 	}
 	return g.commit(opts, byValue)

@@ -100,28 +100,35 @@ func (g *Group) freshLeaf(source message.LeafNodeSource) (*message.LeafNode, []b
 // ProposePSK proposes injecting the external pre-shared key with the given
 // id (which Config.PSK must know) into the next epoch.
 func (g *Group) ProposePSK(id []byte) ([]byte, error) {
-	pid, err := g.newPSKID(message.PreSharedKeyID{Type: message.PSKExternal, PSKID: bytes.Clone(id)})
+	p, err := g.pskProposal(message.PreSharedKeyID{Type: message.PSKExternal, PSKID: bytes.Clone(id)})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := lookupPSK(g.cfg, pid, nil); err != nil {
-		return nil, err
-	}
-	return g.propose(&message.Proposal{Type: message.ProposalPSK, PreSharedKey: &message.PreSharedKey{PSK: *pid}}, nil)
+	return g.propose(p, nil)
 }
 
-// ProposeResumptionPSK proposes injecting the resumption secret of one of
-// this group's recent epochs.
-func (g *Group) ProposeResumptionPSK(epoch uint64) ([]byte, error) {
-	pid, err := g.newPSKID(message.PreSharedKeyID{Type: message.PSKResumption, Usage: message.ResumptionApplication,
-		PSKGroupID: bytes.Clone(g.ep.ctx.GroupID), PSKEpoch: epoch})
+// pskProposal returns a PreSharedKey proposal for id with a fresh nonce,
+// checking that the key is available.
+func (g *Group) pskProposal(id message.PreSharedKeyID) (*message.Proposal, error) {
+	pid, err := g.newPSKID(id)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := lookupPSK(g.cfg, pid, []*Group{g}); err != nil {
 		return nil, err
 	}
-	return g.propose(&message.Proposal{Type: message.ProposalPSK, PreSharedKey: &message.PreSharedKey{PSK: *pid}}, nil)
+	return &message.Proposal{Type: message.ProposalPSK, PreSharedKey: &message.PreSharedKey{PSK: *pid}}, nil
+}
+
+// ProposeResumptionPSK proposes injecting the resumption secret of one of
+// this group's recent epochs.
+func (g *Group) ProposeResumptionPSK(epoch uint64) ([]byte, error) {
+	p, err := g.pskProposal(message.PreSharedKeyID{Type: message.PSKResumption, Usage: message.ResumptionApplication,
+		PSKGroupID: bytes.Clone(g.ep.ctx.GroupID), PSKEpoch: epoch})
+	if err != nil {
+		return nil, err
+	}
+	return g.propose(p, nil)
 }
 
 func (g *Group) newPSKID(id message.PreSharedKeyID) (*message.PreSharedKeyID, error) {

@@ -270,3 +270,27 @@ func TestPSKAndGroupContextExtensions(t *testing.T) {
 		t.Fatalf("external sender added by extensions: %v", err)
 	}
 }
+
+func TestCommitByValue(t *testing.T) {
+	psk := []byte("0123456789abcdef0123456789abcdef")
+	cfg := testConfig(X25519AES128GCM)
+	cfg.PSK = func(id []byte) ([]byte, bool) { return psk, string(id) == "k" }
+	alice, bob, carol := threeMembers(t, cfg)
+	ds := mustSigner(t, cfg)
+	res, err := alice.g.Commit(&CommitOptions{
+		ExternalPSKs: [][]byte{[]byte("k")}, ResumptionPSKs: []uint64{alice.g.Epoch()},
+		Extensions: &GroupOptions{ExternalSenders: []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("ds")}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAuth(t, alice, bob, carol)
+}
