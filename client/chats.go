@@ -1,0 +1,344 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/parley-im/parley/client/content"
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// Account is a directory entry whose keys were checked: the account id is
+// derived from the account key, and every device certificate verifies.
+type Account struct {
+	ID       identity.AccountID
+	Key      []byte
+	Username string
+	Devices  []*identity.DeviceCertificate
+}
+
+// Resolve looks an address up in the directory: ACCOUNTID@server,
+// username@server, or either without @server for this device's server.
+func (c *Client) Resolve(ctx context.Context, address string) (*Account, error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolveOn(ctx, conn, address)
+}
+
+func (c *Client) resolveOn(ctx context.Context, conn *wireclient.Client, address string) (*Account, error) {
+	name, host, hasHost := strings.Cut(strings.TrimSpace(address), "@")
+	if name == "" || hasHost && host == "" {
+		return nil, fmt.Errorf("%w: %q", ErrBadAddress, address)
+	}
+	if hasHost && !strings.EqualFold(host, c.host) {
+		return nil, fmt.Errorf("%w: %q is on another server, and federation is not available yet", ErrBadAddress, address)
+	}
+	lk := &wire.Lookup{}
+	if id, err := identity.ParseAccountID(name); err == nil {
+		lk.By = &wire.Lookup_AccountId{AccountId: string(id)}
+	} else if _, err := identity.FoldUsername(name); err == nil {
+		lk.By = &wire.Lookup_Username{Username: name}
+	} else {
+		return nil, fmt.Errorf("%w: %q", ErrBadAddress, address)
+	}
+	r, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_Lookup{Lookup: lk}})
+	if err != nil {
+		if wireCode(err) == wire.ErrorCode_NOT_FOUND {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownAccount, address)
+		}
+		return nil, fmt.Errorf("failed to look up %s: %w", address, err)
+	}
+	return c.checkLookup(r.GetLookup())
+}
+
+func (c *Client) checkLookup(l *wire.LookupResponse) (*Account, error) {
+	id := identity.AccountIDFromKey(l.GetAccountPublicKey())
+	if len(l.GetAccountPublicKey()) != 32 || string(id) != l.GetAccountId() {
+		return nil, fmt.Errorf("failed to look up account: the server's key does not match the account id")
+	}
+	acct := &Account{ID: id, Key: l.GetAccountPublicKey()}
+	if len(l.GetUsernameClaim()) > 0 {
+		claim, err := identity.ParseUsernameClaim(l.GetUsernameClaim())
+		if err == nil && claim.Verify() == nil && claim.AccountID() == id {
+			acct.Username = claim.Username()
+		}
+	}
+	for _, raw := range l.GetDeviceCertificates() {
+		cert, err := identity.ParseDeviceCertificate(raw)
+		if err != nil || cert.Verify() != nil || cert.AccountID() != id {
+			continue
+		}
+		acct.Devices = append(acct.Devices, cert)
+	}
+	return acct, nil
+}
+
+// resolveAll resolves addresses to account ids, skipping this account.
+func (c *Client) resolveAll(ctx context.Context, conn *wireclient.Client, addresses []string) ([]identity.AccountID, error) {
+	var out []identity.AccountID
+	for _, a := range addresses {
+		acct, err := c.resolveOn(ctx, conn, a)
+		if err != nil {
+			return nil, err
+		}
+		if acct.ID != c.account() && !slices.Contains(out, acct.ID) {
+			out = append(out, acct.ID)
+		}
+	}
+	return out, nil
+}
+
+// StartDirect returns the 1:1 chat with the account at address, creating
+// it (and adding all devices of both accounts) if there is none.
+func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	acct, err := c.resolveOn(ctx, conn, address)
+	if err != nil {
+		return "", err
+	}
+	if acct.ID == c.account() {
+		return "", fmt.Errorf("%w: that is this account", ErrBadAddress)
+	}
+	convs, err := c.st.Conversations(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, conv := range convs {
+		if conv.Kind == store.ChatDirect && !conv.Left && slices.Contains(conv.Members, acct.ID) {
+			return conv.ID, nil
+		}
+	}
+	chat, err := c.createGroupOn(ctx, conn, store.ChatDirect, address, []identity.AccountID{acct.ID})
+	if err != nil {
+		return chat, err
+	}
+	return chat, c.addOwnDevices(ctx, conn, chat)
+}
+
+// addOwnDevices adds this account's other devices to a new chat.
+func (c *Client) addOwnDevices(ctx context.Context, conn *wireclient.Client, chat ChatID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conv, err := c.activeConversation(ctx, chat)
+	if err != nil {
+		return err
+	}
+	return c.syncOwnDevices(ctx, conn, conv, nil)
+}
+
+// CreateGroup creates a group chat named name with the accounts at the
+// addresses (and all of their and this account's devices). This account
+// is its first admin.
+func (c *Client) CreateGroup(ctx context.Context, name string, addresses []string) (ChatID, error) {
+	if len(name) > content.MaxName {
+		return "", fmt.Errorf("group name over %d bytes", content.MaxName)
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	accounts, err := c.resolveAll(ctx, conn, addresses)
+	if err != nil {
+		return "", err
+	}
+	chat, err := c.createGroupOn(ctx, conn, store.ChatGroup, name, accounts)
+	if err != nil {
+		return chat, err
+	}
+	return chat, c.addOwnDevices(ctx, conn, chat)
+}
+
+// requireAdmin returns the conversation if this account may change its
+// membership.
+func (c *Client) requireAdmin(ctx context.Context, chat ChatID) (*store.Conversation, error) {
+	conv, err := c.activeConversation(ctx, chat)
+	if err != nil {
+		return nil, err
+	}
+	if conv.Kind != store.ChatGroup {
+		return nil, fmt.Errorf("%w: only groups change members", ErrNotAdmin)
+	}
+	if !c.isAdmin(ctx, conv, c.account()) {
+		return nil, ErrNotAdmin
+	}
+	return conv, nil
+}
+
+// AddMembers adds the accounts at the addresses (all their devices) to a
+// group. Only admins may.
+func (c *Client) AddMembers(ctx context.Context, chat ChatID, addresses []string) error {
+	conv, err := c.requireAdmin(ctx, chat)
+	if err != nil {
+		return err
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	accounts, err := c.resolveAll(ctx, conn, addresses)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	err = c.addAccountsLocked(ctx, conn, conv, accounts)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Newcomers learn the name and the admins from the group info.
+	return c.queueGroupInfo(ctx, chat, conv.Name, c.admins(ctx, chat))
+}
+
+// RemoveMembers removes the accounts at the addresses (all their devices)
+// from a group. Only admins may.
+func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []string) error {
+	conv, err := c.requireAdmin(ctx, chat)
+	if err != nil {
+		return err
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	accounts, err := c.resolveAll(ctx, conn, addresses)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commitChange(ctx, conn, conv.Group, nil, func(m *memberID) bool { return slices.Contains(accounts, m.Account) })
+}
+
+// Leave leaves a chat on every device of this account: the other members
+// remove our devices by commit, and this device forgets the group at once.
+func (c *Client) Leave(ctx context.Context, chat ChatID) error {
+	conv, err := c.activeConversation(ctx, chat)
+	if err != nil {
+		return err
+	}
+	if conv.Kind == store.ChatSelf {
+		return fmt.Errorf("%w: the self group cannot be left", ErrNotMember)
+	}
+	if err := c.queueControl(ctx, chat, &content.Content{Kind: content.KindLeave}); err != nil {
+		return err
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.flushOutbox(ctx, conn); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conv.Left = true
+	delete(c.groups, conv.Group)
+	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteGroupState(conv.Group); err != nil {
+			return err
+		}
+		return tx.PutConversation(conv)
+	})
+	if err != nil {
+		return err
+	}
+	c.emit(Event{Kind: EventMembership, Chat: chat, Sender: c.account(), Text: "left"})
+	return nil
+}
+
+// Rename renames a group (admins only).
+func (c *Client) Rename(ctx context.Context, chat ChatID, name string) error {
+	conv, err := c.requireAdmin(ctx, chat)
+	if err != nil {
+		return err
+	}
+	conv.Name = name
+	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutConversation(conv) }); err != nil {
+		return err
+	}
+	return c.queueGroupInfo(ctx, chat, name, c.admins(ctx, chat))
+}
+
+// SetAdmins replaces a group's admin list (admins only). The list must
+// name at least one member.
+func (c *Client) SetAdmins(ctx context.Context, chat ChatID, addresses []string) error {
+	conv, err := c.requireAdmin(ctx, chat)
+	if err != nil {
+		return err
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	var admins []identity.AccountID
+	for _, a := range addresses {
+		acct, err := c.resolveOn(ctx, conn, a)
+		if err != nil {
+			return err
+		}
+		admins = append(admins, acct.ID)
+	}
+	if len(admins) == 0 {
+		return fmt.Errorf("%w: a group needs an admin", ErrNotAdmin)
+	}
+	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(adminsKey(chat), joinAccounts(admins)) }); err != nil {
+		return err
+	}
+	return c.queueGroupInfo(ctx, chat, conv.Name, admins)
+}
+
+// Admins returns a group's admins.
+func (c *Client) Admins(ctx context.Context, chat ChatID) []identity.AccountID {
+	return c.admins(ctx, chat)
+}
+
+func (c *Client) queueGroupInfo(ctx context.Context, chat ChatID, name string, admins []identity.AccountID) error {
+	ct := &content.Content{Kind: content.KindGroupInfo, Name: name}
+	for _, a := range admins {
+		ct.Admins = append(ct.Admins, string(a))
+	}
+	return c.queueControl(ctx, chat, ct)
+}
+
+// Chats lists the conversations, with unread counts.
+func (c *Client) Chats(ctx context.Context) ([]*Conversation, map[ChatID]int, error) {
+	convs, err := c.st.Conversations(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	unread, err := c.st.UnreadCounts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return convs, unread, nil
+}
+
+// History returns a page of a chat's messages, oldest first, in the
+// server's order.
+func (c *Client) History(ctx context.Context, chat ChatID, q store.HistoryQuery) (*store.HistoryPage, error) {
+	return c.st.History(ctx, chat, q)
+}
+
+// SelfChat returns the id of this account's self group.
+func (c *Client) SelfChat(ctx context.Context) (ChatID, error) {
+	convs, err := c.st.Conversations(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, conv := range convs {
+		if conv.Kind == store.ChatSelf && !conv.Left {
+			return conv.ID, nil
+		}
+	}
+	return "", ErrUnknownChat
+}

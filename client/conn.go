@@ -1,0 +1,274 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// dialServer connects and says hello.
+func dialServer(ctx context.Context, wsURL string) (*wireclient.Client, *wire.HelloResponse, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := wireclient.Dial(dctx, wsURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrOffline, err)
+	}
+	hello, err := conn.Hello(dctx)
+	if err != nil {
+		conn.CloseNow()
+		return nil, nil, fmt.Errorf("failed to greet server: %w", err)
+	}
+	return conn, hello, nil
+}
+
+func (c *Client) authenticate(ctx context.Context, conn *wireclient.Client) error {
+	if err := conn.Authenticate(ctx, c.account(), c.id.Device, c.devKey); err != nil {
+		return fmt.Errorf("failed to authenticate: %w", err)
+	}
+	return nil
+}
+
+// connect returns the live connection, dialling and authenticating one if
+// there is none. Pushed events only wake the sync loop: their content is
+// fetched again, in order, by Fetch.
+func (c *Client) connect(ctx context.Context) (*wireclient.Client, error) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	select {
+	case <-c.closed:
+		return nil, ErrClosed
+	default:
+	}
+	if c.conn != nil {
+		select {
+		case <-c.conn.Done():
+			c.conn = nil
+		default:
+			return c.conn, nil
+		}
+	}
+	conn, hello, err := dialServer(ctx, c.id.ServerURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.authenticate(ctx, conn); err != nil {
+		conn.CloseNow()
+		return nil, err
+	}
+	c.serverName = hello.GetServerName()
+	c.conn = conn
+	go func() {
+		for range conn.Events() {
+			c.wake()
+		}
+		c.wake()
+	}()
+	return conn, nil
+}
+
+// dropConnection closes the current connection abruptly (tests simulate
+// network loss with it).
+func (c *Client) dropConnection() {
+	c.connMu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.connMu.Unlock()
+	if conn != nil {
+		conn.CloseNow()
+	}
+}
+
+func (c *Client) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) setState(s ConnState) {
+	c.connMu.Lock()
+	changed := c.state != s
+	c.state = s
+	c.connMu.Unlock()
+	if changed {
+		q, _ := c.queued(context.Background())
+		c.emit(Event{Kind: EventConnection, State: s, Queued: q})
+	}
+}
+
+// State returns the connection state.
+func (c *Client) State() ConnState {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.state
+}
+
+// Sync connects if needed, fetches and stores everything pending, runs
+// follow-up work (KeyPackage refill, membership repairs) and sends the
+// outbox. One-shot front ends call it; [Client.Run] does it continuously.
+func (c *Client) Sync(ctx context.Context) error {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return c.syncConn(ctx, conn)
+}
+
+func (c *Client) syncConn(ctx context.Context, conn *wireclient.Client) error {
+	c.mu.Lock()
+	err := c.fetchAll(ctx, conn)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.runTasks(ctx, conn); err != nil {
+		return err
+	}
+	if _, err := c.flushOutbox(ctx, conn); err != nil {
+		return err
+	}
+	return c.expire(ctx)
+}
+
+// Run keeps the client online until ctx ends or the client is closed:
+// connect, catch up, send, and on connection loss reconnect with
+// exponential backoff (with jitter, capped by Options.MaxBackoff). It
+// returns ctx.Err() or ErrClosed.
+func (c *Client) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	first := true
+	defer c.setState(Offline)
+	for {
+		if first {
+			c.setState(Connecting)
+		}
+		conn, err := c.connect(ctx)
+		if err == nil {
+			c.setState(Online)
+			first = false
+			backoff = 100 * time.Millisecond
+			err = c.runConn(ctx, conn)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return ErrClosed
+		default:
+		}
+		if err != nil {
+			c.log.Info("connection lost, retrying", "err", err, "backoff", backoff)
+		}
+		c.dropConnection()
+		if !first {
+			c.setState(Reconnecting)
+		}
+		if !c.sleep(ctx, backoff/2+time.Duration(rand.Int64N(int64(backoff/2)+1))) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return ErrClosed
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
+	}
+}
+
+// runConn syncs on every wake-up until the connection ends.
+func (c *Client) runConn(ctx context.Context, conn *wireclient.Client) error {
+	c.wake()
+	for {
+		timer := time.NewTimer(c.nextTimer(ctx))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-c.closed:
+			timer.Stop()
+			return ErrClosed
+		case <-conn.Done():
+			timer.Stop()
+			return conn.Err()
+		case <-c.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if err := c.syncConn(ctx, conn); err != nil {
+			if isConnErr(conn, err) {
+				return err
+			}
+			c.log.Warn("sync failed", "err", err)
+		}
+	}
+}
+
+// nextTimer says when to wake up without a push: the next outbox retry or
+// message expiry, at most a minute away.
+func (c *Client) nextTimer(ctx context.Context) time.Duration {
+	d := time.Minute
+	if t, ok, err := c.st.NextOutboxAttempt(ctx); err == nil && ok {
+		d = min(d, max(t.Sub(c.now()), 10*time.Millisecond))
+	}
+	if t, ok, err := c.st.NextExpiry(ctx); err == nil && ok {
+		d = min(d, max(t.Sub(c.now()), 10*time.Millisecond))
+	}
+	return d
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.closed:
+		return false
+	}
+}
+
+// isConnErr reports whether err means the connection is gone (as opposed
+// to a protocol error answered by the server).
+func isConnErr(conn *wireclient.Client, err error) bool {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return false
+	}
+	select {
+	case <-conn.Done():
+		return true
+	default:
+	}
+	return errors.Is(err, wireclient.ErrClosed) || errors.Is(err, ErrOffline)
+}
+
+// wireCode returns the protocol error code of err, if it is one.
+func wireCode(err error) wire.ErrorCode {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.GetCode()
+	}
+	return wire.ErrorCode_ERROR_CODE_UNSPECIFIED
+}
+
+func (c *Client) claimUsername(ctx context.Context, conn *wireclient.Client, name string) error {
+	claim, err := identity.IssueUsernameClaim(c.id.AccountKey, name, c.host, c.now())
+	if err != nil {
+		return fmt.Errorf("failed to make username claim: %w", err)
+	}
+	r, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_ClaimUsername{ClaimUsername: &wire.ClaimUsername{Claim: claim.Marshal()}}})
+	if err != nil {
+		return fmt.Errorf("failed to claim username: %w", err)
+	}
+	c.id.Username = r.GetClaimUsername().GetUsername()
+	c.id.Address = c.id.Username + "@" + c.host
+	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
+}

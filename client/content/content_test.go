@@ -1,0 +1,84 @@
+package content
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func sample() *Content {
+	return &Content{Kind: KindReply, ID: ID{1, 2}, Target: ID{3}, SentAtMilli: 1234, ExpireAfter: 60,
+		Body: []byte("hello"), Name: "team", Admins: []string{"abc", "def"}}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, c := range []*Content{sample(), {Kind: KindText, ID: ID{9}}, {Kind: KindTyping, ID: ID{8}, Body: []byte("1")}} {
+		b, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != c.Kind || got.ID != c.ID || got.Target != c.Target || !bytes.Equal(got.Body, c.Body) ||
+			got.Name != c.Name || len(got.Admins) != len(c.Admins) || got.SentAtMilli != c.SentAtMilli || got.ExpireAfter != c.ExpireAfter {
+			t.Fatalf("round trip: got %+v want %+v", got, c)
+		}
+	}
+}
+
+// Typing notices, receipts and short messages share one size class.
+func TestPaddingHidesKind(t *testing.T) {
+	typing, _ := Marshal(&Content{Kind: KindTyping, ID: ID{1}, Body: []byte("1")})
+	receipt, _ := Marshal(&Content{Kind: KindReceipt, ID: ID{1}, Target: ID{2}})
+	text, _ := Marshal(&Content{Kind: KindText, ID: ID{1}, Body: []byte("see you at eight tonight")})
+	if len(typing) != len(receipt) || len(typing) != len(text) || len(text) != 256 {
+		t.Fatalf("sizes differ: %d %d %d", len(typing), len(receipt), len(text))
+	}
+	long, _ := Marshal(&Content{Kind: KindText, ID: ID{1}, Body: make([]byte, 300)})
+	if len(long) != 512 {
+		t.Fatalf("300-byte body padded to %d, want 512", len(long))
+	}
+}
+
+func TestRejects(t *testing.T) {
+	good, _ := Marshal(sample())
+	cases := map[string][]byte{
+		"empty":       nil,
+		"version":     append([]byte{2}, good[1:]...),
+		"kind":        append([]byte{1, 99}, good[2:]...),
+		"trailing":    append(append([]byte{}, good...), 0),
+		"truncated":   good[:len(good)-1],
+		"nonzero pad": append(append([]byte{}, good[:len(good)-1]...), 1),
+		"no target":   func() []byte { b, _ := Marshal(&Content{Kind: KindText}); b[1] = byte(KindEdit); return b }(),
+	}
+	for name, b := range cases {
+		if _, err := Unmarshal(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+	if _, err := Marshal(&Content{Kind: KindEdit}); err == nil {
+		t.Error("edit without target encoded")
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	good, _ := Marshal(sample())
+	f.Add(good)
+	f.Add([]byte{1, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Unmarshal(b)
+		if err != nil {
+			return
+		}
+		again, err := Marshal(c)
+		if err != nil {
+			t.Fatalf("decoded content does not encode: %v", err)
+		}
+		c2, err := Unmarshal(again)
+		if err != nil || c2.ID != c.ID || !bytes.Equal(c2.Body, c.Body) {
+			t.Fatalf("re-decode differs: %v", err)
+		}
+	})
+}

@@ -1,0 +1,387 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/parley-im/parley/client/content"
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/mls"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// maxCommitAttempts bounds the rebuild-and-resend loop of one change.
+const maxCommitAttempts = 16
+
+// createGroupOn makes a new MLS group of the given kind on the server and
+// adds the accounts' devices. Caller must not hold c.mu.
+func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kind store.ChatKind, name string, accounts []identity.AccountID) (ChatID, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw := make([]byte, 16)
+	if _, err := c.opts.Rand.Read(raw); err != nil {
+		return "", fmt.Errorf("failed to make group id: %w", err)
+	}
+	gid := store.GroupID(raw)
+	grp, err := mls.Create(c.cfg, mls.GroupID(raw), mls.Credential{Identity: c.id.Certificate.Marshal()}, c.signer, nil)
+	if err != nil {
+		return "", fmt.Errorf("failed to create group: %w", err)
+	}
+	if err := conn.CreateGroup(ctx, raw); err != nil {
+		return "", fmt.Errorf("failed to register group: %w", err)
+	}
+	conv := &store.Conversation{
+		ID: store.ChatIDFromGroup(gid), Kind: kind, Group: gid, Name: name,
+		Members: []identity.AccountID{c.account()}, CreatedAt: c.now(),
+	}
+	state, err := grp.Marshal()
+	if err != nil {
+		return "", err
+	}
+	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutGroupState(gid, state, c.now()); err != nil {
+			return err
+		}
+		if kind == store.ChatGroup {
+			if err := tx.SetSetting(adminsKey(conv.ID), string(c.account())); err != nil {
+				return err
+			}
+		}
+		return tx.PutConversation(conv)
+	})
+	if err != nil {
+		return "", fmt.Errorf("failed to store new group: %w", err)
+	}
+	c.groups[gid] = grp
+	if len(accounts) > 0 {
+		if err := c.addAccountsLocked(ctx, conn, conv, accounts); err != nil {
+			return conv.ID, err
+		}
+	}
+	if kind == store.ChatGroup {
+		if err := c.queueGroupInfo(ctx, conv.ID, name, []identity.AccountID{c.account()}); err != nil {
+			return conv.ID, err
+		}
+	}
+	return conv.ID, nil
+}
+
+// claimKeyPackages takes one KeyPackage per device of account and checks
+// each against its certificate.
+func (c *Client) claimKeyPackages(ctx context.Context, conn *wireclient.Client, account identity.AccountID) ([]*mls.KeyPackage, error) {
+	r, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_ClaimKeyPackages{ClaimKeyPackages: &wire.ClaimKeyPackages{AccountId: string(account)}}})
+	if err != nil {
+		if wireCode(err) == wire.ErrorCode_NOT_FOUND {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownAccount, account)
+		}
+		return nil, fmt.Errorf("failed to claim key packages: %w", err)
+	}
+	var out []*mls.KeyPackage
+	for _, ck := range r.GetClaimKeyPackages().GetKeyPackages() {
+		kp, err := mls.ParseKeyPackage(c.cfg, ck.GetData())
+		if err != nil {
+			c.log.Warn("ignoring a bad key package", "account", account, "err", err)
+			continue
+		}
+		cert, err := c.certOf(kp.Credential())
+		if err != nil || cert.AccountID() != account || string(ck.GetDeviceId()) != string(devBytes(cert.DeviceID())) {
+			c.log.Warn("ignoring a key package that does not match its device", "account", account)
+			continue
+		}
+		if string(cert.SignatureKey()) != string(kp.SignaturePublicKey()) {
+			continue
+		}
+		out = append(out, kp)
+	}
+	return out, nil
+}
+
+// addAccountsLocked adds every device of the accounts to conv. Caller
+// holds c.mu.
+func (c *Client) addAccountsLocked(ctx context.Context, conn *wireclient.Client, conv *store.Conversation, accounts []identity.AccountID) error {
+	var kps []*mls.KeyPackage
+	for _, a := range accounts {
+		got, err := c.claimKeyPackages(ctx, conn, a)
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("%w: %s", ErrNoKeyPackages, a)
+		}
+		kps = append(kps, got...)
+	}
+	return c.commitChange(ctx, conn, conv.Group, kps, nil)
+}
+
+// commitChange commits adding the key packages' devices (those not yet in
+// the group) and removing the members remove selects, catching up and
+// rebuilding when another commit wins the epoch. Caller holds c.mu.
+func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g store.GroupID, kps []*mls.KeyPackage, remove func(*memberID) bool) error {
+	for range maxCommitAttempts {
+		if err := c.fetchAll(ctx, conn); err != nil {
+			return err
+		}
+		grp, err := c.group(ctx, g)
+		if err != nil {
+			return err
+		}
+		conv, err := c.st.ConversationByGroup(ctx, g)
+		if err != nil || grp == nil || !grp.Active() || conv.Left {
+			return ErrNotMember
+		}
+		grp.ClearPendingCommit()
+		members, err := c.groupMembers(grp)
+		if err != nil {
+			return err
+		}
+		present := make(map[identity.DeviceID]bool)
+		for _, m := range members {
+			present[m.Device] = true
+		}
+		var adds []*mls.KeyPackage
+		var addRefs []*wire.DeviceRef
+		var addedAccounts []identity.AccountID
+		for _, kp := range kps {
+			cert, err := c.certOf(kp.Credential())
+			if err != nil || present[cert.DeviceID()] {
+				continue
+			}
+			present[cert.DeviceID()] = true
+			adds = append(adds, kp)
+			addRefs = append(addRefs, &wire.DeviceRef{AccountId: string(cert.AccountID()), DeviceId: devBytes(cert.DeviceID())})
+			if !slices.Contains(addedAccounts, cert.AccountID()) {
+				addedAccounts = append(addedAccounts, cert.AccountID())
+			}
+		}
+		var removes []mls.LeafIndex
+		var removeRefs []*wire.DeviceRef
+		var removedAccounts []identity.AccountID
+		for leaf, m := range members {
+			if leaf == grp.Index() || remove == nil || !remove(m) {
+				continue
+			}
+			removes = append(removes, leaf)
+			removeRefs = append(removeRefs, &wire.DeviceRef{AccountId: string(m.Account), DeviceId: devBytes(m.Device)})
+			if !slices.Contains(removedAccounts, m.Account) {
+				removedAccounts = append(removedAccounts, m.Account)
+			}
+		}
+		if len(adds) == 0 && len(removes) == 0 {
+			return nil
+		}
+		res, err := grp.Commit(&mls.CommitOptions{Add: adds, Remove: removes, InlineTree: true})
+		if err != nil {
+			return fmt.Errorf("failed to build commit: %w", err)
+		}
+		if err := c.saveGroup(ctx, grp); err != nil {
+			grp.ClearPendingCommit()
+			return err
+		}
+		id, err := store.NewMessageID(c.opts.Rand)
+		if err != nil {
+			return err
+		}
+		req := &wire.Commit{GroupId: []byte(g), Epoch: grp.Epoch(), MessageId: id[:], Commit: res.Commit, Added: addRefs, Removed: removeRefs}
+		for i, kp := range adds {
+			req.Welcomes = append(req.Welcomes, &wire.WelcomeFor{Device: addRefs[i], Data: marshalWelcome(conv.Kind, kp.Ref(), res.Welcome)})
+		}
+		resp, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_Commit{Commit: req}})
+		if err != nil {
+			grp.ClearPendingCommit()
+			if serr := c.saveGroup(ctx, grp); serr != nil {
+				return serr
+			}
+			if wireCode(err) == wire.ErrorCode_EPOCH_CONFLICT {
+				c.log.Debug("commit lost the epoch race; catching up and rebuilding", "chat", conv.ID)
+				continue
+			}
+			return fmt.Errorf("failed to send commit: %w", err)
+		}
+		if err := grp.MergePendingCommit(); err != nil {
+			return fmt.Errorf("failed to enter the new epoch: %w", err)
+		}
+		after, err := c.groupMembers(grp)
+		if err != nil {
+			return err
+		}
+		conv.Members = accountsOf(after)
+		text := membershipText(addedAccounts, removedAccounts)
+		m := &store.Message{
+			ID: id, Chat: conv.ID, Seq: resp.GetCommit().GetSeq(), Kind: store.KindSystem, Body: []byte(text),
+			Sender: c.account(), SenderDevice: c.id.Device, Mine: true, SentAt: c.now(), ReceivedAt: c.now(), State: store.StateSent,
+		}
+		state, err := grp.Marshal()
+		if err != nil {
+			return err
+		}
+		err = c.st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.PutGroupState(g, state, c.now()); err != nil {
+				return err
+			}
+			if err := tx.PutConversation(conv); err != nil {
+				return err
+			}
+			_, err := tx.InsertMessage(m)
+			return err
+		})
+		if err != nil {
+			c.forgetGroups()
+			return fmt.Errorf("failed to store the new epoch: %w", err)
+		}
+		c.emit(Event{Kind: EventMembership, Chat: conv.ID, Sender: c.account(), Text: text, Message: m})
+		return nil
+	}
+	return fmt.Errorf("failed to commit: lost the epoch race %d times", maxCommitAttempts)
+}
+
+// processWelcome joins a group from a Welcome in the mailbox.
+func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delivery) error {
+	kind, ref, welcome, err := unmarshalWelcome(d.GetData())
+	if err != nil {
+		c.log.Warn("ignoring a malformed welcome", "err", err)
+		return nil
+	}
+	priv, err := c.st.KeyPackage(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		c.log.Warn("welcome for an unknown key package")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	bundle, err := mls.UnmarshalKeyPackageBundle(priv)
+	if err != nil {
+		return fmt.Errorf("failed to decode key package: %w", err)
+	}
+	grp, err := mls.Join(c.cfg, welcome, bundle, nil)
+	if err != nil {
+		c.undecryptable.Add(1)
+		c.log.Error("undecryptable welcome", "err", err)
+		return nil
+	}
+	members, err := c.groupMembers(grp)
+	if err != nil {
+		c.log.Warn("refusing a group with an unverifiable member", "err", err)
+		return nil
+	}
+	g := store.GroupID(grp.ID())
+	if old, err := c.groupIn(ctx, a, g); err != nil {
+		return err
+	} else if old != nil && old.Active() {
+		return nil
+	}
+	accounts := accountsOf(members)
+	if kind == store.ChatSelf && (len(accounts) != 1 || accounts[0] != c.account()) {
+		c.log.Warn("refusing a self group with foreign members")
+		return nil
+	}
+	conv, err := c.conversationOf(ctx, a, g)
+	if err != nil {
+		return err
+	}
+	if conv == nil {
+		conv = &store.Conversation{ID: store.ChatIDFromGroup(g), Kind: kind, Group: g, CreatedAt: c.now()}
+		a.convs[conv.ID] = conv
+	}
+	conv.Members, conv.Left = accounts, false
+	c.groups[g] = grp
+	a.dirty[g] = grp
+	// The group log starts after the commit that added us.
+	if last, _, _ := c.st.Setting(ctx, lastResortKey); last != fmt.Sprintf("%x", []byte(ref)) {
+		a.b.UsedKeyPackages = append(a.b.UsedKeyPackages, ref)
+	}
+	c.tasks.refill = true
+	a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Text: "joined"})
+	return nil
+}
+
+// adminsKey is the setting holding a group's admin list.
+func adminsKey(chat ChatID) string { return "chat." + string(chat) + ".admins" }
+
+// admins returns a group's admins (empty if unknown).
+func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {
+	v, ok, err := c.st.Setting(ctx, adminsKey(chat))
+	if err != nil || !ok || v == "" {
+		return nil
+	}
+	var out []identity.AccountID
+	for _, s := range strings.Split(v, ",") {
+		if id, err := identity.ParseAccountID(s); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// isAdmin reports whether account may add and remove members of conv.
+// Everyone in a 1:1 chat is; in a group, the listed admins are.
+func (c *Client) isAdmin(ctx context.Context, conv *store.Conversation, account identity.AccountID) bool {
+	if conv.Kind != store.ChatGroup {
+		return true
+	}
+	return slices.Contains(c.admins(ctx, conv.ID), account)
+}
+
+func joinAccounts(ids []identity.AccountID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ",")
+}
+
+// applyGroupInfo takes a group's name and admins from an admin (or, for
+// a member who has no admin list yet, from the first member who sends it).
+func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Conversation, who *memberID, ct *content.Content) {
+	if conv.Kind != store.ChatGroup {
+		return
+	}
+	cur := c.admins(ctx, conv.ID)
+	if len(cur) > 0 && !slices.Contains(cur, who.Account) {
+		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
+		return
+	}
+	var admins []identity.AccountID
+	for _, s := range ct.Admins {
+		if id, err := identity.ParseAccountID(s); err == nil && !slices.Contains(admins, id) {
+			admins = append(admins, id)
+		}
+	}
+	if len(admins) == 0 {
+		return
+	}
+	conv.Name = ct.Name
+	key, val := adminsKey(conv.ID), joinAccounts(admins)
+	a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(key, val) })
+	a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "group info: " + ct.Name})
+}
+
+// enforce checks a commit against the group's rules. Receivers cannot undo
+// an accepted commit without splitting the group, so a broken rule is
+// reported (EventPolicy), and an admin device removes accounts a non-admin
+// added.
+func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversation, committer identity.AccountID, old, added, removed []identity.AccountID) {
+	admin := c.isAdmin(ctx, conv, committer)
+	for _, acct := range added {
+		if slices.Contains(old, acct) {
+			continue // a new device of a member
+		}
+		if conv.Kind == store.ChatDirect || !admin {
+			c.policy(a, conv, committer, "a member who may not add people added "+string(acct))
+			if conv.Kind == store.ChatGroup && c.isAdmin(ctx, conv, c.account()) {
+				c.tasks.removeAccount(conv.Group, acct)
+			}
+		}
+	}
+	for _, acct := range removed {
+		if admin || acct == committer || slices.Contains(conv.Members, acct) || c.tasks.leaving(conv.Group, acct) {
+			continue
+		}
+		c.policy(a, conv, committer, "a member who may not remove people removed "+string(acct))
+	}
+}

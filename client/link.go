@@ -1,0 +1,400 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/mls"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// Device linking.
+//
+// The new device cannot receive anything before it belongs to the account,
+// so it registers a throwaway mailbox account first. Its link code carries
+// the server URL, an ephemeral X25519 HPKE public key, the throwaway
+// mailbox, and the new device's id and signature key. An existing device
+// that approves the code issues the new device's certificate, registers it
+// on the server (AddDevice), and sends the account key HPKE-sealed to the
+// throwaway mailbox. The new device opens it, connects as itself, uploads
+// KeyPackages and signals the approver, which adds it to every group of
+// the account by commit. Both show [LinkRequest.Comparison], a short code
+// derived from the whole link code, to catch a swapped code.
+
+var (
+	linkKEM  = hpke.DHKEM(ecdh.X25519())
+	linkKDF  = hpke.HKDFSHA256()
+	linkAEAD = hpke.ChaCha20Poly1305()
+)
+
+const (
+	linkVersion   = 1
+	linkInfo      = "parley/link/v1"
+	linkBundleTag = 1 // mailbox payload: the sealed account bundle
+	linkReadyTag  = 2 // mailbox payload: the new device is ready to be added
+)
+
+var linkB32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// LinkRequest is a parsed link code.
+type LinkRequest struct {
+	ServerURL string
+	hpkePub   []byte
+	mailbox   identity.AccountID
+	mailDev   identity.DeviceID
+	device    identity.DeviceID
+	devPub    ed25519.PublicKey
+	raw       []byte
+}
+
+// Comparison is the short code both devices show; the user checks that
+// they match before approving.
+func (r *LinkRequest) Comparison() string {
+	h := sha256.Sum256(append([]byte("parley/link-sas/v1\x00"), r.raw...))
+	return fmt.Sprintf("%03d %03d", binary.BigEndian.Uint32(h[:4])%1000, binary.BigEndian.Uint32(h[4:8])%1000)
+}
+
+// Code is the text form of the request.
+func (r *LinkRequest) Code() string { return linkB32.EncodeToString(r.raw) }
+
+func (r *LinkRequest) marshal() []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(linkVersion)
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.ServerURL)) })
+	b.AddBytes(r.hpkePub)
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.mailbox)) })
+	b.AddBytes(r.mailDev[:])
+	b.AddBytes(r.device[:])
+	b.AddBytes(r.devPub)
+	return b.BytesOrPanic()
+}
+
+// ParseLinkCode parses the code a new device shows.
+func ParseLinkCode(code string) (*LinkRequest, error) {
+	raw, err := linkB32.DecodeString(strings.ToLower(strings.Join(strings.Fields(code), "")))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadLinkCode, err)
+	}
+	s := cryptobyte.String(raw)
+	var version uint8
+	var url, mailbox cryptobyte.String
+	r := &LinkRequest{raw: raw}
+	var pub, mdev, dev, dpub []byte
+	if !s.ReadUint8(&version) || version != linkVersion || !s.ReadUint8LengthPrefixed(&url) ||
+		!s.ReadBytes(&pub, 32) || !s.ReadUint8LengthPrefixed(&mailbox) || !s.ReadBytes(&mdev, identity.DeviceIDSize) ||
+		!s.ReadBytes(&dev, identity.DeviceIDSize) || !s.ReadBytes(&dpub, ed25519.PublicKeySize) || !s.Empty() {
+		return nil, ErrBadLinkCode
+	}
+	r.ServerURL, r.hpkePub, r.devPub = string(url), pub, ed25519.PublicKey(dpub)
+	if r.mailbox, err = identity.ParseAccountID(string(mailbox)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadLinkCode, err)
+	}
+	copy(r.mailDev[:], mdev)
+	copy(r.device[:], dev)
+	if _, err := linkKEM.NewPublicKey(pub); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadLinkCode, err)
+	}
+	return r, nil
+}
+
+// PendingLink is a new device waiting for approval.
+type PendingLink struct {
+	req     *LinkRequest
+	dir     string
+	opts    Options
+	hpkeKey hpke.PrivateKey
+	devKey  ed25519.PrivateKey
+	temp    *identity.AccountKey
+	conn    *wireclient.Client
+	// serverName is the server's name, signed in the mailbox deletion.
+	serverName string
+}
+
+// NewLink starts linking a new device: it prepares the profile folder dir
+// (which must not hold a profile), registers a throwaway mailbox on the
+// server and returns the request whose Code and Comparison to show. Call
+// [PendingLink.Wait] to finish.
+func NewLink(ctx context.Context, dir, serverURL string, opts Options) (*PendingLink, error) {
+	opts.fill()
+	wsURL, err := normalizeServerURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	hk, err := linkKEM.GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("failed to make link key: %w", err)
+	}
+	temp, err := identity.GenerateAccountKey(opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	mailDev, mailKey, mailCert, err := newDevice(temp, opts)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := identity.NewDeviceID(opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	pub, priv, err := ed25519.GenerateKey(opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	conn, hello, err := dialServer(ctx, wsURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Register(ctx, temp.Public(), mailCert, opts.Invite); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("failed to register link mailbox: %w", err)
+	}
+	if err := conn.Authenticate(ctx, temp.ID(), mailDev, mailKey); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("failed to open link mailbox: %w", err)
+	}
+	req := &LinkRequest{ServerURL: wsURL, hpkePub: hk.PublicKey().Bytes(), mailbox: temp.ID(), mailDev: mailDev, device: dev, devPub: pub}
+	req.raw = req.marshal()
+	return &PendingLink{req: req, dir: dir, opts: opts, hpkeKey: hk, devKey: priv, temp: temp, conn: conn, serverName: hello.GetServerName()}, nil
+}
+
+// Request returns the link request (Code, Comparison).
+func (p *PendingLink) Request() *LinkRequest { return p.req }
+
+// Close abandons the link.
+func (p *PendingLink) Close() { p.conn.CloseNow() }
+
+// Wait waits until an existing device approves the link, then creates the
+// profile and returns the new device's client. The device is added to the
+// account's conversations by the approving device; run or sync the client
+// to receive them.
+func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
+	defer p.conn.CloseNow()
+	for {
+		resp, err := p.conn.Fetch(ctx, 16)
+		if err != nil {
+			return nil, fmt.Errorf("failed to wait for approval: %w", err)
+		}
+		for _, d := range resp.GetDeliveries() {
+			data := d.GetData()
+			if d.GetKind() != wire.MessageKind_MESSAGE_KIND_LINK || len(data) < 2 || data[0] != linkBundleTag {
+				continue
+			}
+			c, err := p.finish(ctx, data[1:])
+			if err != nil {
+				return nil, err
+			}
+			p.deleteMailbox(ctx)
+			return c, nil
+		}
+		if len(resp.GetDeliveries()) > 0 {
+			refs := make([]*wire.AckRef, 0, len(resp.GetDeliveries()))
+			for _, d := range resp.GetDeliveries() {
+				refs = append(refs, wireclient.RefOf(d))
+			}
+			_ = p.conn.Ack(ctx, refs, false)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.conn.Done():
+			return nil, fmt.Errorf("%w: %v", ErrOffline, p.conn.Err())
+		case <-p.conn.Events():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// deleteMailbox deletes the throwaway mailbox account (best effort: the
+// server expires it otherwise).
+func (p *PendingLink) deleteMailbox(ctx context.Context) {
+	now := p.opts.Now().Unix()
+	sig, err := p.temp.Sign(wire.DomainAccountDelete, wire.DeleteAccountMessage(p.serverName, p.temp.ID(), now))
+	if err != nil {
+		return
+	}
+	_, _ = p.conn.Do(ctx, &wire.Request{Kind: &wire.Request_DeleteAccount{DeleteAccount: &wire.DeleteAccount{UnixTime: now, Signature: sig}}})
+}
+
+// finish opens the sealed bundle and creates the profile.
+func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error) {
+	plain, err := hpke.Open(p.hpkeKey, linkKDF, linkAEAD, []byte(linkInfo), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the link bundle: %w", err)
+	}
+	s := cryptobyte.String(plain)
+	var keyBytes, certBytes, approver cryptobyte.String
+	var approverDev []byte
+	if !s.ReadUint8LengthPrefixed(&keyBytes) || !s.ReadUint16LengthPrefixed(&certBytes) ||
+		!s.ReadUint8LengthPrefixed(&approver) || !s.ReadBytes(&approverDev, identity.DeviceIDSize) || !s.Empty() {
+		return nil, fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
+	}
+	account, err := identity.ParseAccountKey(keyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the account key: %w", err)
+	}
+	cert, err := identity.ParseDeviceCertificate(certBytes)
+	if err != nil || cert.Verify() != nil || cert.AccountID() != account.ID() || cert.DeviceID() != p.req.device ||
+		!bytes.Equal(cert.SignatureKey(), p.devKey.Public().(ed25519.PublicKey)) {
+		return nil, fmt.Errorf("failed to link: the device certificate does not match this device")
+	}
+	st, err := store.Create(ctx, p.dir, store.Options{Passphrase: p.opts.Passphrase, Rand: p.opts.Rand})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create profile: %w", err)
+	}
+	host := hostOf(p.req.ServerURL)
+	sid := &store.Identity{
+		AccountKey: account, Device: p.req.device, DeviceSigner: store.DeviceSignerKey(p.devKey.Seed()), Certificate: cert,
+		ServerURL: p.req.ServerURL, Address: string(account.ID()) + "@" + host, CreatedAt: p.opts.Now(),
+	}
+	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(sid) }); err != nil {
+		st.Close()
+		return nil, err
+	}
+	c, err := newClient(st, sid, p.opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if acct, err := c.resolveOn(ctx, conn, string(account.ID())); err == nil && acct.Username != "" {
+		c.id.Username = acct.Username
+		c.id.Address = acct.Username + "@" + host
+		_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
+	}
+	if err := c.refillKeyPackages(ctx, conn, true); err != nil {
+		c.Close()
+		return nil, err
+	}
+	var dev identity.DeviceID
+	copy(dev[:], approverDev)
+	id, err := store.NewMessageID(c.opts.Rand)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
+		To: &wire.DeviceRef{AccountId: string(approver), DeviceId: dev[:]}, MessageId: id[:],
+		Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: []byte{linkReadyTag},
+	}}}}})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("failed to signal the approving device: %w", err)
+	}
+	return c, nil
+}
+
+// ApproveLink approves a new device of this account: it certifies and
+// registers the device, sends it the account key sealed to its link key,
+// and, once the device is ready, adds it to every conversation by commit.
+// It returns when the device is in the self group, or when ctx ends. Show
+// req.Comparison() and let the user confirm it first.
+func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	cert, err := identity.IssueDeviceCertificate(c.id.AccountKey, req.device, req.devPub, uint16(mls.X25519AES128GCM), c.now())
+	if err != nil {
+		return fmt.Errorf("failed to certify the new device: %w", err)
+	}
+	if _, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}}); err != nil {
+		return fmt.Errorf("failed to register the new device: %w", err)
+	}
+	var b cryptobyte.Builder
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.id.AccountKey.Bytes()) })
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(cert.Marshal()) })
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.account())) })
+	b.AddBytes(c.id.Device[:])
+	plain, err := b.Bytes()
+	if err != nil {
+		return err
+	}
+	pk, err := linkKEM.NewPublicKey(req.hpkePub)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadLinkCode, err)
+	}
+	sealed, err := hpke.Seal(pk, linkKDF, linkAEAD, []byte(linkInfo), plain)
+	if err != nil {
+		return fmt.Errorf("failed to seal the account key: %w", err)
+	}
+	id, err := store.NewMessageID(c.opts.Rand)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
+		To: &wire.DeviceRef{AccountId: string(req.mailbox), DeviceId: req.mailDev[:]}, MessageId: id[:],
+		Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: append([]byte{linkBundleTag}, sealed...),
+	}}}}})
+	if err != nil {
+		return fmt.Errorf("failed to send the account key: %w", err)
+	}
+	for {
+		if err := c.Sync(ctx); err != nil {
+			return err
+		}
+		if c.selfHas(ctx, req.device) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to add the new device: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// selfHas reports whether the self group holds the device.
+func (c *Client) selfHas(ctx context.Context, dev identity.DeviceID) bool {
+	self, err := c.SelfChat(ctx)
+	if err != nil {
+		return false
+	}
+	conv, err := c.st.Conversation(ctx, self)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	grp, err := c.group(ctx, conv.Group)
+	if err != nil || grp == nil {
+		return false
+	}
+	ms, err := c.groupMembers(grp)
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.Device == dev {
+			return true
+		}
+	}
+	return false
+}
+
+// processLinkSignal handles a link message in our mailbox: a new device of
+// ours is ready to be added. Anyone can send one; it only makes us compare
+// our groups with the directory. Caller holds c.mu.
+func (c *Client) processLinkSignal(d *wire.Delivery) {
+	if bytes.Equal(d.GetData(), []byte{linkReadyTag}) {
+		c.tasks.reconcile = true
+	}
+}

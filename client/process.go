@@ -1,0 +1,491 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/client/content"
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/mls"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// fetchLimit is how many deliveries one Fetch asks for.
+const fetchLimit = 256
+
+// maxFetchRounds bounds one catch-up (256 × 4096 deliveries).
+const maxFetchRounds = 4096
+
+// applySet gathers everything one fetched batch changes, written in one
+// transaction, so a crash never separates a group state from the messages
+// its processing produced or from the cursor past them.
+type applySet struct {
+	b     store.Batch
+	ops   []func(tx *store.Tx) error
+	evs   []Event
+	msgEv []Event // parallel to b.Messages: what to emit if inserted
+	convs map[store.ChatID]*store.Conversation
+	dirty map[store.GroupID]*mls.Group
+	curs  map[store.Stream]uint64
+}
+
+func newApplySet(now time.Time) *applySet {
+	return &applySet{
+		b:     store.Batch{Now: now},
+		convs: make(map[store.ChatID]*store.Conversation),
+		dirty: make(map[store.GroupID]*mls.Group),
+		curs:  make(map[store.Stream]uint64),
+	}
+}
+
+func (a *applySet) addMessage(m *store.Message, ev Event) {
+	a.b.Messages = append(a.b.Messages, m)
+	ev.Message = m
+	a.msgEv = append(a.msgEv, ev)
+}
+
+// conversation returns the conversation of g, from this batch or the store.
+func (c *Client) conversationOf(ctx context.Context, a *applySet, g store.GroupID) (*store.Conversation, error) {
+	id := store.ChatIDFromGroup(g)
+	if conv, ok := a.convs[id]; ok {
+		return conv, nil
+	}
+	conv, err := c.st.Conversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.convs[id] = conv
+	return conv, nil
+}
+
+// commitSet writes a to the store and then updates memory.
+func (c *Client) commitSet(ctx context.Context, a *applySet) error {
+	for g, grp := range a.dirty {
+		raw, err := grp.Marshal()
+		if err != nil {
+			return fmt.Errorf("failed to encode group state: %w", err)
+		}
+		a.b.GroupStates = append(a.b.GroupStates, store.GroupStateUpdate{Group: g, State: raw})
+	}
+	for _, conv := range a.convs {
+		a.b.Conversations = append(a.b.Conversations, conv)
+	}
+	for s, seq := range a.curs {
+		a.b.Cursors = append(a.b.Cursors, store.CursorUpdate{Stream: s, Seq: seq})
+	}
+	var res store.BatchResult
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.Apply(&a.b, &res); err != nil {
+			return err
+		}
+		for _, op := range a.ops {
+			if err := op(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to store received messages: %w", err)
+	}
+	for s, seq := range a.curs {
+		c.cursors[s] = seq
+	}
+	for i, ev := range a.msgEv {
+		if i < len(res.Inserted) && res.Inserted[i] {
+			c.emit(ev)
+		}
+	}
+	c.emit(a.evs...)
+	return nil
+}
+
+// fetchAll fetches, processes, stores and acknowledges deliveries until
+// the server has nothing more. Caller holds c.mu.
+func (c *Client) fetchAll(ctx context.Context, conn *wireclient.Client) error {
+	for range maxFetchRounds {
+		resp, err := conn.Fetch(ctx, fetchLimit)
+		if err != nil {
+			return fmt.Errorf("failed to fetch: %w", err)
+		}
+		ds := resp.GetDeliveries()
+		if len(ds) == 0 {
+			return nil
+		}
+		a := newApplySet(c.now())
+		refs := make([]*wire.AckRef, 0, len(ds))
+		for _, d := range ds {
+			if err := c.processDelivery(ctx, conn, a, d); err != nil {
+				c.forgetGroups()
+				return err
+			}
+			refs = append(refs, wireclient.RefOf(d))
+		}
+		if err := c.commitSet(ctx, a); err != nil {
+			c.forgetGroups()
+			return err
+		}
+		if err := conn.Ack(ctx, refs, true); err != nil {
+			return fmt.Errorf("failed to acknowledge: %w", err)
+		}
+		if !resp.GetMore() {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a *applySet, d *wire.Delivery) error {
+	if len(d.GetGroupId()) == 0 {
+		s := store.MailboxStream
+		cur, err := c.cursorIn(ctx, a, s)
+		if err != nil {
+			return err
+		}
+		if d.GetMailboxSeq() <= cur {
+			return nil
+		}
+		a.curs[s] = d.GetMailboxSeq()
+		switch d.GetKind() {
+		case wire.MessageKind_MESSAGE_KIND_WELCOME:
+			return c.processWelcome(ctx, a, d)
+		case wire.MessageKind_MESSAGE_KIND_LINK:
+			c.processLinkSignal(d)
+		}
+		return nil
+	}
+	g := store.GroupID(d.GetGroupId())
+	s := store.GroupStream(g)
+	cur, err := c.cursorIn(ctx, a, s)
+	if err != nil {
+		return err
+	}
+	if d.GetSeq() <= cur {
+		return nil
+	}
+	a.curs[s] = d.GetSeq()
+	grp, err := c.groupIn(ctx, a, g)
+	if err != nil || grp == nil || !grp.Active() {
+		return err
+	}
+	conv, err := c.conversationOf(ctx, a, g)
+	if err != nil {
+		return err
+	}
+	if conv == nil || conv.Left {
+		return nil
+	}
+	sender := d.GetSender()
+	if sender.GetAccountId() == string(c.account()) && bytes.Equal(sender.GetDeviceId(), c.id.Device[:]) {
+		return c.processOwn(ctx, a, grp, conv, d)
+	}
+	before, err := c.groupMembers(grp)
+	if err != nil {
+		return err
+	}
+	p, err := grp.Process(d.GetData())
+	if err != nil {
+		c.undecryptableMsg(a, conv, d, err)
+		return nil
+	}
+	a.dirty[g] = grp
+	switch p.Kind {
+	case mls.KindApplication:
+		m, ok := grp.Member(p.Sender.Index)
+		if !ok {
+			c.undecryptableMsg(a, conv, d, errors.New("sender is not a member"))
+			return nil
+		}
+		who, err := c.verifyMember(m)
+		if err != nil {
+			c.undecryptableMsg(a, conv, d, err)
+			return nil
+		}
+		ct, err := content.Unmarshal(p.Application)
+		if err != nil {
+			c.undecryptableMsg(a, conv, d, err)
+			return nil
+		}
+		c.processContent(ctx, a, grp, conv, who, d, ct)
+	case mls.KindCommit:
+		c.processCommit(ctx, a, grp, conv, before, p, d)
+	}
+	return nil
+}
+
+// processOwn handles an entry this device sent: our commit merges if it is
+// still pending (after a crash between send and merge); our application
+// messages are already stored.
+func (c *Client) processOwn(ctx context.Context, a *applySet, grp interface{ Epoch() uint64 }, conv *store.Conversation, d *wire.Delivery) error {
+	g := store.GroupID(d.GetGroupId())
+	mg, _ := c.groupIn(ctx, a, g)
+	if d.GetKind() == wire.MessageKind_MESSAGE_KIND_COMMIT && mg != nil && mg.Epoch() == d.GetEpoch() {
+		before, err := c.groupMembers(mg)
+		if err != nil {
+			return err
+		}
+		p, err := mg.Process(d.GetData())
+		if err != nil {
+			c.log.Warn("own commit could not be merged", "chat", conv.ID, "seq", d.GetSeq(), "err", err)
+			return nil
+		}
+		a.dirty[g] = mg
+		c.processCommit(ctx, a, mg, conv, before, p, d)
+		return nil
+	}
+	if d.GetKind() == wire.MessageKind_MESSAGE_KIND_APPLICATION {
+		id, ok := messageIDOf(d.GetMessageId())
+		if ok {
+			seq := d.GetSeq()
+			a.ops = append(a.ops, func(tx *store.Tx) error {
+				if err := tx.MarkSent(id, seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				return nil
+			})
+		}
+	}
+	return nil
+}
+
+func (c *Client) cursorIn(ctx context.Context, a *applySet, s store.Stream) (uint64, error) {
+	if v, ok := a.curs[s]; ok {
+		return v, nil
+	}
+	return c.cursor(ctx, s)
+}
+
+func (c *Client) groupIn(ctx context.Context, a *applySet, g store.GroupID) (*mls.Group, error) {
+	if grp, ok := a.dirty[g]; ok {
+		return grp, nil
+	}
+	return c.group(ctx, g)
+}
+
+func messageIDOf(b []byte) (store.MessageID, bool) {
+	var id store.MessageID
+	if len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, !id.IsZero()
+}
+
+// undecryptableMsg counts, logs (without content) and records a message
+// that could not be decrypted.
+func (c *Client) undecryptableMsg(a *applySet, conv *store.Conversation, d *wire.Delivery, err error) {
+	c.undecryptable.Add(1)
+	c.log.Error("undecryptable message", "chat", conv.ID, "seq", d.GetSeq(), "kind", d.GetKind().String(), "err", err)
+	id, ok := messageIDOf(d.GetMessageId())
+	if !ok {
+		return
+	}
+	m := &store.Message{
+		ID: id, Chat: conv.ID, Seq: d.GetSeq(), Kind: store.KindSystem, State: store.StateUndecryptable,
+		Sender: identity.AccountID(d.GetSender().GetAccountId()), SentAt: time.Unix(d.GetUnixTime(), 0), ReceivedAt: c.now(),
+	}
+	if _, err := identity.ParseAccountID(string(m.Sender)); err != nil {
+		m.Sender = ""
+	}
+	a.addMessage(m, Event{Kind: EventUndecryptable, Chat: conv.ID})
+}
+
+// storeKind maps content kinds to stored message kinds.
+func storeKind(k content.Kind) (store.MessageKind, bool) {
+	switch k {
+	case content.KindText:
+		return store.KindText, true
+	case content.KindReply:
+		return store.KindReply, true
+	case content.KindEdit:
+		return store.KindEdit, true
+	case content.KindDelete:
+		return store.KindDelete, true
+	case content.KindReaction:
+		return store.KindReaction, true
+	case content.KindReceipt:
+		return store.KindReceipt, true
+	}
+	return 0, false
+}
+
+func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group, conv *store.Conversation, who *memberID, d *wire.Delivery, ct *content.Content) {
+	sentAt := time.UnixMilli(int64(ct.SentAtMilli))
+	mine := who.Account == c.account()
+	base := Event{Chat: conv.ID, Sender: who.Account}
+	if k, ok := storeKind(ct.Kind); ok {
+		m := &store.Message{
+			ID: store.MessageID(ct.ID), Chat: conv.ID, Seq: d.GetSeq(), Sender: who.Account, SenderDevice: who.Device,
+			Mine: mine, Kind: k, Body: ct.Body, Target: store.MessageID(ct.Target), SentAt: sentAt,
+			ReceivedAt: c.now(), State: store.StateReceived,
+		}
+		if mine {
+			m.State = store.StateSent
+		}
+		if ct.ExpireAfter > 0 {
+			m.ExpiresAt = sentAt.Add(time.Duration(ct.ExpireAfter) * time.Second)
+		}
+		ev := base
+		ev.Kind = EventMessage
+		if k.IsEvent() {
+			ev.Kind = EventUpdate
+			ev.Target = m.Target
+		}
+		if ct.Kind == content.KindReceipt {
+			ev.Kind = EventReceipt
+			if !mine {
+				target := m.Target
+				a.ops = append(a.ops, func(tx *store.Tx) error {
+					err := tx.SetMessageState(target, store.StateRead)
+					if errors.Is(err, store.ErrNotFound) {
+						return nil
+					}
+					return err
+				})
+			}
+		}
+		a.addMessage(m, ev)
+		return
+	}
+	switch ct.Kind {
+	case content.KindTyping:
+		ev := base
+		ev.Kind, ev.Typing = EventTyping, string(ct.Body) == "1"
+		a.evs = append(a.evs, ev)
+	case content.KindLastSeen:
+		ev := base
+		ev.Kind = EventLastSeen
+		ev.Message = &store.Message{SentAt: sentAt}
+		a.evs = append(a.evs, ev)
+	case content.KindGroupInfo:
+		c.applyGroupInfo(ctx, a, conv, who, ct)
+	case content.KindTimer:
+		if conv.Kind == store.ChatGroup && !c.isAdmin(ctx, conv, who.Account) {
+			c.policy(a, conv, who.Account, "a non-admin tried to change the disappearing timer")
+			return
+		}
+		conv.DisappearAfter = time.Duration(ct.ExpireAfter) * time.Second
+		ev := base
+		ev.Kind, ev.Text = EventMembership, fmt.Sprintf("disappearing messages: %v", conv.DisappearAfter)
+		a.evs = append(a.evs, ev)
+	case content.KindSetting:
+		if conv.Kind != store.ChatSelf || !mine {
+			return
+		}
+		name, value, ok := strings.Cut(string(ct.Body), "=")
+		if ok && validSetting(name, value) {
+			a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(name, value) })
+		}
+	case content.KindReadMark:
+		if conv.Kind != store.ChatSelf || !mine {
+			return
+		}
+		chat, seq, ok := parseReadMark(string(ct.Body))
+		if ok {
+			a.ops = append(a.ops, func(tx *store.Tx) error {
+				err := tx.MarkRead(chat, seq)
+				if errors.Is(err, store.ErrNotFound) {
+					return nil
+				}
+				return err
+			})
+		}
+	case content.KindLeave:
+		if mine {
+			// Another of our devices left: so does this one.
+			conv.Left = true
+			delete(c.groups, conv.Group)
+			delete(a.dirty, conv.Group)
+			g := conv.Group
+			a.ops = append(a.ops, func(tx *store.Tx) error { return tx.DeleteGroupState(g) })
+			a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "left"})
+			return
+		}
+		c.tasks.removeAccount(conv.Group, who.Account)
+		a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "leaving"})
+	}
+}
+
+// processCommit records a membership change and enforces the group rules.
+func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group, conv *store.Conversation, before map[mls.LeafIndex]*memberID, p *mls.Processed, d *wire.Delivery) {
+	ci := p.Commit
+	if ci.RemovedUs {
+		conv.Left = true
+		a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Text: "removed from the chat"})
+		return
+	}
+	var committer *memberID
+	if p.Sender.Kind == mls.SenderMember {
+		committer = before[p.Sender.Index]
+	}
+	after, err := c.groupMembers(grp)
+	if err != nil {
+		c.log.Error("group holds an unverifiable member", "chat", conv.ID, "err", err)
+		c.policy(a, conv, "", "a member's certificate does not verify")
+		return
+	}
+	oldAccounts := accountsOf(before)
+	conv.Members = accountsOf(after)
+	var added, removed []identity.AccountID
+	for _, m := range ci.Added {
+		if id, err := c.verifyMember(m); err == nil && !slices.Contains(added, id.Account) {
+			added = append(added, id.Account)
+		}
+	}
+	for _, l := range ci.Removed {
+		if id := before[l]; id != nil && !slices.Contains(removed, id.Account) {
+			removed = append(removed, id.Account)
+		}
+	}
+	if committer != nil && conv.Kind != store.ChatSelf {
+		c.enforce(ctx, a, conv, committer.Account, oldAccounts, added, removed)
+	}
+	if conv.Kind == store.ChatSelf {
+		for _, acct := range conv.Members {
+			if acct != c.account() {
+				c.policy(a, conv, "", "a foreign account was added to the self group")
+			}
+		}
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return
+	}
+	text := membershipText(added, removed)
+	if id, ok := messageIDOf(d.GetMessageId()); ok {
+		var sender identity.AccountID
+		if committer != nil {
+			sender = committer.Account
+		}
+		m := &store.Message{
+			ID: id, Chat: conv.ID, Seq: d.GetSeq(), Kind: store.KindSystem, Body: []byte(text), Sender: sender,
+			Mine: sender == c.account(), SentAt: time.Unix(d.GetUnixTime(), 0), ReceivedAt: c.now(), State: store.StateReceived,
+		}
+		a.addMessage(m, Event{Kind: EventMembership, Chat: conv.ID, Sender: sender, Text: text})
+	}
+}
+
+func membershipText(added, removed []identity.AccountID) string {
+	var parts []string
+	for _, x := range added {
+		parts = append(parts, "+"+string(x))
+	}
+	for _, x := range removed {
+		parts = append(parts, "-"+string(x))
+	}
+	return "members: " + strings.Join(parts, " ")
+}
+
+func (c *Client) policy(a *applySet, conv *store.Conversation, who identity.AccountID, text string) {
+	c.log.Warn("group rule broken", "chat", conv.ID, "what", text)
+	a.evs = append(a.evs, Event{Kind: EventPolicy, Chat: conv.ID, Sender: who, Text: text})
+}

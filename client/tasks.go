@@ -1,0 +1,60 @@
+package client
+
+import (
+	"context"
+
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// taskQueue is follow-up work found while processing (guarded by c.mu):
+// it needs commits or requests, which run after the fetch that found it.
+type taskQueue struct {
+	// refill: a KeyPackage was used; top up the stock.
+	refill bool
+	// reconcile: make every group hold exactly this account's current
+	// devices (after a link or a revocation).
+	reconcile bool
+	// removals: accounts to remove from groups (they left, or a non-admin
+	// added them).
+	removals map[store.GroupID]map[identity.AccountID]bool
+}
+
+func (q *taskQueue) removeAccount(g store.GroupID, a identity.AccountID) {
+	if q.removals == nil {
+		q.removals = make(map[store.GroupID]map[identity.AccountID]bool)
+	}
+	if q.removals[g] == nil {
+		q.removals[g] = make(map[identity.AccountID]bool)
+	}
+	q.removals[g][a] = true
+}
+
+func (q *taskQueue) leaving(g store.GroupID, a identity.AccountID) bool { return q.removals[g][a] }
+
+// runTasks does the queued follow-up work.
+func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tasks.refill {
+		if err := c.refillKeyPackages(ctx, conn, false); err != nil {
+			return err
+		}
+		c.tasks.refill = false
+	}
+	if c.tasks.reconcile {
+		if err := c.reconcileDevices(ctx, conn); err != nil {
+			return err
+		}
+		c.tasks.reconcile = false
+	}
+	for g, accounts := range c.tasks.removals {
+		err := c.commitChange(ctx, conn, g, nil, func(m *memberID) bool { return accounts[m.Account] })
+		if err != nil && err != ErrNotMember {
+			return err
+		}
+		delete(c.tasks.removals, g)
+	}
+	return nil
+}
