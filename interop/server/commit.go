@@ -40,7 +40,20 @@ func (st *state) commitOptions(req *mlsclientpb.CommitRequest) (*mls.CommitOptio
 				return nil, err
 			}
 			opts.Remove = append(opts.Remove, leaf)
-		case descExternalPSK, descResumptionPSK, descGCE, descReInit:
+		case descExternalPSK:
+			opts.ExternalPSKs = append(opts.ExternalPSKs, d.GetPskId())
+		case descResumptionPSK:
+			opts.ResumptionPSKs = append(opts.ResumptionPSKs, d.GetEpochId())
+		case descGCE:
+			if opts.Extensions != nil {
+				return nil, status.Error(codes.InvalidArgument, "two groupContextExtensions proposals by value")
+			}
+			exts, err := groupOptions(d.GetExtensions())
+			if err != nil {
+				return nil, err
+			}
+			opts.Extensions = exts
+		case descReInit:
 			return nil, status.Errorf(codes.Unimplemented, "%s proposal by value: mls.CommitOptions cannot carry it yet", d.GetProposalType())
 		default:
 			return nil, status.Errorf(codes.InvalidArgument, "unknown proposal type %q", d.GetProposalType())

@@ -263,6 +263,16 @@ func scenario(t *testing.T, r *runner) {
 	r.commit("charlie", &pb.CommitRequest{ByReference: [][]byte{res}}, []string{"alice", "dave"}, nil)
 	r.agree("alice", "charlie", "dave")
 
+	// The same by value: an external PSK, a resumption PSK and new group
+	// context extensions (required_capabilities with empty lists) in one
+	// commit by dave.
+	r.commit("dave", &pb.CommitRequest{ByValue: []*pb.ProposalDescription{
+		{ProposalType: []byte("externalPSK"), PskId: pskID},
+		{ProposalType: []byte("resumptionPSK"), EpochId: epoch},
+		{ProposalType: []byte("groupContextExtensions"), Extensions: []*pb.Extension{{ExtensionType: 3, ExtensionData: []byte{0, 0, 0}}}},
+	}}, []string{"alice", "charlie"}, nil)
+	r.agree("alice", "charlie", "dave")
+
 	// eve becomes an external signer through a GroupContextExtensions
 	// proposal.
 	es := must[*pb.CreateExternalSignerResponse](t, "CreateExternalSigner")(c.CreateExternalSigner(ctx, &pb.CreateExternalSignerRequest{CipherSuite: r.suite, Identity: []byte("eve")}))
