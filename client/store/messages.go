@@ -46,6 +46,9 @@ type Message struct {
 	// archive); sender, body and times are gone.
 	Deleted   bool
 	DeletedAt time.Time
+	// Change is the store's change number of the row's last change; see
+	// [Store.Changes].
+	Change ChangeSeq
 }
 
 // MaxBodySize is the largest message body the store accepts.
@@ -61,23 +64,24 @@ type MessageRef struct {
 }
 
 const (
-	msgColumns     = `id, chat, pos, kind, mine, target, content, sent_at, received_at, state, expires_at, edited_at, deleted_at`
-	qInsertMessage = `INSERT INTO messages (id, chat, pos, kind, mine, target, content, sent_at, received_at, state, expires_at, deleted_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	msgColumns     = `id, chat, pos, kind, mine, target, content, sent_at, received_at, state, expires_at, edited_at, deleted_at, change_seq`
+	qInsertMessage = `INSERT INTO messages (id, chat, pos, kind, mine, target, content, sent_at, received_at, state, expires_at, deleted_at, change_seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	qSelectMessage   = `SELECT ` + msgColumns + ` FROM messages WHERE id = ?`
 	qSelectEditState = `SELECT chat, pos, kind, mine, target, content, deleted_at, edit_pos FROM messages WHERE id = ?`
-	qAdoptSeq        = `UPDATE messages SET pos = ?, state = CASE WHEN state IN (1, 5) THEN 2 ELSE state END WHERE id = ? AND pos >= ?`
-	qSetState        = `UPDATE messages SET state = ? WHERE id = ?`
+	qAdoptSeq        = `UPDATE messages SET pos = ?, state = CASE WHEN state IN (1, 5) THEN 2 ELSE state END, change_seq = ? WHERE id = ? AND pos >= ?`
+	qSetState        = `UPDATE messages SET state = ?, change_seq = ? WHERE id = ?`
 	qSelectState     = `SELECT state FROM messages WHERE id = ?`
-	qApplyEdit       = `UPDATE messages SET content = ?, edited_at = ?, edit_pos = ? WHERE id = ?`
-	qTombstone       = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, edited_at = 0, sent_at = 0, received_at = 0 WHERE id = ?`
-	qTombstoneEvents = `UPDATE messages INDEXED BY messages_target SET content = NULL, deleted_at = ?, expires_at = 0, sent_at = 0, received_at = 0
-WHERE target = ? AND chat = ? AND kind IN (3, 5, 8) AND deleted_at = 0`
+	qApplyEdit       = `UPDATE messages SET content = ?, edited_at = ?, edit_pos = ?, change_seq = ? WHERE id = ?`
+	qTombstone       = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, edited_at = 0, sent_at = 0, received_at = 0, change_seq = ?
+WHERE id = ?`
+	qEventsOf      = `SELECT id FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 5, 8) AND deleted_at = 0`
 	qPendingEvents = `SELECT ` + msgColumns + ` FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 4) AND deleted_at = 0 ORDER BY pos`
 	qHistory       = `SELECT ` + msgColumns + ` FROM messages
 WHERE chat = ? AND pos < ? AND kind IN (1, 2, 6, 7) AND deleted_at = 0 ORDER BY pos DESC LIMIT ?`
 	qHistoryAll = `SELECT ` + msgColumns + ` FROM messages
 WHERE chat = ? AND pos < ? AND kind IN (1, 2, 6, 7) ORDER BY pos DESC LIMIT ?`
+	qChanges   = `SELECT ` + msgColumns + ` FROM messages WHERE change_seq > ? ORDER BY change_seq LIMIT ?`
 	qScan      = `SELECT ` + msgColumns + ` FROM messages WHERE chat = ? AND pos > ? ORDER BY pos LIMIT ?`
 	qReactions = `SELECT ` + msgColumns + ` FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind = 5 AND deleted_at = 0 ORDER BY pos`
 )
@@ -164,18 +168,20 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 		target = m.Target[:]
 	}
 	n, err := tx.exec(qInsertMessage, m.ID[:], string(m.Chat), int64(pos), int64(m.Kind), m.Mine, target, content,
-		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt)
+		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.s.nextChange))
 	if err != nil {
 		return false, fmt.Errorf("failed to store message: %w", err)
 	}
 	if n == 0 {
 		if m.Seq > 0 {
-			if _, err := tx.exec(qAdoptSeq, int64(m.Seq), m.ID[:], int64(pendingBase)); err != nil {
-				return false, fmt.Errorf("failed to record sequence number: %w", err)
+			if err := tx.adoptSeq(m.ID, m.Seq); err != nil {
+				return false, err
 			}
 		}
 		return false, nil
 	}
+	m.Change = tx.s.nextChange
+	tx.s.nextChange++
 	if m.Seq == 0 {
 		tx.s.nextPending++
 	}
@@ -261,7 +267,7 @@ func (tx *Tx) applyEdit(edit *Message, editPos Position) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.exec(qApplyEdit, sealed, max(unixNano(edit.SentAt), 1), int64(editPos), edit.Target[:]); err != nil {
+	if _, err := tx.exec(qApplyEdit, sealed, max(unixNano(edit.SentAt), 1), int64(editPos), tx.change(), edit.Target[:]); err != nil {
 		return fmt.Errorf("failed to apply edit: %w", err)
 	}
 	return nil
@@ -319,11 +325,31 @@ func (tx *Tx) applyWaitingEvents(m *Message) error {
 // receipts that point at it, keeping the rows for dedup and order.
 func (tx *Tx) tombstone(chat ChatID, id MessageID, at time.Time) error {
 	ts := max(unixNano(at), 1)
-	if _, err := tx.exec(qTombstone, ts, id[:]); err != nil {
+	if _, err := tx.exec(qTombstone, ts, tx.change(), id[:]); err != nil {
 		return fmt.Errorf("failed to delete message: %w", err)
 	}
-	if _, err := tx.exec(qTombstoneEvents, ts, id[:], string(chat)); err != nil {
+	rows, err := tx.query(qEventsOf, id[:], string(chat))
+	if err != nil {
 		return fmt.Errorf("failed to delete message: %w", err)
+	}
+	var events [][]byte
+	for rows.Next() {
+		var e []byte
+		if err := rows.Scan(&e); err != nil {
+			rows.Close()
+			return fmt.Errorf("failed to delete message: %w", err)
+		}
+		events = append(events, e)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("failed to delete message: %w", err)
+	}
+	// One statement per row, so that each changed row gets its own change
+	// number.
+	for _, e := range events {
+		if _, err := tx.exec(qTombstone, ts, tx.change(), e); err != nil {
+			return fmt.Errorf("failed to delete message: %w", err)
+		}
 	}
 	return nil
 }
@@ -354,10 +380,26 @@ func (tx *Tx) MarkSent(id MessageID, seq uint64) error {
 	} else if err != nil {
 		return fmt.Errorf("failed to read message: %w", err)
 	}
-	if _, err := tx.exec(qAdoptSeq, int64(seq), id[:], int64(pendingBase)); err != nil {
-		return fmt.Errorf("failed to mark message sent: %w", err)
+	return tx.adoptSeq(id, seq)
+}
+
+// adoptSeq moves our pending message to the server's sequence number.
+func (tx *Tx) adoptSeq(id MessageID, seq uint64) error {
+	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.s.nextChange), id[:], int64(pendingBase))
+	if err != nil {
+		return fmt.Errorf("failed to record sequence number: %w", err)
+	}
+	if n > 0 {
+		tx.s.nextChange++
 	}
 	return nil
+}
+
+// change returns a fresh change number for one changed row.
+func (tx *Tx) change() int64 {
+	c := tx.s.nextChange
+	tx.s.nextChange++
+	return int64(c)
 }
 
 // SetMessageState changes a message's state. Sent, delivered and read never
@@ -375,7 +417,10 @@ func (tx *Tx) SetMessageState(id MessageID, state MessageState) error {
 	if !MessageState(cur).forward(state) {
 		return nil
 	}
-	if _, err := tx.exec(qSetState, int64(state), id[:]); err != nil {
+	if MessageState(cur) == state {
+		return nil
+	}
+	if _, err := tx.exec(qSetState, int64(state), tx.change(), id[:]); err != nil {
 		return fmt.Errorf("failed to set message state: %w", err)
 	}
 	return nil
@@ -455,6 +500,24 @@ func (s *Store) Scan(ctx context.Context, chat ChatID, after Position, limit int
 	return s.queryMessages(ctx, qScan, string(chat), int64(after), limit)
 }
 
+// ChangeSeq numbers changes to message rows. Every insert, acknowledgement,
+// state change, applied edit and deletion gives the row it changes the next
+// number, so the numbers order all changes made in this store.
+type ChangeSeq int64
+
+// Changes returns up to limit messages whose rows changed after the change
+// numbered after, in change order, each in its current form (tombstones
+// included). A consumer that keeps the last Change it handled sees every
+// later insert, edit and deletion exactly once per change: the feed the
+// history archive uploads from. Rows removed by DeleteConversation leave no
+// trace in it.
+func (s *Store) Changes(ctx context.Context, after ChangeSeq, limit int) ([]*Message, error) {
+	if limit < 1 || limit > MaxPageSize || after < 0 {
+		return nil, invalidf("changes limit must be 1..%d", MaxPageSize)
+	}
+	return s.queryMessages(ctx, qChanges, int64(after), limit)
+}
+
 // Reaction is one account's current reaction to a message.
 type Reaction struct {
 	Sender identity.AccountID
@@ -514,12 +577,12 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 
 func (s *Store) scanMessage(r scanner) (*Message, error) {
 	var (
-		id, target, content                                             []byte
-		chat                                                            string
-		pos, kind, sent, received, state, expires, edited, deletedAtRaw int64
-		mine                                                            bool
+		id, target, content                                                     []byte
+		chat                                                                    string
+		pos, kind, sent, received, state, expires, edited, deletedAtRaw, change int64
+		mine                                                                    bool
 	)
-	err := r.Scan(&id, &chat, &pos, &kind, &mine, &target, &content, &sent, &received, &state, &expires, &edited, &deletedAtRaw)
+	err := r.Scan(&id, &chat, &pos, &kind, &mine, &target, &content, &sent, &received, &state, &expires, &edited, &deletedAtRaw, &change)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -533,7 +596,7 @@ func (s *Store) scanMessage(r scanner) (*Message, error) {
 		Chat: ChatID(chat), Position: Position(pos), Mine: mine, Kind: MessageKind(kind),
 		SentAt: fromUnixNano(sent), ReceivedAt: fromUnixNano(received), State: MessageState(state),
 		ExpiresAt: fromUnixNano(expires), EditedAt: fromUnixNano(edited),
-		Deleted: deletedAtRaw != 0, DeletedAt: fromUnixNano(deletedAtRaw),
+		Deleted: deletedAtRaw != 0, DeletedAt: fromUnixNano(deletedAtRaw), Change: ChangeSeq(change),
 	}
 	copy(m.ID[:], id)
 	copy(m.Target[:], target)

@@ -79,6 +79,7 @@ type Store struct {
 	writeDB     *sql.DB
 	closed      atomic.Bool          // set once, under wmu; read without it
 	nextPending Position             // next local position for a pending message; under wmu
+	nextChange  ChangeSeq            // next change number; under wmu
 	stmts       map[string]*sql.Stmt // prepared writer statements; read-only after open
 }
 
@@ -204,6 +205,9 @@ func (s *Store) openDB(ctx context.Context, path string) (err error) {
 	if err := s.writeDB.QueryRowContext(ctx, qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
 		return fmt.Errorf("failed to read pending positions: %w", err)
 	}
+	if err := s.writeDB.QueryRowContext(ctx, qMaxChange).Scan(&s.nextChange); err != nil {
+		return fmt.Errorf("failed to read change counter: %w", err)
+	}
 	s.nextPending = pendingBase
 	if maxPending.Valid {
 		s.nextPending = Position(maxPending.Int64) + 1
@@ -222,6 +226,7 @@ const (
 	qInsertMeta    = `INSERT INTO meta (name, value) VALUES (?, ?)`
 	qSelectMeta    = `SELECT value FROM meta WHERE name = ?`
 	qMaxPendingPos = `SELECT MAX(pos) FROM messages WHERE pos >= ?`
+	qMaxChange     = `SELECT COALESCE(MAX(change_seq), 0) + 1 FROM messages`
 )
 
 // initSchema writes the key check in the transaction that creates the schema.
@@ -319,14 +324,14 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("failed to begin transaction: %w", err)
 	}
-	savedPending := s.nextPending
+	savedPending, savedChange := s.nextPending, s.nextChange
 	committed := false
 	defer func() {
 		// Also reached if fn panics: the transaction must not stay open on
 		// the only writer connection.
 		if !committed {
 			_ = sqlTx.Rollback()
-			s.nextPending = savedPending
+			s.nextPending, s.nextChange = savedPending, savedChange
 		}
 	}()
 	tx := &Tx{s: s, ctx: ctx, tx: sqlTx}
@@ -368,7 +373,7 @@ func (s *Store) reader() (querier, error) {
 // these statements.
 var writerQueries = []string{
 	qInsertMessage, qSelectMessage, qSelectEditState, qAdoptSeq, qSetState, qSelectState, qApplyEdit,
-	qTombstone, qTombstoneEvents, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
+	qTombstone, qEventsOf, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
 	qSelectCursor, qInsertOutbox, qSetOutboxSealed, qOutboxRetry, qOutboxDel, qInsertKeyPackage,
 	qSelectKeyPackage, qDeleteKeyPackage, qUpsertConversation, qSelectConversation, qMarkRead,
 	qUpsertSetting, qUpsertContact, qExpired,

@@ -47,12 +47,14 @@ CREATE TABLE messages (
 	expires_at  INTEGER NOT NULL DEFAULT 0,
 	edited_at   INTEGER NOT NULL DEFAULT 0,
 	edit_pos    INTEGER NOT NULL DEFAULT 0,
-	deleted_at  INTEGER NOT NULL DEFAULT 0 -- non-zero: tombstone
+	deleted_at  INTEGER NOT NULL DEFAULT 0, -- non-zero: tombstone
+	change_seq  INTEGER NOT NULL            -- local change counter (change feed)
 );
 CREATE UNIQUE INDEX messages_chat_pos ON messages (chat, pos);
 -- Queries by target name this index (INDEXED BY): without statistics the
 -- planner would otherwise walk the whole conversation.
 CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL;
+CREATE UNIQUE INDEX messages_change ON messages (change_seq);
 CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at > 0;
 
 CREATE TABLE group_state (
