@@ -31,6 +31,13 @@ const Name = "Parley (Go)"
 // memory without limit.
 const maxObjects = 100_000
 
+// Bounds on what one client object keeps on the runner's behalf.
+const (
+	maxPSKs         = 1024
+	maxPSKLength    = 4096
+	maxOwnProposals = 4096
+)
+
 // Server serves the MLSClient interop service.
 type Server struct {
 	mlsclientpb.UnimplementedMLSClientServer
@@ -210,6 +217,12 @@ func (s *Server) StorePSK(_ context.Context, req *mlsclientpb.StorePSKRequest) (
 		store = ri.tx.psks
 	} else {
 		return nil, status.Errorf(codes.NotFound, "no state or transaction %d", id)
+	}
+	if len(req.GetPskId()) > maxPSKLength || len(req.GetPskSecret()) > maxPSKLength {
+		return nil, status.Errorf(codes.InvalidArgument, "PSK id or secret longer than %d bytes", maxPSKLength)
+	}
+	if _, ok := store[string(req.GetPskId())]; !ok && len(store) >= maxPSKs {
+		return nil, status.Errorf(codes.ResourceExhausted, "more than %d PSKs", maxPSKs)
 	}
 	store[string(req.GetPskId())] = append([]byte(nil), req.GetPskSecret()...)
 	return &mlsclientpb.StorePSKResponse{}, nil
