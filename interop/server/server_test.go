@@ -210,8 +210,13 @@ func scenario(t *testing.T, r *runner) {
 	r.commit("bob", &pb.CommitRequest{ByReference: [][]byte{upd}}, []string{"alice", "charlie"}, nil)
 	r.agree("alice", "bob", "charlie")
 
-	// An empty commit with a forced path.
-	r.commit("charlie", &pb.CommitRequest{ForcePath: true}, []string{"alice", "bob"}, nil)
+	// An empty commit with a forced path, which the committer applies by
+	// handling its own commit (as older runners do) instead of
+	// HandlePendingCommit.
+	own := must[*pb.CommitResponse](t, "Commit")(c.Commit(ctx, &pb.CommitRequest{StateId: r.state["charlie"], ForcePath: true}))
+	for _, m := range []string{"charlie", "alice", "bob"} {
+		must[*pb.HandleCommitResponse](t, "HandleCommit "+m)(c.HandleCommit(ctx, &pb.HandleCommitRequest{StateId: r.state[m], Commit: own.Commit}))
+	}
 	r.agree("alice", "bob", "charlie")
 
 	// alice removes bob by value; bob can no longer read the group.
