@@ -191,6 +191,24 @@ func TestRowSwapDetected(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Table != "group_state" {
 		t.Errorf("error %v does not name the table", err)
 	}
+	// Outbox payloads and conversations are bound the same way.
+	other := newChat(t, s, "other")
+	update(t, s, func(tx *Tx) error {
+		_, err := tx.Enqueue(&OutboxItem{Chat: c.ID, Payload: []byte("for c only")})
+		return err
+	})
+	if _, err := db.Exec(`UPDATE outbox SET chat = ?`, string(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Outbox(ctx, other.ID, 10); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("outbox payload moved to another chat: %v, want ErrCorrupt", err)
+	}
+	if _, err := db.Exec(`UPDATE conversations SET group_id = CAST('group-elsewhere' AS BLOB) WHERE chat = ?`, string(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Conversation(ctx, other.ID); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("conversation pointed at another group: %v, want ErrCorrupt", err)
+	}
 	// Untouched rows still read.
 	if st, err := s.GroupState(ctx, "ga"); err != nil || string(st) != "state a" {
 		t.Errorf("untouched group state: %q, %v", st, err)

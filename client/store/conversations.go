@@ -55,8 +55,9 @@ JOIN messages m ON m.chat = c.chat AND m.pos > c.last_read_seq AND m.pos < ?
 GROUP BY c.chat`
 )
 
-func chatRef(chat ChatID) rowRef {
-	return rowRef{table: "conversations", column: "details", key: []byte(chat)}
+// chatRef binds a conversation's details to its chat id and kind.
+func chatRef(chat ChatID, kind ChatKind) rowRef {
+	return rowRef{table: "conversations", column: "details", key: append([]byte{byte(kind)}, chat...)}
 }
 
 // PutConversation creates or replaces a conversation. Its ID must be
@@ -78,7 +79,7 @@ func (tx *Tx) PutConversation(c *Conversation) error {
 	if err != nil {
 		return invalidf("conversation details: %v", err)
 	}
-	sealed, err := tx.s.seal.seal(chatRef(c.ID), raw)
+	sealed, err := tx.s.seal.seal(chatRef(c.ID, c.Kind), raw)
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,12 @@ func (s *Store) scanConversation(r scanner) (*Conversation, error) {
 		return nil, fmt.Errorf("failed to read conversation: %w", err)
 	}
 	id := ChatID(chatText)
-	raw, err := s.seal.open(chatRef(id), sealed)
+	if kind < 0 || kind > 255 || ChatIDFromGroup(GroupID(group)) != id {
+		// The chat id is derived from the group id; a row whose group was
+		// changed would route another group's messages into this chat.
+		return nil, &CorruptError{Table: "conversations", Column: "group_id"}
+	}
+	raw, err := s.seal.open(chatRef(id, ChatKind(kind)), sealed)
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,12 @@ WHERE id IN (SELECT MIN(id) FROM outbox GROUP BY chat) AND next_attempt_at <= ? 
 	qOutboxDel   = `DELETE FROM outbox WHERE id = ?`
 )
 
-func outboxRef(id OutboxID) rowRef {
-	return rowRef{table: "outbox", column: "payload", key: binary.BigEndian.AppendUint64(nil, uint64(id))}
+// outboxRef binds a payload to its outbox id, conversation and message, so a
+// payload cannot be moved to be sent in another conversation.
+func outboxRef(id OutboxID, chat ChatID, msg MessageID) rowRef {
+	key := binary.BigEndian.AppendUint64(nil, uint64(id))
+	key = append(key, msg[:]...)
+	return rowRef{table: "outbox", column: "payload", key: append(key, chat...)}
 }
 
 // Enqueue adds a send to the outbox and returns its id (also set in item.ID).
@@ -69,7 +73,7 @@ func (tx *Tx) Enqueue(item *OutboxItem) (OutboxID, error) {
 	id := OutboxID(n)
 	// The id is the row key the payload is bound to, so the payload is
 	// sealed once the id is known.
-	sealed, err := tx.s.seal.seal(outboxRef(id), item.Payload)
+	sealed, err := tx.s.seal.seal(outboxRef(id, item.Chat, item.Message), item.Payload)
 	if err != nil {
 		return 0, err
 	}
@@ -159,18 +163,17 @@ func (s *Store) queryOutbox(ctx context.Context, query string, args ...any) ([]*
 		if err := rows.Scan(&id, &chat, &msg, &sealed, &attempts, &next, &created); err != nil {
 			return nil, fmt.Errorf("failed to read outbox: %w", err)
 		}
-		payload, err := s.seal.open(outboxRef(OutboxID(id)), sealed)
-		if err != nil {
-			return nil, err
-		}
 		item := &OutboxItem{
-			ID: OutboxID(id), Chat: ChatID(chat), Payload: payload, Attempts: int(attempts),
+			ID: OutboxID(id), Chat: ChatID(chat), Attempts: int(attempts),
 			NextAttempt: fromUnixNano(next), CreatedAt: fromUnixNano(created),
 		}
 		if msg != nil && len(msg) != MessageIDSize {
 			return nil, &CorruptError{Table: "outbox", Column: "message_id"}
 		}
 		copy(item.Message[:], msg)
+		if item.Payload, err = s.seal.open(outboxRef(item.ID, item.Chat, item.Message), sealed); err != nil {
+			return nil, err
+		}
 		out = append(out, item)
 	}
 	if err := rows.Err(); err != nil {
