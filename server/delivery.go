@@ -165,7 +165,7 @@ func (s *Server) handleSend(ctx context.Context, dev store.DeviceRef, r *wire.Se
 	if err != nil {
 		return nil, err
 	}
-	s.metrics.Messages.WithLabelValues("group").Inc()
+	s.groupMessages.Inc()
 	if members, err := s.members.get(ctx, g); err == nil {
 		s.push(ctx, members, deliveryEvent(logDelivery(store.LogEntry{
 			Group: g, Seq: seq, ID: id, Epoch: m.Epoch, Kind: kind, Sender: dev, Data: m.Data, CreatedAt: m.At,

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-im/parley/server/metrics"
 	"github.com/parley-im/parley/server/ratelimit"
@@ -43,7 +44,10 @@ type Server struct {
 	store   store.Store
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	members *memberCache
+	kinds   map[string]metrics.Kind // per request kind, read-only after New
+
+	groupMessages prometheus.Counter // parley_messages_total{kind="group"}
+	members       *memberCache
 
 	addrLimiter     *ratelimit.Keyed[string]
 	deviceLimiter   *ratelimit.Keyed[store.DeviceRef]
@@ -86,6 +90,8 @@ func New(cfg Config) (*Server, error) {
 		sweepStop:       make(chan struct{}),
 		sweepDone:       make(chan struct{}),
 	}
+	s.kinds = s.metrics.Kinds(requestKinds())
+	s.groupMessages = s.metrics.Messages.WithLabelValues("group")
 	s.httpSrv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

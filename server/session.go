@@ -147,6 +147,16 @@ func (ss *session) reject(id uint64, e *wire.Error) {
 // requestOneof is the oneof descriptor naming request kinds (for metrics).
 var requestOneof = (&wire.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("kind")
 
+// requestKinds lists every request kind name, plus "ack" and "unknown".
+func requestKinds() []string {
+	names := []string{"ack", "unknown"}
+	fields := requestOneof.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		names = append(names, string(fields.Get(i).Name()))
+	}
+	return names
+}
+
 func requestKind(r *wire.Request) string {
 	fd := r.ProtoReflect().WhichOneof(requestOneof)
 	if fd == nil {
@@ -220,7 +230,9 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 		return
 	}
 	kind := requestKind(req)
-	ss.srv.metrics.Requests.WithLabelValues(kind).Inc()
+	if k, ok := ss.srv.kinds[kind]; ok {
+		k.Requests.Inc()
+	}
 	start := time.Now()
 	var r *wire.Response
 	var err error
@@ -287,7 +299,9 @@ func (ss *session) spawn(ctx context.Context, id uint64, kind string, h handlerF
 // answer sends a response or the error for it. A nil response with a nil
 // error means the handler answered itself (or the frame needs no answer).
 func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Response, err error) {
-	ss.srv.metrics.Latency.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if k, ok := ss.srv.kinds[kind]; ok {
+		k.Latency.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		ss.reject(id, ss.srv.wireError(ss.log, kind, err))
 		return

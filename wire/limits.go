@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -170,63 +171,99 @@ func (e *LimitError) Error() string {
 // Unwrap makes errors.Is(err, ErrTooLarge) true.
 func (e *LimitError) Unwrap() error { return ErrTooLarge }
 
+// rule is the limit of one field, resolved once per message type.
+type rule struct {
+	fd      protoreflect.FieldDescriptor
+	limit   int  // length, or element count for lists (-1: no limit known)
+	elem    int  // element length limit of repeated bytes/strings
+	message bool // a message (or list of messages) to descend into
+}
+
+// rules returns the rules of every message type of parley.proto, keyed by
+// full name; built on first use (after the generated code's init has
+// registered the file descriptor) and read-only afterwards.
+var rules = sync.OnceValue(buildRules)
+
+func buildRules() map[protoreflect.FullName][]*rule {
+	out := make(map[protoreflect.FullName][]*rule)
+	msgs := File_parley_proto.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		md := msgs.Get(i)
+		fields := md.Fields()
+		rs := make([]*rule, fields.Len()) // by field index; nil: nothing to check
+		for j := 0; j < fields.Len(); j++ {
+			fd := fields.Get(j)
+			r := rule{fd: fd, limit: -1, message: fd.Kind() == protoreflect.MessageKind}
+			if l, ok := fieldLimits[fd.FullName()]; ok {
+				r.limit = l
+			}
+			r.elem = elementLimits[fd.FullName()]
+			needs := fd.IsList() || fd.Kind() == protoreflect.BytesKind || fd.Kind() == protoreflect.StringKind
+			if needs || r.message {
+				rs[j] = &r
+			}
+		}
+		out[md.FullName()] = rs
+	}
+	return out
+}
+
 // Validate checks every bytes, string and repeated field of m against its
-// limit. It returns a *LimitError for the first violation.
+// limit. It returns a *LimitError for the first violation. A message type
+// that is not part of parley.proto is refused.
 func Validate(m proto.Message) error {
 	return validate(m.ProtoReflect())
 }
 
 func validate(m protoreflect.Message) error {
+	rs, ok := rules()[m.Descriptor().FullName()]
+	if !ok {
+		return &LimitError{Field: string(m.Descriptor().FullName()), Limit: 0, Got: -1}
+	}
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		err = validateField(fd, v)
+		if r := rs[fd.Index()]; r != nil {
+			err = r.check(v)
+		}
 		return err == nil
 	})
 	return err
 }
 
-func validateField(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
-	name := fd.FullName()
-	if fd.IsList() {
-		limit, ok := fieldLimits[name]
-		if !ok {
-			return &LimitError{Field: string(name), Limit: 0, Got: v.List().Len()}
-		}
+func (r *rule) fail(got int) error {
+	return &LimitError{Field: string(r.fd.FullName()), Limit: max(r.limit, 0), Got: got}
+}
+
+func (r *rule) check(v protoreflect.Value) error {
+	if r.fd.IsList() {
 		list := v.List()
-		if list.Len() > limit {
-			return &LimitError{Field: string(name), Limit: limit, Got: list.Len()}
+		if r.limit < 0 || list.Len() > r.limit {
+			return r.fail(list.Len())
 		}
 		for i := 0; i < list.Len(); i++ {
-			if err := validateScalar(fd, list.Get(i), elementLimits[name]); err != nil {
+			if err := r.checkOne(list.Get(i), r.elem); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if fd.IsMap() {
-		return &LimitError{Field: string(name), Limit: 0, Got: v.Map().Len()}
+	if r.fd.IsMap() {
+		return r.fail(v.Map().Len())
 	}
-	limit := 0
-	if k := fd.Kind(); k == protoreflect.BytesKind || k == protoreflect.StringKind {
-		var ok bool
-		if limit, ok = fieldLimits[name]; !ok {
-			return &LimitError{Field: string(name), Limit: 0, Got: -1}
-		}
-	}
-	return validateScalar(fd, v, limit)
+	return r.checkOne(v, r.limit)
 }
 
-func validateScalar(fd protoreflect.FieldDescriptor, v protoreflect.Value, limit int) error {
-	switch fd.Kind() {
+func (r *rule) checkOne(v protoreflect.Value, limit int) error {
+	switch r.fd.Kind() {
 	case protoreflect.BytesKind:
 		if n := len(v.Bytes()); n > limit {
-			return &LimitError{Field: string(fd.FullName()), Limit: limit, Got: n}
+			return &LimitError{Field: string(r.fd.FullName()), Limit: max(limit, 0), Got: n}
 		}
 	case protoreflect.StringKind:
 		if n := len(v.String()); n > limit {
-			return &LimitError{Field: string(fd.FullName()), Limit: limit, Got: n}
+			return &LimitError{Field: string(r.fd.FullName()), Limit: max(limit, 0), Got: n}
 		}
-	case protoreflect.MessageKind, protoreflect.GroupKind:
+	case protoreflect.MessageKind:
 		return validate(v.Message())
 	}
 	return nil

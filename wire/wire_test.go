@@ -163,3 +163,24 @@ func FuzzDecodeMessage(f *testing.F) {
 		})
 	})
 }
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	msg, _ := EncodeMessage(sendFrame(1, make([]byte, 256)))
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := DecodeMessage(msg, func(f *Frame, err error) error { return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	f := sendFrame(1, make([]byte, 256))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Validate(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

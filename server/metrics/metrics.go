@@ -88,3 +88,19 @@ func New() *Metrics {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
+
+// Kind holds the per-kind request collectors, resolved once.
+type Kind struct {
+	Requests prometheus.Counter
+	Latency  prometheus.Observer
+}
+
+// Kinds resolves the collectors of the given request kinds, so the hot
+// path does not look labels up per request.
+func (m *Metrics) Kinds(names []string) map[string]Kind {
+	out := make(map[string]Kind, len(names))
+	for _, n := range names {
+		out[n] = Kind{Requests: m.Requests.WithLabelValues(n), Latency: m.Latency.WithLabelValues(n)}
+	}
+	return out
+}
