@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -165,5 +166,30 @@ func TestIdentityRoundTrip(t *testing.T) {
 		!bytes.Equal(got.Certificate.Marshal(), cert.Marshal()) || got.ServerURL != want.ServerURL ||
 		got.Address != want.Address || got.Username != want.Username || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("identity changed on the way through the store: %+v", got)
+	}
+}
+
+// TestDurabilitySettings checks the pragmas behind "acknowledged means on
+// disk": a SIGKILL test cannot tell synchronous=FULL from NORMAL, since the
+// OS keeps the page cache; only a power loss could.
+func TestDurabilitySettings(t *testing.T) {
+	s, _ := newStore(t)
+	for _, db := range []interface {
+		QueryRow(string, ...any) *sql.Row
+	}{s.writeDB, s.readDB} {
+		var sync, secure int
+		var mode string
+		if err := db.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow("PRAGMA secure_delete").Scan(&secure); err != nil {
+			t.Fatal(err)
+		}
+		if sync != 2 || mode != "wal" || secure != 1 {
+			t.Fatalf("synchronous=%d journal_mode=%s secure_delete=%d, want 2 (FULL), wal, 1", sync, mode, secure)
+		}
 	}
 }
