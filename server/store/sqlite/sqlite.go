@@ -74,7 +74,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (store.Store, err
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect}, opts)
+	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true}, opts)
 	if err != nil {
 		_ = b.Close()
 		return nil, err

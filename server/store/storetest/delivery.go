@@ -271,6 +271,8 @@ func testRevokedDevice(t *testing.T, s store.Store) {
 	noErr(t, "upload d0", s.UploadKeyPackages(ctx, a.ref(0), []store.KeyPackage{{Data: []byte("kp0")}}))
 	_, err := s.Deliver(ctx, store.MailboxMessage{To: a.ref(1), ID: msgID("m", 0), Kind: store.MailOther, Data: []byte("x"), At: at(1)})
 	noErr(t, "Deliver", err)
+	_, err = s.AppendMessage(ctx, app(g, a.ref(1), 1, 0)) // the device is known to be a sender
+	noErr(t, "AppendMessage before revocation", err)
 
 	noErr(t, "RevokeDevice", s.RevokeDevice(ctx, a.ref(1), at(5)))
 

@@ -226,12 +226,14 @@ func testAppendCommit(t *testing.T, s store.Store) {
 		t.Fatalf("group changed by refused commit: %+v", gr)
 	}
 
-	// Removal.
+	// Removal of a device that has been sending.
+	_, err = s.AppendMessage(ctx, app(g, b.ref(1), 1, 0))
+	noErr(t, "AppendMessage by b1", err)
 	seq, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("remove", 0), Epoch: 1, Sender: b.ref(0), Data: []byte("rm"), At: at(9),
 		Removed: []store.DeviceRef{b.ref(1)}})
 	noErr(t, "remove commit", err)
-	if seq != 2 {
-		t.Fatalf("remove seq = %d", seq)
+	if seq != 3 {
+		t.Fatalf("remove seq = %d, want 3", seq)
 	}
 	_, err = s.Member(ctx, g, b.ref(1))
 	wantErr(t, "removed member", err, store.ErrNotMember)
@@ -288,4 +290,98 @@ func testCommitRace(t *testing.T, s store.Store) {
 			t.Fatalf("round %d: group = %+v", round, gr)
 		}
 	}
+}
+
+// testMixedWorkload interleaves appends, acks and commits on one group from
+// many goroutines, so that they share transactions, and checks that the
+// log, the epoch and the cursors stay consistent.
+func testMixedWorkload(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const senders, perSender, commits = 8, 30, 5
+	owner := newAccount(t, s, "owner", 1)
+	g := newGroup(t, s, "mixed", owner.ref(0))
+	var devs []store.DeviceRef
+	for i := 0; i < senders; i++ {
+		devs = append(devs, newAccount(t, s, fmt.Sprintf("sender%d", i), 1).ref(0))
+	}
+	addMembers(t, s, g, owner.ref(0), 0, devs...)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*perSender+commits)
+	for i, dev := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < perSender; n++ {
+				m := app(g, dev, 0, i*perSender+n)
+				m.EpochGrace = commits + 1
+				seq, err := s.AppendMessage(ctx, m)
+				if err != nil {
+					errs <- fmt.Errorf("AppendMessage: %w", err)
+					return
+				}
+				// Acknowledging what one just stored must always work.
+				if err := s.AckGroup(ctx, dev, g, seq); err != nil {
+					errs <- fmt.Errorf("AckGroup(%d): %w", seq, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for c := 0; c < commits; {
+			gr, err := s.Group(ctx, g)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("mixed-commit", c), Epoch: gr.Epoch,
+				Sender: owner.ref(0), Data: []byte("c"), At: at(30)})
+			switch {
+			case err == nil:
+				c++
+			case !errors.Is(err, store.ErrEpochConflict):
+				errs <- fmt.Errorf("AppendCommit: %w", err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	gr, err := s.Group(ctx, g)
+	noErr(t, "Group", err)
+	want := uint64(1 + senders*perSender + commits)
+	if gr.LastSeq != want || gr.Epoch != 1+commits {
+		t.Fatalf("group = %+v, want last seq %d at epoch %d", gr, want, 1+commits)
+	}
+	entries := 0
+	for after := uint64(0); ; {
+		page, err := s.ReadGroup(ctx, g, after, 100)
+		noErr(t, "ReadGroup", err)
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			entries++
+			if e.Seq != uint64(entries) {
+				t.Fatalf("entry %d has seq %d", entries, e.Seq)
+			}
+		}
+		after = page[len(page)-1].Seq
+	}
+	if uint64(entries) != want {
+		t.Fatalf("%d entries in the log, want %d", entries, want)
+	}
+	// A message appended now gets the next seq, and can be acknowledged.
+	seq, err := s.AppendMessage(ctx, app(g, devs[0], 1+commits, 9999))
+	noErr(t, "AppendMessage", err)
+	if seq != want+1 {
+		t.Fatalf("next seq = %d, want %d", seq, want+1)
+	}
+	noErr(t, "AckGroup", s.AckGroup(ctx, devs[0], g, seq))
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AppendMessage", testAppendMessage},
 		{"AppendCommit", testAppendCommit},
 		{"CommitRace", testCommitRace},
+		{"MixedWorkload", testMixedWorkload},
 		{"Cursors", testCursors},
 		{"ReadGroup", testReadGroup},
 		{"Mailbox", testMailbox},

@@ -125,6 +125,9 @@ func (s *Store) DeleteAccount(ctx context.Context, id identity.AccountID) error 
 		if !ok {
 			return fmt.Errorf("%w: account %s", store.ErrNotFound, id)
 		}
+		if s.cache != nil {
+			s.cache.forgetMembers()
+		}
 		for _, q := range []string{qDeleteAccountMembers, qDeleteAccountMailbox, qDeleteAccountKeyPackages,
 			qDeleteAccountUsername, qDeleteAccountDevices, qDeleteAccount} {
 			if _, err := tx.Exec(ctx, q, string(id)); err != nil {
@@ -254,6 +257,9 @@ func (s *Store) RevokeDevice(ctx context.Context, ref store.DeviceRef, at time.T
 		revoked, _, _, err := lockDevice(ctx, tx, ref)
 		if err != nil || revoked {
 			return err
+		}
+		if s.cache != nil {
+			s.cache.forgetMembers()
 		}
 		args := []any{string(ref.Account), ref.Device[:]}
 		if _, err := tx.Exec(ctx, qRevokeDevice, nanos(at), args[0], args[1]); err != nil {

@@ -64,6 +64,11 @@ type writer struct {
 	maxBatch int
 	seed     maphash.Seed
 
+	// beforeCommit, if set, runs last in every transaction, and
+	// afterRollback after every rollback (the SQLite group cache's hooks).
+	beforeCommit  func(context.Context, WriteTx) error
+	afterRollback func()
+
 	mu     sync.RWMutex // guards closed against sends on closed queues
 	closed bool
 	wg     sync.WaitGroup
@@ -186,16 +191,34 @@ func (w *writer) runBatch(ctx context.Context, batch []*request) bool {
 		tx.wrote = false
 		err := r.fn(ctx, tx)
 		if err != nil && (tx.wrote || !isLogical(err)) {
-			_ = wtx.Rollback(ctx)
+			w.rollback(ctx, wtx)
 			return false
 		}
 		r.err = err
 	}
-	if err := wtx.Commit(ctx); err != nil {
-		_ = wtx.Rollback(ctx)
+	if err := w.commit(ctx, wtx); err != nil {
+		w.rollback(ctx, wtx)
 		return false
 	}
 	return true
+}
+
+// commit runs the beforeCommit hook and commits.
+func (w *writer) commit(ctx context.Context, wtx WriteTx) error {
+	if w.beforeCommit != nil {
+		if err := w.beforeCommit(ctx, wtx); err != nil {
+			return err
+		}
+	}
+	return wtx.Commit(ctx)
+}
+
+// rollback rolls back and runs the afterRollback hook.
+func (w *writer) rollback(ctx context.Context, wtx WriteTx) {
+	_ = wtx.Rollback(ctx)
+	if w.afterRollback != nil {
+		w.afterRollback()
+	}
 }
 
 // runAlone runs one op in its own transaction, retrying retryable failures.
@@ -212,15 +235,15 @@ func (w *writer) runAlone(ctx context.Context, fn op) error {
 		}
 		tx := &batchTx{WriteTx: wtx}
 		if err := fn(ctx, tx); err != nil {
-			_ = wtx.Rollback(ctx)
+			w.rollback(ctx, wtx)
 			if w.b.IsRetryable(err) {
 				last = err
 				continue
 			}
 			return err
 		}
-		if err := wtx.Commit(ctx); err != nil {
-			_ = wtx.Rollback(ctx)
+		if err := w.commit(ctx, wtx); err != nil {
+			w.rollback(ctx, wtx)
 			last = fmt.Errorf("failed to commit: %w", err)
 			if w.b.IsRetryable(err) {
 				continue

@@ -19,6 +19,7 @@ const (
 	qDeleteMember  = `DELETE FROM group_members WHERE group_id = ? AND account_id = ? AND device_id = ?`
 	qSelectMembers = `SELECT account_id, device_id, joined_seq, acked_seq FROM group_members
 		WHERE group_id = ? ORDER BY account_id, device_id`
+	qMemberExists = `SELECT 1 FROM group_members WHERE group_id = ? AND account_id = ? AND device_id = ?`
 	qSelectMember = `SELECT joined_seq, acked_seq FROM group_members
 		WHERE group_id = ? AND account_id = ? AND device_id = ?`
 	qSelectMemberships = `SELECT m.group_id, m.acked_seq, g.last_seq FROM group_members m
@@ -54,6 +55,7 @@ const (
 		SELECT ?4, ok.seq, ?3, ?5, CAST(?7 AS INTEGER), ?1, ?2, CAST(?8 AS BIGINT), CAST(?9 AS @BLOB@) FROM ok
 	)
 	SELECT epoch, last_seq, member, dup FROM g`
+	qLogDup       = `SELECT seq FROM group_log WHERE group_id = ? AND message_id = ?`
 	qAdvanceGroup = `UPDATE mls_groups SET epoch = ?, last_seq = ? WHERE group_id = ?`
 	qInsertLog    = `INSERT INTO group_log
 		(group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
@@ -226,6 +228,11 @@ func appendLog(ctx context.Context, tx Querier, e *store.LogEntry, newEpoch uint
 	if _, err := tx.Exec(ctx, qAdvanceGroup, i64(newEpoch), i64(e.Seq), []byte(e.Group)); err != nil {
 		return fmt.Errorf("failed to advance group: %w", err)
 	}
+	return insertLog(ctx, tx, e)
+}
+
+// insertLog writes one log entry.
+func insertLog(ctx context.Context, tx Querier, e *store.LogEntry) error {
 	if _, err := tx.Exec(ctx, qInsertLog, []byte(e.Group), i64(e.Seq), e.ID[:], i64(e.Epoch), int64(e.Kind),
 		string(e.Sender.Account), e.Sender.Device[:], nanos(e.CreatedAt), e.Data); err != nil {
 		return fmt.Errorf("failed to append to group log: %w", err)
@@ -246,39 +253,72 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 	}
 	var seq uint64
 	err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
-		var g groupState
 		var err error
-		if s.dialect.WritableCTE {
-			g, err = appendMessageCTE(ctx, tx, m)
-		} else {
-			g, err = lockGroupForAppend(ctx, tx, m.Group, m.Sender, m.ID)
+		if s.cache != nil {
+			seq, err = s.appendMessageCached(ctx, tx, m)
+			return err
 		}
+		g, err := appendMessageCTE(ctx, tx, m)
 		if err != nil {
 			return err
 		}
-		if g.dupSeq != 0 {
+		if err := checkMessage(m, g); err != nil || g.dupSeq != 0 {
 			seq = g.dupSeq
-			return nil
-		}
-		if !g.member {
-			return store.ErrNotMember
-		}
-		if m.Epoch > g.epoch {
-			return &store.EpochError{Current: g.epoch}
-		}
-		if g.epoch-m.Epoch > m.EpochGrace {
-			return &store.EpochError{Current: g.epoch, Stale: true}
+			return err
 		}
 		seq = g.lastSeq + 1
-		if s.dialect.WritableCTE {
-			tx.wrote = true // the statement has appended it
-			return nil
-		}
-		e := store.LogEntry{Group: m.Group, Seq: seq, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
-			Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
-		return appendLog(ctx, tx, &e, g.epoch)
+		tx.wrote = true // the statement has appended it
+		return nil
 	})
 	return seq, err
+}
+
+// checkMessage applies AppendMessage's rules to the group's state. A
+// duplicate passes (the caller returns its seq).
+func checkMessage(m store.Message, g groupState) error {
+	switch {
+	case g.dupSeq != 0:
+		return nil
+	case !g.member:
+		return store.ErrNotMember
+	case m.Epoch > g.epoch:
+		return &store.EpochError{Current: g.epoch}
+	case g.epoch-m.Epoch > m.EpochGrace:
+		return &store.EpochError{Current: g.epoch, Stale: true}
+	}
+	return nil
+}
+
+// appendMessageCached appends with the single writer's group cache: a
+// duplicate check and an insert per message, the group row written once per
+// transaction.
+func (s *Store) appendMessageCached(ctx context.Context, tx *batchTx, m store.Message) (uint64, error) {
+	g, err := s.cache.group(ctx, tx, m.Group)
+	if err != nil {
+		return 0, err
+	}
+	st := groupState{epoch: g.epoch, lastSeq: g.lastSeq}
+	var dup int64
+	err = tx.QueryRow(ctx, qLogDup, []byte(m.Group), m.ID[:]).Scan(&dup)
+	switch {
+	case err == nil:
+		return uint64(dup), nil
+	case !errors.Is(err, ErrNoRows):
+		return 0, wrap("look up message id", err)
+	}
+	if st.member, err = s.cache.isMember(ctx, tx, m.Group, g, m.Sender); err != nil {
+		return 0, err
+	}
+	if err := checkMessage(m, st); err != nil {
+		return 0, err
+	}
+	e := store.LogEntry{Group: m.Group, Seq: g.lastSeq + 1, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
+		Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
+	if err := insertLog(ctx, tx, &e); err != nil {
+		return 0, err
+	}
+	s.cache.appended(m.Group, g, e.Seq)
+	return e.Seq, nil
 }
 
 // appendMessageCTE runs qAppendMessageCTE and returns the group state it
@@ -316,6 +356,11 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 	}
 	var seq uint64
 	err := s.w.do(ctx, string(c.Group), func(ctx context.Context, tx *batchTx) error {
+		if s.cache != nil {
+			if err := s.cache.flushGroup(ctx, tx.WriteTx, c.Group); err != nil {
+				return err
+			}
+		}
 		g, err := lockGroupForAppend(ctx, tx, c.Group, c.Sender, c.ID)
 		if err != nil {
 			return err
@@ -371,6 +416,9 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 				return err
 			}
 		}
+		if s.cache != nil {
+			s.cache.drop(c.Group)
+		}
 		seq = e.Seq
 		return nil
 	})
@@ -421,6 +469,10 @@ func (s *Store) ReadGroup(ctx context.Context, id store.GroupID, after uint64, l
 // forward, is one statement.
 func (s *Store) AckGroup(ctx context.Context, dev store.DeviceRef, id store.GroupID, seq uint64) error {
 	return s.w.do(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
+		// With the group cache, the group row may lag behind appends made
+		// earlier in this transaction; those are not committed, so no
+		// client can know their seqs, and acking them is refused as past
+		// the end either way.
 		n, err := tx.Exec(ctx, qAdvanceCursor, i64(seq), []byte(id), string(dev.Account), dev.Device[:], i64(seq),
 			i64(seq), []byte(id))
 		if err != nil {

@@ -83,6 +83,10 @@ type Config struct {
 	Writers int
 	// Dialect describes the backend's SQL.
 	Dialect Dialect
+	// SingleWriter says that this process is the database's only writer
+	// and Writers is 1 (SQLite), which lets the store cache group state
+	// between transactions (cache.go).
+	SingleWriter bool
 }
 
 // Store implements store.Store over a Backend.
@@ -91,6 +95,7 @@ type Store struct {
 	w         *writer
 	opts      store.Options
 	dialect   Dialect
+	cache     *groupCache // single-writer backends only; used on the writer goroutine
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -107,8 +112,15 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 	if writers < 1 {
 		writers = 1
 	}
+	if cfg.SingleWriter == cfg.Dialect.WritableCTE || (cfg.SingleWriter && writers != 1) {
+		return nil, fmt.Errorf("%w: a backend is either a single writer or has writable CTEs", store.ErrInvalid)
+	}
 	s := &Store{b: b, opts: opts, dialect: cfg.Dialect}
 	s.w = newWriter(b, writers, opts.MaxBatch)
+	if cfg.SingleWriter {
+		s.cache = newGroupCache()
+		s.w.beforeCommit, s.w.afterRollback = s.cache.flush, s.cache.reset
+	}
 	return s, nil
 }
 
