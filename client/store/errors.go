@@ -36,6 +36,10 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrSeqTaken means another message of the conversation already holds
+	// the server sequence number given. The transaction stays usable: only
+	// the failing statement was undone.
+	ErrSeqTaken = errors.New("store: sequence number already used in this conversation")
 	// ErrSchemaTooNew means the database was written by a newer version of
 	// Parley whose schema this version does not know.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this program")

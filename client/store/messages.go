@@ -72,6 +72,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	qAdoptSeq        = `UPDATE messages SET pos = ?, state = CASE WHEN state IN (1, 5) THEN 2 ELSE state END, change_seq = ? WHERE id = ? AND pos >= ?`
 	qSetState        = `UPDATE messages SET state = ?, change_seq = ? WHERE id = ?`
 	qSelectState     = `SELECT state FROM messages WHERE id = ?`
+	qSelectChatOf    = `SELECT chat FROM messages WHERE id = ?`
+	qPosTaken        = `SELECT COUNT(*) FROM messages WHERE chat = ? AND pos = ?`
 	qApplyEdit       = `UPDATE messages SET content = ?, edited_at = ?, edit_pos = ?, change_seq = ? WHERE id = ?`
 	qTombstone       = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, edited_at = 0, sent_at = 0, received_at = 0, change_seq = ?
 WHERE id = ?`
@@ -170,7 +172,7 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 	n, err := tx.exec(qInsertMessage, m.ID[:], string(m.Chat), int64(pos), int64(m.Kind), m.Mine, target, content,
 		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.s.nextChange))
 	if err != nil {
-		return false, fmt.Errorf("failed to store message: %w", err)
+		return false, tx.classifyInsertError(err, m.Chat, pos)
 	}
 	if n == 0 {
 		if m.Seq > 0 {
@@ -383,10 +385,24 @@ func (tx *Tx) MarkSent(id MessageID, seq uint64) error {
 	return tx.adoptSeq(id, seq)
 }
 
+// classifyInsertError turns a failed insert or move into ErrSeqTaken when
+// the position is held by another message.
+func (tx *Tx) classifyInsertError(err error, chat ChatID, pos Position) error {
+	var n int
+	if qerr := tx.queryRow(qPosTaken, string(chat), int64(pos)).Scan(&n); qerr == nil && n > 0 {
+		return fmt.Errorf("%w: %s seq %d", ErrSeqTaken, chat, pos)
+	}
+	return fmt.Errorf("failed to store message: %w", err)
+}
+
 // adoptSeq moves our pending message to the server's sequence number.
 func (tx *Tx) adoptSeq(id MessageID, seq uint64) error {
 	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.s.nextChange), id[:], int64(pendingBase))
 	if err != nil {
+		var chat string
+		if qerr := tx.queryRow(qSelectChatOf, id[:]).Scan(&chat); qerr == nil {
+			return tx.classifyInsertError(err, ChatID(chat), Position(seq))
+		}
 		return fmt.Errorf("failed to record sequence number: %w", err)
 	}
 	if n > 0 {

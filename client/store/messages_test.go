@@ -307,3 +307,30 @@ func TestExpirySweep(t *testing.T) {
 		t.Fatal("an expired message came back on redelivery")
 	}
 }
+
+func TestSeqTaken(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	c := newChat(t, s, "seq")
+	bob, me := newAccount(t), newAccount(t)
+	insert(t, s, textMsg(c.ID, 1, bob, 1, "first"))
+	p := &Message{ID: msgID(9), Chat: c.ID, Sender: me, Mine: true, Kind: KindText, Body: []byte("p"), State: StatePending}
+	insert(t, s, p)
+	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.InsertMessage(textMsg(c.ID, 2, bob, 1, "same seq")); !errors.Is(err, ErrSeqTaken) {
+			return fmt.Errorf("insert at a taken seq: %v, want ErrSeqTaken", err)
+		}
+		if err := tx.MarkSent(p.ID, 1); !errors.Is(err, ErrSeqTaken) {
+			return fmt.Errorf("ack at a taken seq: %v, want ErrSeqTaken", err)
+		}
+		// The transaction goes on.
+		_, err := tx.InsertMessage(textMsg(c.ID, 3, bob, 2, "next"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Message(ctx, msgID(3)); err != nil || m.Seq != 2 {
+		t.Fatalf("message after a refused one: %v", err)
+	}
+}
