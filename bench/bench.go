@@ -143,6 +143,8 @@ type Result struct {
 	// Behind counts paced sends dropped because every sender was busy
 	// (the target rate was not reached).
 	Behind uint64 `json:"behind,omitempty"`
+	// CPU is the CPU time used during the window.
+	CPU *CPUUse `json:"cpu,omitempty"`
 	// Memory is the Connections scenario's result.
 	Memory *MemoryResult `json:"memory,omitempty"`
 	Notes  []string      `json:"notes,omitempty"`
@@ -156,6 +158,21 @@ type Latency struct {
 	P999    float64 `json:"p999"`
 	Max     float64 `json:"max"`
 	Mean    float64 `json:"mean"`
+}
+
+// CPUUse is the CPU time used in the measured window: in cores (CPU
+// seconds per second) and in microseconds per durable message. On a loaded
+// machine the per-message figures say more than the rates: they estimate
+// what an idle machine would do (cores / (server + client per message)).
+type CPUUse struct {
+	ServerCores    float64 `json:"server_cores"`
+	ServerPerMsgUs float64 `json:"server_us_per_msg"`
+	ClientCores    float64 `json:"client_cores"`
+	ClientPerMsgUs float64 `json:"client_us_per_msg"`
+	// SameProcess is set for an in-process server: then the server
+	// figures are the whole process (clients included) and equal the
+	// client ones.
+	SameProcess bool `json:"same_process,omitempty"`
 }
 
 // MemoryResult is the server's memory before and after opening the idle
@@ -198,9 +215,10 @@ func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 	return r, nil
 }
 
-func newTraffic(cfg Config, senders int) *traffic {
+func newTraffic(cfg Config, tg Target, senders int) *traffic {
 	t := &traffic{
-		from: cfg.Warmup, until: cfg.Warmup + cfg.Duration,
+		serverCPU: tg.CPU,
+		from:      cfg.Warmup, until: cfg.Warmup + cfg.Duration,
 		payload: make([]byte, cfg.Size), window: cfg.Window,
 	}
 	_, _ = io.ReadFull(cfg.Rand, t.payload) // opaque filler, like ciphertext

@@ -37,7 +37,7 @@ func runFanout(ctx context.Context, t Target, cfg Config, r *Result) error {
 		}
 		epoch++
 	}
-	tr := newTraffic(cfg, 1)
+	tr := newTraffic(cfg, t, 1)
 	fmt.Fprintf(cfg.Progress, "fanout: one sender to %d members for %v (+%v warm-up)\n", cfg.Members, cfg.Duration, cfg.Warmup)
 	tr.start = time.Now()
 	err = tr.run(ctx, devs, func(ctx context.Context, wg *sync.WaitGroup) {

@@ -33,7 +33,7 @@ func runRelay(ctx context.Context, t Target, cfg Config, r *Result) error {
 		closeDevices(devs)
 		return err
 	}
-	tr := newTraffic(cfg, n)
+	tr := newTraffic(cfg, t, n)
 	fmt.Fprintf(cfg.Progress, "relay: %d pairs sending for %v (+%v warm-up)\n", cfg.Pairs, cfg.Duration, cfg.Warmup)
 	tr.start = time.Now()
 	err = tr.run(ctx, devs, func(ctx context.Context, wg *sync.WaitGroup) {

@@ -31,6 +31,14 @@ func (r *Result) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "latency      p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms  mean %.2f ms (%d samples)\n",
 				l.P50, l.P99, l.P999, l.Max, l.Mean, l.Samples)
 		}
+		if c := r.CPU; c != nil {
+			if c.SameProcess {
+				fmt.Fprintf(&b, "cpu          %.2f cores, %.1f µs per message (server and clients in one process)\n", c.ServerCores, c.ServerPerMsgUs)
+			} else {
+				fmt.Fprintf(&b, "cpu          server %.2f cores, %.1f µs per message; load generator %.2f cores, %.1f µs per message\n",
+					c.ServerCores, c.ServerPerMsgUs, c.ClientCores, c.ClientPerMsgUs)
+			}
+		}
 		if r.Behind > 0 {
 			fmt.Fprintf(&b, "behind       %d paced sends could not start on time (target rate not reached)\n", r.Behind)
 		}

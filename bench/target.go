@@ -36,6 +36,8 @@ type Target interface {
 	Kind() string
 	// Memory reports the server's memory use now.
 	Memory(ctx context.Context) (Memory, error)
+	// CPU reports the CPU time the server has used so far (user+system).
+	CPU(ctx context.Context) (time.Duration, error)
 	// Close stops a server the target started.
 	Close() error
 }
@@ -117,6 +119,9 @@ func (t *inProcess) Memory(context.Context) (Memory, error) {
 		Source: "runtime.MemStats of the whole process, after a GC (includes the load generator's own clients)",
 	}, nil
 }
+
+// CPU is the whole process's CPU time, the load generator's included.
+func (t *inProcess) CPU(context.Context) (time.Duration, error) { return selfCPU() }
 
 func (t *inProcess) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -234,6 +239,8 @@ func (t *spawned) Memory(ctx context.Context) (Memory, error) {
 	return m, nil
 }
 
+func (t *spawned) CPU(context.Context) (time.Duration, error) { return procCPU(t.cmd.Process.Pid) }
+
 func (t *spawned) Close() error {
 	_ = t.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -276,8 +283,37 @@ func (t *external) URL() string  { return t.url }
 func (t *external) Kind() string { return "external" }
 func (t *external) Close() error { return nil }
 
+func (t *external) CPU(ctx context.Context) (time.Duration, error) {
+	v, err := scrape(ctx, t.http, "process_cpu_seconds_total")
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(v[0] * float64(time.Second)), nil
+}
+
 func (t *external) Memory(ctx context.Context) (Memory, error) {
 	return scrapeMemory(ctx, t.http)
+}
+
+// procCPU reads a process's user+system CPU time from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("failed to read the server's CPU time: %w", err)
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields, in clock ticks (USER_HZ, 100 on Linux).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, errors.New("failed to read the server's CPU time: malformed /proc stat")
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("failed to read the server's CPU time: malformed /proc stat")
+	}
+	return time.Duration(u+st) * (time.Second / 100), nil
 }
 
 // procRSS reads VmRSS of a process from /proc/PID/status.
@@ -303,22 +339,7 @@ func procRSS(pid int) (uint64, error) {
 // scrapeMemory reads the process and Go memory gauges from a server's
 // Prometheus endpoint.
 func scrapeMemory(ctx context.Context, base string) (Memory, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return Memory{}, fmt.Errorf("failed to read metrics: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Memory{}, fmt.Errorf("failed to read metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Memory{}, fmt.Errorf("failed to read metrics: %s", resp.Status)
-	}
-	v, err := parseGauges(io.LimitReader(resp.Body, 16<<20),
-		"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
+	v, err := scrape(ctx, base, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
 	if err != nil {
 		return Memory{}, err
 	}
@@ -327,6 +348,25 @@ func scrapeMemory(ctx context.Context, base string) (Memory, error) {
 		GoInUse: uint64(v[1] + v[2]),
 		Source:  "the server's /metrics (process_resident_memory_bytes; go heap+stack in use)",
 	}, nil
+}
+
+// scrape reads unlabelled samples from a server's Prometheus endpoint.
+func scrape(ctx context.Context, base string, names ...string) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read metrics: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("failed to read metrics: %s", resp.Status)
+	}
+	return parseGauges(io.LimitReader(resp.Body, 16<<20), names...)
 }
 
 // parseGauges finds unlabelled samples in Prometheus text format.

@@ -32,6 +32,11 @@ type traffic struct {
 	behind    atomic.Uint64 // paced sends that could not start on time
 	firstErr  error
 	errOnce   sync.Once
+
+	// serverCPU reads the server's CPU time; cpuServer and cpuSelf are the
+	// server's and this process's CPU time during the window.
+	serverCPU          func(context.Context) (time.Duration, error)
+	cpuServer, cpuSelf time.Duration
 }
 
 func (t *traffic) now() time.Duration { return time.Since(t.start) }
@@ -118,6 +123,13 @@ func (t *traffic) pace(ctx context.Context, tokens chan<- struct{}) {
 	}
 }
 
+// ackDelay is how long a receiver lets acks gather before sending them,
+// as a client that stores in batches would; ackBatch sends them sooner.
+const (
+	ackDelay = 10 * time.Millisecond
+	ackBatch = 256
+)
+
 // receiver reads dev's pushes until its connection closes: it records the
 // latency of messages from other devices and acks everything in batches,
 // as a real client does once it has stored them.
@@ -130,6 +142,8 @@ func (t *traffic) receiver(wg *sync.WaitGroup, dev *device, self uint32) {
 		var group []byte
 		var top uint64
 		pending := 0
+		tick := time.NewTicker(ackDelay)
+		defer tick.Stop()
 		flush := func() {
 			if pending == 0 {
 				return
@@ -139,7 +153,18 @@ func (t *traffic) receiver(wg *sync.WaitGroup, dev *device, self uint32) {
 			_ = dev.c.Ack(ctx, []*wire.AckRef{{GroupId: group, Seq: top}}, false)
 			pending = 0
 		}
-		for ev := range events {
+		for {
+			var ev *wire.Event
+			var ok bool
+			select {
+			case ev, ok = <-events:
+			case <-tick.C:
+				flush()
+				continue
+			}
+			if !ok {
+				return
+			}
 			d := ev.GetDelivery()
 			if d == nil || len(d.GetGroupId()) == 0 {
 				continue
@@ -156,7 +181,7 @@ func (t *traffic) receiver(wg *sync.WaitGroup, dev *device, self uint32) {
 					t.hist.Record(at - sentAt)
 				}
 			}
-			if pending >= 128 || len(events) == 0 {
+			if pending >= ackBatch {
 				flush()
 			}
 		}
@@ -172,9 +197,16 @@ func (t *traffic) run(ctx context.Context, devs []*device, startSenders func(ctx
 		t.receiver(&rwg, d, uint32(i))
 	}
 	startSenders(sctx, &swg)
-	select {
-	case <-time.After(time.Until(t.start.Add(t.until))):
-	case <-ctx.Done():
+	if sleep(ctx, time.Until(t.start.Add(t.from))) == nil {
+		s0, _ := t.serverCPU(ctx)
+		c0, _ := selfCPU()
+		if sleep(ctx, time.Until(t.start.Add(t.until))) == nil {
+			s1, err1 := t.serverCPU(ctx)
+			c1, err2 := selfCPU()
+			if err1 == nil && err2 == nil {
+				t.cpuServer, t.cpuSelf = s1-s0, c1-c0
+			}
+		}
 	}
 	stop()
 	swg.Wait()
@@ -201,6 +233,15 @@ func (t *traffic) fill(r *Result) {
 	r.Behind = t.behind.Load()
 	if t.firstErr != nil {
 		r.FirstError = t.firstErr.Error()
+	}
+	if r.Sent > 0 && t.cpuServer > 0 {
+		r.CPU = &CPUUse{
+			ServerCores:    t.cpuServer.Seconds() / secs,
+			ServerPerMsgUs: float64(t.cpuServer.Microseconds()) / float64(r.Sent),
+			ClientCores:    t.cpuSelf.Seconds() / secs,
+			ClientPerMsgUs: float64(t.cpuSelf.Microseconds()) / float64(r.Sent),
+			SameProcess:    r.Target == "in-process",
+		}
 	}
 	if t.hist.Count() > 0 {
 		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
