@@ -6,8 +6,9 @@
 // each batching the writes routed to it (by group or account) into one
 // transaction and answering the callers after COMMIT. Rows that ops must
 // serialize on (a group, a device) are locked with SELECT ... FOR UPDATE,
-// so several server processes may write to one database safely. PostgreSQL's
-// default synchronous_commit=on makes a COMMIT durable before it returns.
+// so several server processes may write to one database safely. Every
+// connection sets synchronous_commit=on, so a COMMIT is durable (flushed to
+// the WAL on disk) before it returns, whatever the server's default.
 package postgres
 
 import (
@@ -48,6 +49,8 @@ func Open(ctx context.Context, url string, opts store.Options) (store.Store, err
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse database URL: %w", err)
 	}
+	// Acknowledged means durable, whatever the server's default.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	if cfg.MaxConns < Writers+4 {
 		cfg.MaxConns = Writers + 4
 	}

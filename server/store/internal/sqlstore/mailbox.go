@@ -25,11 +25,15 @@ const (
 		WHERE account_id = ? AND device_id = ?`
 	qReadMailbox = `SELECT seq, message_id, kind, created_at, data FROM mailbox
 		WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`
-	qDeleteMail       = `DELETE FROM mailbox WHERE account_id = ? AND device_id = ? AND seq = ?`
-	qDecMailboxCount  = `UPDATE devices SET mail_count = mail_count - ? WHERE account_id = ? AND device_id = ?`
-	qSelectMailCount  = `SELECT mail_count FROM devices WHERE account_id = ? AND device_id = ?`
-	qExpireLog        = `DELETE FROM group_log WHERE created_at < ?`
-	qExpireMailbox    = `DELETE FROM mailbox WHERE created_at < ?`
+	qDeleteMail      = `DELETE FROM mailbox WHERE account_id = ? AND device_id = ? AND seq = ?`
+	qDecMailboxCount = `UPDATE devices SET mail_count = mail_count - ? WHERE account_id = ? AND device_id = ?`
+	qSelectMailCount = `SELECT mail_count FROM devices WHERE account_id = ? AND device_id = ?`
+	// Expiry deletes in chunks, each its own write, so that a large sweep
+	// never holds up the writer for long.
+	qExpireLog = `DELETE FROM group_log WHERE (group_id, seq) IN
+		(SELECT group_id, seq FROM group_log WHERE created_at < ? LIMIT ?)`
+	qExpireMailbox = `DELETE FROM mailbox WHERE (account_id, device_id, seq) IN
+		(SELECT account_id, device_id, seq FROM mailbox WHERE created_at < ? LIMIT ?)`
 	qRecountMailboxes = `UPDATE devices SET mail_count = (SELECT COUNT(*) FROM mailbox m
 		WHERE m.account_id = devices.account_id AND m.device_id = devices.device_id) WHERE mail_count > 0`
 )
@@ -141,24 +145,41 @@ func (s *Store) MailboxDepth(ctx context.Context, dev store.DeviceRef) (int, err
 	return int(n), wrap("read mailbox depth", err)
 }
 
+// expireChunk is the most rows one expiry write deletes.
+const expireChunk = 5000
+
 // Expire implements store.Expiry.
 func (s *Store) Expire(ctx context.Context, before time.Time) (store.ExpiryResult, error) {
 	var res store.ExpiryResult
-	err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
-		var err error
-		cutoff := nanos(before)
-		if res.LogEntries, err = tx.Exec(ctx, qExpireLog, cutoff); err != nil {
-			return fmt.Errorf("failed to expire group log: %w", err)
-		}
-		if res.MailboxEntries, err = tx.Exec(ctx, qExpireMailbox, cutoff); err != nil {
-			return fmt.Errorf("failed to expire mailboxes: %w", err)
-		}
-		if res.MailboxEntries > 0 {
-			if _, err := tx.Exec(ctx, qRecountMailboxes); err != nil {
-				return fmt.Errorf("failed to recount mailboxes: %w", err)
+	cutoff := nanos(before)
+	for _, c := range []struct {
+		query string
+		n     *int64
+	}{{qExpireLog, &res.LogEntries}, {qExpireMailbox, &res.MailboxEntries}} {
+		for {
+			var n int64
+			err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
+				var err error
+				n, err = tx.Exec(ctx, c.query, cutoff, expireChunk)
+				return wrap("expire entries", err)
+			})
+			if err != nil {
+				return res, err
+			}
+			*c.n += n
+			if n < expireChunk {
+				break
 			}
 		}
-		return nil
-	})
-	return res, err
+	}
+	if res.MailboxEntries > 0 {
+		err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
+			_, err := tx.Exec(ctx, qRecountMailboxes)
+			return wrap("recount mailboxes", err)
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
