@@ -80,3 +80,39 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("write after Close: %v", err)
 	}
 }
+
+// TestTwoOpeners has two Stores (as two processes would) write to one
+// profile: pending positions and change numbers never collide, and each
+// sees the other's writes.
+func TestTwoOpeners(t *testing.T) {
+	ctx := context.Background()
+	s1, dir := newStore(t)
+	s2, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c := newChat(t, s1, "shared")
+	me := newAccount(t)
+	for i := range 10 {
+		s := s1
+		if i%2 == 1 {
+			s = s2
+		}
+		m := &Message{ID: msgID(i + 1), Chat: c.ID, Sender: me, Mine: true, Kind: KindText, Body: []byte("x"), State: StatePending}
+		insert(t, s, m)
+	}
+	page, err := s2.History(ctx, c.ID, HistoryQuery{Limit: 20})
+	if err != nil || len(page.Messages) != 10 {
+		t.Fatalf("history %d, %v", len(page.Messages), err)
+	}
+	for i, m := range page.Messages {
+		if m.ID != msgID(i+1) {
+			t.Fatalf("message %d out of order", i)
+		}
+	}
+	changes, err := s1.Changes(ctx, 0, 100)
+	if err != nil || len(changes) != 10 {
+		t.Fatalf("changes %d, %v", len(changes), err)
+	}
+}

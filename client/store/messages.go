@@ -147,9 +147,12 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 	if err := m.validate(); err != nil {
 		return false, err
 	}
+	if err := tx.loadCounters(); err != nil {
+		return false, err
+	}
 	pos := Position(m.Seq)
 	if m.Seq == 0 {
-		pos = tx.s.nextPending
+		pos = tx.nextPending
 	}
 	var content any
 	var deletedAt int64
@@ -170,7 +173,7 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 		target = m.Target[:]
 	}
 	n, err := tx.exec(qInsertMessage, m.ID[:], string(m.Chat), int64(pos), int64(m.Kind), m.Mine, target, content,
-		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.s.nextChange))
+		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.nextChange))
 	if err != nil {
 		return false, tx.classifyInsertError(err, m.Chat, pos)
 	}
@@ -182,10 +185,10 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 		}
 		return false, nil
 	}
-	m.Change = tx.s.nextChange
-	tx.s.nextChange++
+	m.Change = tx.nextChange
+	tx.nextChange++
 	if m.Seq == 0 {
-		tx.s.nextPending++
+		tx.nextPending++
 	}
 	m.Position = pos
 	if m.Deleted {
@@ -269,7 +272,11 @@ func (tx *Tx) applyEdit(edit *Message, editPos Position) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.exec(qApplyEdit, sealed, max(unixNano(edit.SentAt), 1), int64(editPos), tx.change(), edit.Target[:]); err != nil {
+	ch, err := tx.change()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(qApplyEdit, sealed, max(unixNano(edit.SentAt), 1), int64(editPos), ch, edit.Target[:]); err != nil {
 		return fmt.Errorf("failed to apply edit: %w", err)
 	}
 	return nil
@@ -327,7 +334,11 @@ func (tx *Tx) applyWaitingEvents(m *Message) error {
 // receipts that point at it, keeping the rows for dedup and order.
 func (tx *Tx) tombstone(chat ChatID, id MessageID, at time.Time) error {
 	ts := max(unixNano(at), 1)
-	if _, err := tx.exec(qTombstone, ts, tx.change(), id[:]); err != nil {
+	ch, err := tx.change()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(qTombstone, ts, ch, id[:]); err != nil {
 		return fmt.Errorf("failed to delete message: %w", err)
 	}
 	rows, err := tx.query(qEventsOf, id[:], string(chat))
@@ -349,7 +360,11 @@ func (tx *Tx) tombstone(chat ChatID, id MessageID, at time.Time) error {
 	// One statement per row, so that each changed row gets its own change
 	// number.
 	for _, e := range events {
-		if _, err := tx.exec(qTombstone, ts, tx.change(), e); err != nil {
+		ch, err := tx.change()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(qTombstone, ts, ch, e); err != nil {
 			return fmt.Errorf("failed to delete message: %w", err)
 		}
 	}
@@ -397,7 +412,10 @@ func (tx *Tx) classifyInsertError(err error, chat ChatID, pos Position) error {
 
 // adoptSeq moves our pending message to the server's sequence number.
 func (tx *Tx) adoptSeq(id MessageID, seq uint64) error {
-	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.s.nextChange), id[:], int64(pendingBase))
+	if err := tx.loadCounters(); err != nil {
+		return err
+	}
+	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.nextChange), id[:], int64(pendingBase))
 	if err != nil {
 		var chat string
 		if qerr := tx.queryRow(qSelectChatOf, id[:]).Scan(&chat); qerr == nil {
@@ -406,16 +424,19 @@ func (tx *Tx) adoptSeq(id MessageID, seq uint64) error {
 		return fmt.Errorf("failed to record sequence number: %w", err)
 	}
 	if n > 0 {
-		tx.s.nextChange++
+		tx.nextChange++
 	}
 	return nil
 }
 
 // change returns a fresh change number for one changed row.
-func (tx *Tx) change() int64 {
-	c := tx.s.nextChange
-	tx.s.nextChange++
-	return int64(c)
+func (tx *Tx) change() (int64, error) {
+	if err := tx.loadCounters(); err != nil {
+		return 0, err
+	}
+	c := tx.nextChange
+	tx.nextChange++
+	return int64(c), nil
 }
 
 // SetMessageState changes a message's state. Sent, delivered and read never
@@ -436,7 +457,11 @@ func (tx *Tx) SetMessageState(id MessageID, state MessageState) error {
 	if MessageState(cur) == state {
 		return nil
 	}
-	if _, err := tx.exec(qSetState, int64(state), tx.change(), id[:]); err != nil {
+	ch, err := tx.change()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(qSetState, int64(state), ch, id[:]); err != nil {
 		return fmt.Errorf("failed to set message state: %w", err)
 	}
 	return nil

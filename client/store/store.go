@@ -75,12 +75,10 @@ type Store struct {
 	// connection in writeDB, and wmu lets one Update at a time use it. Group
 	// commit is explicit: callers put many writes in one Update (or one
 	// [Batch]), which costs one fsync.
-	wmu         sync.Mutex
-	writeDB     *sql.DB
-	closed      atomic.Bool          // set once, under wmu; read without it
-	nextPending Position             // next local position for a pending message; under wmu
-	nextChange  ChangeSeq            // next change number; under wmu
-	stmts       map[string]*sql.Stmt // prepared writer statements; read-only after open
+	wmu     sync.Mutex
+	writeDB *sql.DB
+	closed  atomic.Bool          // set once, under wmu; read without it
+	stmts   map[string]*sql.Stmt // prepared writer statements; read-only after open
 }
 
 // Create makes a new profile in dir (created with mode 0700 if missing): a
@@ -201,17 +199,6 @@ func (s *Store) openDB(ctx context.Context, path string) (err error) {
 	if err := s.prepareWriter(ctx); err != nil {
 		return err
 	}
-	var maxPending sql.NullInt64
-	if err := s.writeDB.QueryRowContext(ctx, qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
-		return fmt.Errorf("failed to read pending positions: %w", err)
-	}
-	if err := s.writeDB.QueryRowContext(ctx, qMaxChange).Scan(&s.nextChange); err != nil {
-		return fmt.Errorf("failed to read change counter: %w", err)
-	}
-	s.nextPending = pendingBase
-	if maxPending.Valid {
-		s.nextPending = Position(maxPending.Int64) + 1
-	}
 	s.readDB, err = sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		return fmt.Errorf("failed to open database readers: %w", err)
@@ -324,14 +311,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("failed to begin transaction: %w", err)
 	}
-	savedPending, savedChange := s.nextPending, s.nextChange
 	committed := false
 	defer func() {
 		// Also reached if fn panics: the transaction must not stay open on
 		// the only writer connection.
 		if !committed {
 			_ = sqlTx.Rollback()
-			s.nextPending, s.nextChange = savedPending, savedChange
 		}
 	}()
 	tx := &Tx{s: s, ctx: ctx, tx: sqlTx}
@@ -352,6 +337,33 @@ type Tx struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // this transaction's handles on prepared statements
+
+	// Counters for new rows, read from the database on first use. Reading
+	// them inside the (IMMEDIATE) transaction keeps them right even when
+	// another process has written to the profile in between.
+	countersLoaded bool
+	nextPending    Position
+	nextChange     ChangeSeq
+}
+
+// loadCounters reads the next pending position and change number.
+func (tx *Tx) loadCounters() error {
+	if tx.countersLoaded {
+		return nil
+	}
+	var maxPending sql.NullInt64
+	if err := tx.queryRow(qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
+		return fmt.Errorf("failed to read pending positions: %w", err)
+	}
+	if err := tx.queryRow(qMaxChange).Scan(&tx.nextChange); err != nil {
+		return fmt.Errorf("failed to read change counter: %w", err)
+	}
+	tx.nextPending = pendingBase
+	if maxPending.Valid {
+		tx.nextPending = Position(maxPending.Int64) + 1
+	}
+	tx.countersLoaded = true
+	return nil
 }
 
 // querier is what reads need; *sql.DB and *sql.Tx both have it.
@@ -374,7 +386,7 @@ func (s *Store) reader() (querier, error) {
 var writerQueries = []string{
 	qInsertMessage, qSelectMessage, qSelectEditState, qAdoptSeq, qSetState, qSelectState, qApplyEdit,
 	qTombstone, qEventsOf, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
-	qSelectCursor, qInsertOutbox, qSetOutboxSealed, qOutboxRetry, qOutboxDel, qInsertKeyPackage,
+	qSelectCursor, qMaxPendingPos, qMaxChange, qInsertOutbox, qSetOutboxSealed, qOutboxRetry, qOutboxDel, qInsertKeyPackage,
 	qSelectKeyPackage, qDeleteKeyPackage, qUpsertConversation, qSelectConversation, qMarkRead,
 	qUpsertSetting, qUpsertContact, qExpired,
 }
