@@ -160,8 +160,9 @@ func (t *Tree) Validate(o ValidateOptions) error {
 	if err := t.checkStructure(); err != nil {
 		return err
 	}
-	// Per node, in parallel: the leaf checks and the leaf's tree hash, or
-	// the parent's key format.
+	// The cheap checks come first, so that a forged tree is rejected
+	// before thousands of signatures are verified. In parallel per node:
+	// the leaf's tree hash, or the parent's key format.
 	err = parallel(int(t.Width()), func(i int) error {
 		x := treemath.NodeIndex(i)
 		if !x.IsLeaf() {
@@ -172,15 +173,8 @@ func (t *Tree) Validate(o ValidateOptions) error {
 			}
 			return nil
 		}
-		l := x.Leaf()
-		leaf := t.leaves[l]
-		if leaf != nil {
-			if err := t.checkLeafAlone(leaf, l, leaf.Source, rc, &o); err != nil {
-				return &NodeError{Node: x, Err: err}
-			}
-		}
 		if !t.valid[x] {
-			sum, err := leafHash(t.cs, l, leaf)
+			sum, err := leafHash(t.cs, x.Leaf(), t.leaves[x>>1])
 			if err != nil {
 				return &NodeError{Node: x, Err: err}
 			}
@@ -195,7 +189,21 @@ func (t *Tree) Validate(o ValidateOptions) error {
 	if o.TreeHash != nil && !bytes.Equal(t.nodeHash(t.Root()), o.TreeHash) {
 		return fmt.Errorf("%w: root hash differs from the group's", ErrTreeHash)
 	}
-	return t.VerifyParentHashes()
+	if err := t.VerifyParentHashes(); err != nil {
+		return err
+	}
+	// Then every leaf node, signatures included, on all cores.
+	return parallel(len(t.leaves), func(i int) error {
+		leaf := t.leaves[i]
+		if leaf == nil {
+			return nil
+		}
+		l := treemath.LeafIndex(i)
+		if err := t.checkLeafAlone(leaf, l, leaf.Source, rc, &o); err != nil {
+			return &NodeError{Node: l.Node(), Err: err}
+		}
+		return nil
+	})
 }
 
 // checkStructure checks what needs no cryptography: credential types

@@ -227,8 +227,20 @@ func TestValidateRejects(t *testing.T) {
 		}
 	})
 	t.Run("lifetime", func(t *testing.T) {
+		// Leaf 7 is covered by no parent hash (it is unmerged where it
+		// would be), so only the leaf checks can catch this.
+		c := withLeaf(tr, 7, func(n *message.LeafNode) { n.Lifetime = message.Lifetime{NotBefore: 10, NotAfter: 5} })
+		expectNodeErr(t, c.Validate(ValidateOptions{GroupID: testGroup}), ErrInvalidLeaf, 14)
+		if err := c.Validate(ValidateOptions{GroupID: testGroup}); !errors.Is(err, message.ErrLifetime) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("leaf under a parent hash", func(t *testing.T) {
+		// Leaf 6 is in the original sibling subtree of node 11's parent
+		// hash: changing it breaks the chain before signatures are
+		// checked.
 		c := withLeaf(tr, 6, func(n *message.LeafNode) { n.Lifetime = message.Lifetime{NotBefore: 10, NotAfter: 5} })
-		expectNodeErr(t, c.Validate(ValidateOptions{GroupID: testGroup}), ErrInvalidLeaf, 12)
+		expectNodeErr(t, c.Validate(ValidateOptions{GroupID: testGroup}), ErrParentHash, 11)
 	})
 	mustValid(t, tr)
 }
