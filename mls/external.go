@@ -121,7 +121,7 @@ func JoinExternal(cfg *Config, groupInfo []byte, cred Credential, signer *Signer
 		return nil, nil, err
 	}
 	defer path.Destroy()
-	if err := newMemberIndex(t).check(&newCtx, newCtx.Extensions, a.tree.Leaf(at), -1); err != nil {
+	if err := newMemberIndex(t, 1).check(&newCtx, newCtx.Extensions, a.tree.Leaf(at), -1); err != nil {
 		return nil, nil, err
 	}
 	newCtx.TreeHash = a.tree.TreeHash()

@@ -52,8 +52,12 @@ func validateLeafAlone(cfg *Config, cs *suite.Suite, leaf *message.LeafNode, sou
 // memberIndex answers the uniqueness and compatibility questions of RFC
 // 9420, Section 7.3 for many leaf nodes at once, so that a commit adding
 // thousands of members does not scan the tree for each.
+//
+// For a handful of checks, building maps costs more than scanning the
+// tree: a linear index scans the tree as it is at each check instead.
 type memberIndex struct {
 	t       *tree.Tree
+	linear  bool
 	sigKeys map[string]treemath.LeafIndex
 	encKeys map[string]bool
 	credOK  map[message.CredentialType]bool
@@ -61,12 +65,23 @@ type memberIndex struct {
 	scanned bool
 }
 
-func newMemberIndex(t *tree.Tree) *memberIndex {
-	return &memberIndex{t: t}
+func newMemberIndex(t *tree.Tree, checks int) *memberIndex {
+	return &memberIndex{t: t, linear: checks <= 4}
+}
+
+// encryptionKeyInTree reports whether key is any node's encryption key.
+func encryptionKeyInTree(t *tree.Tree, key []byte) bool {
+	w := t.Width()
+	for x := treemath.NodeIndex(0); uint32(x) < w; x++ {
+		if k := t.EncryptionKey(x); k != nil && bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *memberIndex) scan() {
-	if m.scanned {
+	if m.scanned || m.linear {
 		return
 	}
 	m.scanned = true
@@ -92,6 +107,14 @@ func (m *memberIndex) scan() {
 
 // supportedByAll reports whether every member supports credential type ct.
 func (m *memberIndex) supportedByAll(ct message.CredentialType) bool {
+	if m.linear {
+		for _, leaf := range m.t.Leaves() {
+			if leaf != nil && !leaf.Capabilities.SupportsCredential(ct) {
+				return false
+			}
+		}
+		return true
+	}
 	if ok, known := m.credOK[ct]; known {
 		return ok
 	}
@@ -108,6 +131,9 @@ func (m *memberIndex) supportedByAll(ct message.CredentialType) bool {
 
 // add records a leaf that entered the tree after the scan.
 func (m *memberIndex) add(i treemath.LeafIndex, leaf *message.LeafNode) {
+	if m.linear {
+		return
+	}
 	m.sigKeys[string(leaf.SignatureKey)] = i
 	m.encKeys[string(leaf.EncryptionKey)] = true
 	m.inUse[leaf.Credential.Type] = true
@@ -135,6 +161,23 @@ func (m *memberIndex) check(ctx *message.GroupContext, exts message.Extensions, 
 	}
 	if !m.supportedByAll(leaf.Credential.Type) {
 		return wrapf(ErrInvalidLeafNode, "credential type 0x%04x not supported by every member", uint16(leaf.Credential.Type))
+	}
+	if m.linear {
+		for i, other := range m.t.Leaves() {
+			if other == nil || int64(i) == replacing {
+				continue
+			}
+			if !leaf.Capabilities.SupportsCredential(other.Credential.Type) {
+				return wrapf(ErrInvalidLeafNode, "credential type 0x%04x in use is not supported", uint16(other.Credential.Type))
+			}
+			if bytes.Equal(other.SignatureKey, leaf.SignatureKey) {
+				return wrapf(ErrInvalidLeafNode, "signature key already used by member %d", i)
+			}
+		}
+		if encryptionKeyInTree(m.t, leaf.EncryptionKey) {
+			return wrapf(ErrInvalidLeafNode, "encryption key already in the tree")
+		}
+		return nil
 	}
 	for ct := range m.inUse {
 		if !leaf.Capabilities.SupportsCredential(ct) {

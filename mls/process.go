@@ -522,7 +522,7 @@ func (g *Group) validateCommitLeaf(t *tree.Tree, ctx *message.GroupContext, leaf
 		}
 		return nil
 	}
-	idx := newMemberIndex(t)
+	idx := newMemberIndex(t, 1)
 	return idx.check(ctx, ctx.Extensions, leaf, int64(at))
 }
 

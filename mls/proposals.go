@@ -385,7 +385,7 @@ func (g *Group) applyProposals(s *Group, props []resolvedProposal, committer mes
 	newCtx.Extensions = a.extensions
 	var idx *memberIndex
 	if len(updates)+len(adds) > 0 {
-		idx = newMemberIndex(a.tree)
+		idx = newMemberIndex(a.tree, len(updates)+len(adds))
 		idx.scan()
 	}
 	for _, rp := range updates {
@@ -401,7 +401,7 @@ func (g *Group) applyProposals(s *Group, props []resolvedProposal, committer mes
 	}
 	for _, rp := range removes {
 		r := rp.proposal.Remove.Removed
-		if idx != nil {
+		if idx != nil && !idx.linear {
 			if old := a.tree.Leaf(r); old != nil {
 				if j, ok := idx.sigKeys[string(old.SignatureKey)]; ok && j == r {
 					delete(idx.sigKeys, string(old.SignatureKey))

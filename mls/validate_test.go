@@ -64,6 +64,11 @@ func TestCommitValidation(t *testing.T) {
 	add := message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *dk.KeyPackage.kp}}}
 	bobAgain := bob.keyPackage(t)
 	addBob := message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *bobAgain.KeyPackage.kp}}}
+	var many []message.ProposalOrRef
+	for range 5 {
+		k := newClient(t, cfg, "x").keyPackage(t)
+		many = append(many, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *k.KeyPackage.kp}}})
+	}
 	self := alice.g.self
 	cases := []struct {
 		name string
@@ -80,6 +85,9 @@ func TestCommitValidation(t *testing.T) {
 		{"external init from a member", &message.Commit{Proposals: []message.ProposalOrRef{extInit}}, ErrInvalidProposal},
 		{"same key package twice", &message.Commit{Proposals: []message.ProposalOrRef{add, add}}, ErrInvalidProposalList},
 		{"add an existing member", &message.Commit{Proposals: []message.ProposalOrRef{addBob}}, ErrInvalidProposalList},
+		{"same key package twice among many", &message.Commit{Proposals: append(append([]message.ProposalOrRef{add}, many...), add)}, ErrInvalidProposalList},
+		{"an existing member among many", &message.Commit{Proposals: append(append([]message.ProposalOrRef{}, many...), addBob)}, ErrInvalidProposalList},
+		{"many valid adds, bad tag", &message.Commit{Proposals: many}, ErrInvalidMAC},
 		{"unknown reference", &message.Commit{Proposals: []message.ProposalOrRef{{Type: message.ProposalOrRefReference, Reference: make([]byte, 32)}}}, ErrUnknownProposal},
 		{"bad confirmation tag", &message.Commit{Proposals: []message.ProposalOrRef{add}}, ErrInvalidMAC},
 	}
