@@ -65,7 +65,7 @@ func (g *Group) Commit(opts *CommitOptions) (*CommitResult, error) {
 	var byValue []*message.Proposal
 	if opts != nil {
 		for _, kp := range opts.Add {
-			if err := validateKeyPackage(g.cfg, kp.kp, true); err != nil {
+			if err := checkLifetime(g.cfg, kp.kp); err != nil {
 				return nil, err
 			}
 			byValue = append(byValue, &message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *kp.kp}})

@@ -166,6 +166,16 @@ func validateKeyPackage(cfg *Config, kp *message.KeyPackage, checkLifetime bool)
 	return nil
 }
 
+// checkLifetime checks that the key package's leaf is valid now, as RFC
+// 9420, Section 7.3 requires for leaf nodes we send; the rest of the
+// validation happens with the proposal.
+func checkLifetime(cfg *Config, kp *message.KeyPackage) error {
+	if !kp.LeafNode.Lifetime.Contains(cfg.now()) {
+		return wrapf(ErrInvalidKeyPackage, "lifetime [%d, %d] does not cover now", kp.LeafNode.Lifetime.NotBefore, kp.LeafNode.Lifetime.NotAfter)
+	}
+	return nil
+}
+
 // Bytes returns the key package as an MLSMessage, ready to publish.
 func (k *KeyPackage) Bytes() []byte {
 	m := &message.MLSMessage{Version: message.MLS10, WireFormat: message.WireFormatKeyPackage, KeyPackage: k.kp}

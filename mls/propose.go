@@ -51,7 +51,7 @@ func (g *Group) propose(p *message.Proposal, aad []byte) ([]byte, error) {
 // ProposeAdd proposes adding the owner of kp. The key package is validated
 // against the group first.
 func (g *Group) ProposeAdd(kp *KeyPackage) ([]byte, error) {
-	if err := validateKeyPackage(g.cfg, kp.kp, true); err != nil {
+	if err := checkLifetime(g.cfg, kp.kp); err != nil {
 		return nil, err
 	}
 	return g.propose(&message.Proposal{Type: message.ProposalAdd, Add: &message.Add{KeyPackage: *kp.kp}}, nil)
