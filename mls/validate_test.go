@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/mls/internal/message"
 	"github.com/parley-im/parley/mls/internal/treemath"
@@ -159,6 +160,16 @@ func TestProposalValidation(t *testing.T) {
 	if _, err := ParseKeyPackage(&open, data); !errors.Is(err, ErrInvalidSignature) {
 		t.Fatalf("tampered: %v", err)
 	}
+	// An expired key package is refused for what we send.
+	fresh := newClient(t, cfg, "fresh").keyPackage(t)
+	cfg.Now = func() time.Time { return time.Now().Add(10 * DefaultKeyPackageExpiry) }
+	if _, err := alice.g.ProposeAdd(fresh.KeyPackage); !errors.Is(err, ErrInvalidKeyPackage) {
+		t.Fatalf("expired key package: %v", err)
+	}
+	if _, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{fresh.KeyPackage}}); !errors.Is(err, ErrInvalidKeyPackage) {
+		t.Fatalf("expired key package by value: %v", err)
+	}
+	cfg.Now = nil
 	// Pending state rules.
 	if _, err := alice.g.Commit(nil); err != nil {
 		t.Fatal(err)
