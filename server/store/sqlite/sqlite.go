@@ -7,6 +7,12 @@
 // commits, and only then answers the callers. Reads use a separate pool of
 // read-only connections, which WAL lets run alongside the writer.
 //
+// One server process per data folder: the writer keeps the state of the
+// groups it appends to in memory between transactions. Other processes may
+// make short administrative writes that touch no group (`parley admin
+// invite`); SQLite's file lock and busy timeout serialize them with the
+// server's writer.
+//
 // Durability: the database runs in WAL mode with synchronous=FULL, so every
 // COMMIT fsyncs the WAL before it returns and an acknowledged write survives
 // a process crash, an OS crash and a power loss. synchronous=NORMAL would
