@@ -52,6 +52,11 @@ type Config struct {
 	// SignatureSkew is the accepted clock difference for signed revocations
 	// and deletions (default 5 min).
 	SignatureSkew time.Duration
+	// MemberCacheTTL bounds how long a group's cached member list is used
+	// before it is read again (default: forever with the in-process bus,
+	// where every membership change passes through this server; 2 s with
+	// any other bus, where other processes change memberships too).
+	MemberCacheTTL time.Duration
 	// Limits protect the service.
 	Limits Limits
 	// Now is the clock (default time.Now).
@@ -147,6 +152,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Bus == nil {
 		c.Bus = bus.NewInProcess()
+	}
+	if _, local := c.Bus.(*bus.InProcess); !local && c.MemberCacheTTL == 0 {
+		c.MemberCacheTTL = 2 * time.Second
 	}
 	if c.ServerName == "" {
 		c.ServerName = "localhost"

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/parley-im/parley/server/store"
 )
@@ -13,38 +14,46 @@ import (
 // account deletion). A generation counter keeps a read that raced with an
 // invalidation from caching a stale list.
 //
-// With several server nodes sharing a store, another node's membership
-// change is not seen here until the entry is evicted; pushes may then miss
-// a new member (it still catches up with Fetch) or reach a removed device's
-// open connection until it reconnects. A multi-node bus must carry
-// invalidations.
+// With several server processes sharing a store, another process's
+// membership change is not seen here until the entry is older than ttl
+// (Config.MemberCacheTTL, 2 s by default when the bus is not in-process):
+// until then pushes may miss a new member (it still catches up with Fetch
+// after its Welcome's wake) or reach a removed device's open connection
+// (it cannot decrypt the new epoch's messages).
 type memberCache struct {
 	store store.DeliveryService
 	max   int
+	ttl   time.Duration // 0: entries live until invalidated or evicted
+	now   func() time.Time
 
 	mu     sync.Mutex
 	gen    uint64
-	groups map[store.GroupID][]store.DeviceRef
+	groups map[store.GroupID]memberEntry
 }
 
-func newMemberCache(st store.DeliveryService, max int) *memberCache {
-	return &memberCache{store: st, max: max, groups: make(map[store.GroupID][]store.DeviceRef)}
+type memberEntry struct {
+	refs []store.DeviceRef
+	at   time.Time
+}
+
+func newMemberCache(st store.DeliveryService, max int, ttl time.Duration, now func() time.Time) *memberCache {
+	return &memberCache{store: st, max: max, ttl: ttl, now: now, groups: make(map[store.GroupID]memberEntry)}
 }
 
 // get returns the group's member devices. The slice must not be modified.
 func (c *memberCache) get(ctx context.Context, g store.GroupID) ([]store.DeviceRef, error) {
 	c.mu.Lock()
-	refs, ok := c.groups[g]
+	e, ok := c.groups[g]
 	gen := c.gen
 	c.mu.Unlock()
-	if ok {
-		return refs, nil
+	if ok && (c.ttl == 0 || c.now().Sub(e.at) < c.ttl) {
+		return e.refs, nil
 	}
 	members, err := c.store.Members(ctx, g)
 	if err != nil {
 		return nil, err
 	}
-	refs = make([]store.DeviceRef, len(members))
+	refs := make([]store.DeviceRef, len(members))
 	for i, m := range members {
 		refs[i] = m.Device
 	}
@@ -56,7 +65,7 @@ func (c *memberCache) get(ctx context.Context, g store.GroupID) ([]store.DeviceR
 				break
 			}
 		}
-		c.groups[g] = refs
+		c.groups[g] = memberEntry{refs: refs, at: c.now()}
 	}
 	c.mu.Unlock()
 	return refs, nil

@@ -80,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 		store:           cfg.Store,
 		log:             cfg.Logger,
 		metrics:         metrics.New(),
-		members:         newMemberCache(cfg.Store, l.MemberCacheGroups),
+		members:         newMemberCache(cfg.Store, l.MemberCacheGroups, cfg.MemberCacheTTL, cfg.Now),
 		addrLimiter:     ratelimit.New[string](ratelimit.Limits{Rate: limit(l.AddrRate), Burst: l.AddrBurst}, l.MaxRateKeys, cfg.Now),
 		deviceLimiter:   ratelimit.New[store.DeviceRef](ratelimit.Limits{Rate: limit(l.DeviceRate), Burst: l.DeviceBurst}, l.MaxRateKeys, cfg.Now),
 		registerLimiter: ratelimit.New[string](ratelimit.Limits{Rate: limit(l.RegisterRate), Burst: l.RegisterBurst}, l.MaxRateKeys, cfg.Now),

@@ -184,8 +184,9 @@ func (ss *session) handleFrame(ctx context.Context, f *wire.Frame, decodeErr err
 		if !ss.requireAuth(f.GetId()) {
 			return
 		}
-		ss.spawn(ctx, f.GetId(), "ack", func(ctx context.Context) (*wire.Response, error) {
-			return ss.srv.handleAck(ctx, ss.device, body.Ack, f.GetId() != 0)
+		dev, id := ss.device, f.GetId()
+		ss.spawn(ctx, id, "ack", func(ctx context.Context) (*wire.Response, error) {
+			return ss.srv.handleAck(ctx, dev, body.Ack, id != 0)
 		})
 	case nil:
 		ss.reject(f.GetId(), wire.NewError(wire.ErrorCode_UNKNOWN_REQUEST, "the frame has no body this server understands"))

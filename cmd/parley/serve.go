@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/server/bus"
 	"github.com/parley-im/parley/server/store"
 	"github.com/parley-im/parley/server/store/open"
 )
@@ -22,6 +23,7 @@ func init() { addCommand(newServeCmd) }
 // serveOptions are the flags of `parley serve`.
 type serveOptions struct {
 	listen, data, db, serverName string
+	natsURL                      string
 	tlsCert, tlsKey              string
 	powBits                      int
 	inviteOnly, logIPs           bool
@@ -56,6 +58,7 @@ Without --tls-cert/--tls-key the server only listens on loopback addresses
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	storeFlags(cmd, &o.data, &o.db)
+	f.StringVar(&o.natsURL, "nats", "", "NATS URL (nats://...) to push across several server processes sharing one PostgreSQL database")
 	f.StringVar(&o.serverName, "server-name", "", "the server's public host[:port], signed into logins and usernames (default: the --listen host, or localhost)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -148,8 +151,17 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 			log.Error("failed to close the store", "err", err)
 		}
 	}()
+	var b bus.Bus
+	if o.natsURL != "" {
+		nb, err := bus.NewNATS(o.natsURL, bus.NATSOptions{Name: "parley " + name})
+		if err != nil {
+			return err
+		}
+		defer nb.Close()
+		b = nb
+	}
 	srv, err := server.New(server.Config{
-		Store: st, ServerName: name, Logger: log, LogIPs: o.logIPs, TLS: tlsCfg,
+		Store: st, Bus: b, ServerName: name, Logger: log, LogIPs: o.logIPs, TLS: tlsCfg,
 		PowBits: o.powBits, InviteOnly: o.inviteOnly, TTL: o.ttl, EpochGrace: o.epochGrace,
 		Limits: o.limits,
 	})

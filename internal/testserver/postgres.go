@@ -10,10 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// freshSchema creates a schema with a random name in the PARLEY_TEST_POSTGRES
+// FreshPostgres creates a schema with a random name in the PARLEY_TEST_POSTGRES
 // database, drops it when the test ends, and returns a URL whose
 // connections use it, so parallel tests never see each other's tables.
-func freshSchema(t testing.TB) string {
+func FreshPostgres(t testing.TB) string {
 	t.Helper()
 	base := Postgres()
 	if base == "" {

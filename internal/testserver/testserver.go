@@ -81,7 +81,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 // test when the variable is not set.
 func StartPostgres(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	return start(t, freshSchema(t), opts)
+	return start(t, FreshPostgres(t), opts)
+}
+
+// StartDSN is Start over the store named by dsn (a directory or a
+// postgres:// URL); several servers may share one PostgreSQL DSN.
+func StartDSN(t testing.TB, dsn string, opts ...Option) *Server {
+	t.Helper()
+	return start(t, dsn, opts)
 }
 
 // Backends runs f once per available storage backend: SQLite always,
