@@ -78,6 +78,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	qTombstone       = `UPDATE messages SET content = NULL, deleted_at = ?, expires_at = 0, edited_at = 0, sent_at = 0, received_at = 0, change_seq = ?
 WHERE id = ?`
 	qEventsOf      = `SELECT id FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 5, 8) AND deleted_at = 0`
+	qHasWaiting    = `SELECT EXISTS (SELECT 1 FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 4) AND deleted_at = 0)`
 	qPendingEvents = `SELECT ` + msgColumns + ` FROM messages INDEXED BY messages_target WHERE target = ? AND chat = ? AND kind IN (3, 4) AND deleted_at = 0 ORDER BY pos`
 	qHistory       = `SELECT ` + msgColumns + ` FROM messages
 WHERE chat = ? AND pos < ? AND kind IN (1, 2, 6, 7) AND deleted_at = 0 ORDER BY pos DESC LIMIT ?`
@@ -301,6 +302,14 @@ func (tx *Tx) applyDelete(del *Message) error {
 
 // applyWaitingEvents applies edits and deletions that arrived before m.
 func (tx *Tx) applyWaitingEvents(m *Message) error {
+	// Almost always there are none; asking costs less than reading them.
+	var waiting bool
+	if err := tx.queryRow(qHasWaiting, m.ID[:], string(m.Chat)).Scan(&waiting); err != nil {
+		return fmt.Errorf("failed to look up waiting edits: %w", err)
+	}
+	if !waiting {
+		return nil
+	}
 	rows, err := tx.query(qPendingEvents, m.ID[:], string(m.Chat))
 	if err != nil {
 		return fmt.Errorf("failed to look up waiting edits: %w", err)

@@ -210,9 +210,11 @@ func (s *Store) openDB(ctx context.Context, path string) (err error) {
 }
 
 const (
-	qInsertMeta    = `INSERT INTO meta (name, value) VALUES (?, ?)`
-	qSelectMeta    = `SELECT value FROM meta WHERE name = ?`
-	qMaxPendingPos = `SELECT MAX(pos) FROM messages WHERE pos >= ?`
+	qInsertMeta = `INSERT INTO meta (name, value) VALUES (?, ?)`
+	qSelectMeta = `SELECT value FROM meta WHERE name = ?`
+	// The literal is pendingBase, written out so the partial index
+	// messages_pending applies (TestPendingBaseLiteral checks it).
+	qMaxPendingPos = `SELECT MAX(pos) FROM messages INDEXED BY messages_pending WHERE pos >= 4611686018427387904`
 	qMaxChange     = `SELECT COALESCE(MAX(change_seq), 0) + 1 FROM messages`
 )
 
@@ -352,7 +354,7 @@ func (tx *Tx) loadCounters() error {
 		return nil
 	}
 	var maxPending sql.NullInt64
-	if err := tx.queryRow(qMaxPendingPos, int64(pendingBase)).Scan(&maxPending); err != nil {
+	if err := tx.queryRow(qMaxPendingPos).Scan(&maxPending); err != nil {
 		return fmt.Errorf("failed to read pending positions: %w", err)
 	}
 	if err := tx.queryRow(qMaxChange).Scan(&tx.nextChange); err != nil {
@@ -385,7 +387,7 @@ func (s *Store) reader() (querier, error) {
 // these statements.
 var writerQueries = []string{
 	qInsertMessage, qSelectMessage, qSelectEditState, qAdoptSeq, qSetState, qSelectState, qApplyEdit,
-	qTombstone, qEventsOf, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
+	qTombstone, qEventsOf, qHasWaiting, qPendingEvents, qUpsertGroupState, qSelectGroupState, qAdvanceCursor,
 	qSelectCursor, qMaxPendingPos, qMaxChange, qInsertOutbox, qSetOutboxSealed, qOutboxRetry, qOutboxDel, qInsertKeyPackage,
 	qSelectKeyPackage, qDeleteKeyPackage, qUpsertConversation, qSelectConversation, qMarkRead,
 	qUpsertSetting, qUpsertContact, qExpired,

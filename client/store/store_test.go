@@ -9,6 +9,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,5 +193,11 @@ func TestDurabilitySettings(t *testing.T) {
 		if sync != 2 || mode != "wal" || secure != 1 {
 			t.Fatalf("synchronous=%d journal_mode=%s secure_delete=%d, want 2 (FULL), wal, 1", sync, mode, secure)
 		}
+	}
+}
+
+func TestPendingBaseLiteral(t *testing.T) {
+	if !strings.Contains(qMaxPendingPos, strconv.FormatInt(int64(pendingBase), 10)) {
+		t.Fatal("qMaxPendingPos does not spell out pendingBase")
 	}
 }

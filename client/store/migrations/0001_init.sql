@@ -54,6 +54,9 @@ CREATE UNIQUE INDEX messages_chat_pos ON messages (chat, pos);
 -- Queries by target name this index (INDEXED BY): without statistics the
 -- planner would otherwise walk the whole conversation.
 CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL;
+-- Pending messages of ours sit at positions from 2^62 up; this small index
+-- finds the next free one.
+CREATE INDEX messages_pending ON messages (pos) WHERE pos >= 4611686018427387904;
 CREATE UNIQUE INDEX messages_change ON messages (change_seq);
 CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at > 0;
 
