@@ -37,7 +37,7 @@ func (c *Client) resolveOn(ctx context.Context, conn *wireclient.Client, address
 	if name == "" || hasHost && host == "" {
 		return nil, fmt.Errorf("%w: %q", ErrBadAddress, address)
 	}
-	if hasHost && !strings.EqualFold(host, c.host) {
+	if hasHost && !strings.EqualFold(host, c.host) && !strings.EqualFold(host, hostOf(c.id.ServerURL)) {
 		return nil, fmt.Errorf("%w: %q is on another server, and federation is not available yet", ErrBadAddress, address)
 	}
 	lk := &wire.Lookup{}

@@ -17,6 +17,7 @@ import (
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
 	"github.com/parley-im/parley/mls"
+	"github.com/parley-im/parley/wire"
 	"github.com/parley-im/parley/wire/wireclient"
 )
 
@@ -132,6 +133,9 @@ type Client struct {
 	subs    map[int]chan Event
 	nextSub int
 
+	pushMu sync.Mutex
+	pushed []*wire.Delivery // pushed commits, see keepPushedCommit
+
 	members sync.Map // string(credential) -> *memberID, verified
 
 	undecryptable atomic.Int64
@@ -169,7 +173,7 @@ func Init(ctx context.Context, dir, serverURL string, opts Options) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("failed to create profile: %w", err)
 	}
-	host := hostOf(wsURL)
+	host := serverHost(hello.GetServerName(), wsURL)
 	sid := &store.Identity{
 		AccountKey: account, Device: dev, DeviceSigner: store.DeviceSignerKey(devPriv.Seed()), Certificate: cert,
 		ServerURL: wsURL, Address: string(account.ID()) + "@" + host, CreatedAt: opts.Now(),
@@ -249,7 +253,7 @@ func newClient(st *store.Store, sid *store.Identity, opts Options) (*Client, err
 	}
 	devKey := ed25519.NewKeyFromSeed(sid.DeviceSigner)
 	c := &Client{
-		st: st, id: sid, devKey: devKey, opts: opts, log: opts.Logger, host: hostOf(sid.ServerURL),
+		st: st, id: sid, devKey: devKey, opts: opts, log: opts.Logger, host: addressHost(sid.Address, sid.ServerURL),
 		groups: make(map[store.GroupID]*mls.Group), cursors: make(map[store.Stream]uint64),
 		subs: make(map[int]chan Event), kick: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
@@ -257,7 +261,7 @@ func newClient(st *store.Store, sid *store.Identity, opts Options) (*Client, err
 		Suite: mls.X25519AES128GCM, Rand: opts.Rand, Now: opts.Now,
 		CredentialValidator: c.validateCredential,
 	}
-	signer, err := mls.NewSigner(mls.X25519AES128GCM, devKey)
+	signer, err := mls.NewSigner(mls.X25519AES128GCM, devKey.Seed())
 	if err != nil {
 		return nil, fmt.Errorf("failed to load device signer: %w", err)
 	}
@@ -330,6 +334,23 @@ func normalizeServerURL(s string) (string, error) {
 		u.Path = "/v1/ws"
 	}
 	return u.String(), nil
+}
+
+// serverHost is the host part of this server's addresses: the server's
+// name, or the URL's host if it gave none.
+func serverHost(serverName, wsURL string) string {
+	if serverName != "" {
+		return serverName
+	}
+	return hostOf(wsURL)
+}
+
+// addressHost returns the part of an address after its '@'.
+func addressHost(address, wsURL string) string {
+	if i := strings.LastIndexByte(address, '@'); i >= 0 {
+		return address[i+1:]
+	}
+	return hostOf(wsURL)
 }
 
 func hostOf(wsURL string) string {

@@ -66,7 +66,10 @@ func (c *Client) connect(ctx context.Context) (*wireclient.Client, error) {
 	c.serverName = hello.GetServerName()
 	c.conn = conn
 	go func() {
-		for range conn.Events() {
+		for ev := range conn.Events() {
+			if d := ev.GetDelivery(); d != nil && d.GetKind() == wire.MessageKind_MESSAGE_KIND_COMMIT {
+				c.keepPushedCommit(d)
+			}
 			c.wake()
 		}
 		c.wake()

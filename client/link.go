@@ -256,7 +256,7 @@ func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error
 	if err != nil {
 		return nil, fmt.Errorf("failed to create profile: %w", err)
 	}
-	host := hostOf(p.req.ServerURL)
+	host := serverHost(p.serverName, p.req.ServerURL)
 	sid := &store.Identity{
 		AccountKey: account, Device: p.req.device, DeviceSigner: store.DeviceSignerKey(p.devKey.Seed()), Certificate: cert,
 		ServerURL: p.req.ServerURL, Address: string(account.ID()) + "@" + host, CreatedAt: p.opts.Now(),

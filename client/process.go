@@ -110,6 +110,58 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 	return nil
 }
 
+// maxPushedCommits bounds the pushed commits kept between syncs.
+const maxPushedCommits = 1024
+
+// keepPushedCommit remembers a pushed commit. Fetch returns the log of
+// groups we are in, so the commit that removes us reaches us only as a
+// push: it is processed after the fetch if it directly follows what we
+// have (see processPushed).
+func (c *Client) keepPushedCommit(d *wire.Delivery) {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	if len(c.pushed) >= maxPushedCommits {
+		c.pushed = c.pushed[1:]
+	}
+	c.pushed = append(c.pushed, d)
+}
+
+// processPushed processes kept commits that directly follow the last
+// processed entry of their group (the others were fetched, or will be).
+// Caller holds c.mu.
+func (c *Client) processPushed(ctx context.Context, conn *wireclient.Client) error {
+	c.pushMu.Lock()
+	ds := c.pushed
+	c.pushed = nil
+	c.pushMu.Unlock()
+	slices.SortFunc(ds, func(x, y *wire.Delivery) int {
+		if k := bytes.Compare(x.GetGroupId(), y.GetGroupId()); k != 0 {
+			return k
+		}
+		return int(x.GetSeq()) - int(y.GetSeq())
+	})
+	a := newApplySet(c.now())
+	for _, d := range ds {
+		s := store.GroupStream(store.GroupID(d.GetGroupId()))
+		cur, err := c.cursorIn(ctx, a, s)
+		if err != nil {
+			return err
+		}
+		if d.GetSeq() != cur+1 {
+			continue
+		}
+		if err := c.processDelivery(ctx, conn, a, d); err != nil {
+			c.forgetGroups()
+			return err
+		}
+	}
+	if err := c.commitSet(ctx, a); err != nil {
+		c.forgetGroups()
+		return err
+	}
+	return nil
+}
+
 // fetchAll fetches, processes, stores and acknowledges deliveries until
 // the server has nothing more. Caller holds c.mu.
 func (c *Client) fetchAll(ctx context.Context, conn *wireclient.Client) error {
@@ -120,7 +172,7 @@ func (c *Client) fetchAll(ctx context.Context, conn *wireclient.Client) error {
 		}
 		ds := resp.GetDeliveries()
 		if len(ds) == 0 {
-			return nil
+			break
 		}
 		a := newApplySet(c.now())
 		refs := make([]*wire.AckRef, 0, len(ds))
@@ -139,10 +191,10 @@ func (c *Client) fetchAll(ctx context.Context, conn *wireclient.Client) error {
 			return fmt.Errorf("failed to acknowledge: %w", err)
 		}
 		if !resp.GetMore() {
-			return nil
+			break
 		}
 	}
-	return nil
+	return c.processPushed(ctx, conn)
 }
 
 func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a *applySet, d *wire.Delivery) error {
