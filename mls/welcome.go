@@ -367,6 +367,9 @@ func (g *Group) checkResumptionJoin(ids []message.PreSharedKeyID, resume []*Grou
 			return wrapf(ErrInvalidWelcome, "reinit PSK for epoch %d, group at %d", res.PSKEpoch, old.ep.ctx.Epoch)
 		}
 	}
+	if res.Usage == message.ResumptionReInit && g.tree.MemberCount() != old.tree.MemberCount() {
+		return wrapf(ErrInvalidWelcome, "reinitialised group has %d members, the old one %d", g.tree.MemberCount(), old.tree.MemberCount())
+	}
 	// The new group's members must all have been members of the old one.
 	for i, leaf := range g.tree.Leaves() {
 		if leaf == nil {
