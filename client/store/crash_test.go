@@ -24,6 +24,7 @@ const (
 	crashPerBatch  = 16
 	crashGroup     = GroupID("crash-group")
 	crashMaxBatchs = 100000
+	crashRounds    = 8
 )
 
 func crashBody(batch, j int) string { return fmt.Sprintf("batch %d message %d", batch, j) }
@@ -88,7 +89,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	s.Close()
 	reported := 0
-	for round := range 4 {
+	for round := range crashRounds {
 		last := runAndKill(t, dir, 5+rand.IntN(20))
 		if last < reported {
 			t.Fatalf("round %d: child reported %d after %d", round, last, reported)
@@ -99,7 +100,7 @@ func TestCrashSafety(t *testing.T) {
 	if reported == 0 {
 		t.Fatal("no batch was ever committed")
 	}
-	t.Logf("%d batches committed across 4 kills", reported)
+	t.Logf("%d batches committed across %d kills", reported, crashRounds)
 }
 
 // runAndKill starts the child, kills it after it has reported `after`
