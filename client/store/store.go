@@ -122,7 +122,9 @@ func Create(ctx context.Context, dir string, opts Options) (*Store, error) {
 // Open opens the profile in dir, unlocking its key with opts.Passphrase when
 // it has one. Errors: ErrNoProfile, ErrPassphraseRequired,
 // ErrWrongPassphrase, ErrNoPassphraseSet, ErrBadKeyFile, ErrWrongKey,
-// ErrSchemaTooNew. A failed Open changes nothing on disk.
+// ErrSchemaTooNew. An Open refused for its passphrase or key file changes
+// nothing on disk. A folder holding profile.key but no database (a Create
+// interrupted by a crash) gets an empty database.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
