@@ -28,7 +28,8 @@
 //   - Each one-time key package is handed out at most once.
 //
 // Times are passed in by the caller (the store never reads the clock) and are
-// kept with nanosecond precision.
+// kept with nanosecond precision. Appends and deliveries need a non-zero time
+// (expiry goes by it); a Welcome without one takes its commit's.
 package store
 
 import (

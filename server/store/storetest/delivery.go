@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/server/store"
 )
@@ -164,8 +165,12 @@ func testMailbox(t *testing.T, s store.Store) {
 		t.Fatalf("seq after ack = %d, want 6", seq)
 	}
 
-	_, err = s.Deliver(ctx, store.MailboxMessage{To: firstDevice(newAccountValue("x"), "x").Ref(), ID: msgID("x", 0), Kind: store.MailOther})
+	_, err = s.Deliver(ctx, store.MailboxMessage{To: firstDevice(newAccountValue("x"), "x").Ref(), ID: msgID("x", 0), Kind: store.MailOther, At: at(1)})
 	wantErr(t, "Deliver to unknown device", err, store.ErrNotFound)
+	noTime := mail(8)
+	noTime.At = time.Time{}
+	_, err = s.Deliver(ctx, noTime)
+	wantErr(t, "Deliver without a time", err, store.ErrInvalid)
 	bad := mail(7)
 	bad.Kind = 0
 	_, err = s.Deliver(ctx, bad)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/server/store"
 )
@@ -132,6 +133,10 @@ func testAppendMessage(t *testing.T, s store.Store) {
 	bad.Kind = store.KindCommit
 	_, err = s.AppendMessage(ctx, bad)
 	wantErr(t, "commit through AppendMessage", err, store.ErrInvalid)
+	bad = app(g, a.ref(0), 0, 9)
+	bad.At = time.Time{}
+	_, err = s.AppendMessage(ctx, bad)
+	wantErr(t, "message without a time", err, store.ErrInvalid)
 
 	// Future epoch.
 	_, err = s.AppendMessage(ctx, app(g, a.ref(0), 1, 9))
@@ -170,7 +175,7 @@ func testAppendCommit(t *testing.T, s store.Store) {
 		Added: []store.DeviceRef{b.ref(0), b.ref(1)},
 		Welcomes: []store.MailboxMessage{
 			{To: b.ref(0), ID: msgID("welcome", 0), Data: []byte("welcome b0"), At: at(5)},
-			{To: b.ref(1), ID: msgID("welcome", 1), Data: []byte("welcome b1"), At: at(5)},
+			{To: b.ref(1), ID: msgID("welcome", 1), Data: []byte("welcome b1")}, // takes the commit's time
 		}}
 	seq, err := s.AppendCommit(ctx, commit)
 	noErr(t, "AppendCommit", err)
@@ -188,6 +193,7 @@ func testAppendCommit(t *testing.T, s store.Store) {
 			box[0].ID != msgID("welcome", i) {
 			t.Fatalf("mailbox of b%d = %+v", i, box)
 		}
+		sameTime(t, "Welcome.CreatedAt", box[0].CreatedAt, at(5))
 		m, err := s.Member(ctx, g, b.ref(i))
 		noErr(t, "Member(added)", err)
 		if m.JoinedSeq != 1 || m.AckedSeq != 1 {
@@ -239,8 +245,10 @@ func testAppendCommit(t *testing.T, s store.Store) {
 	wantErr(t, "removed member", err, store.ErrNotMember)
 	_, err = s.AppendMessage(ctx, app(g, b.ref(1), 2, 1))
 	wantErr(t, "removed member sends", err, store.ErrNotMember)
-	_, err = s.AppendCommit(ctx, store.Commit{Group: "nope", ID: msgID("n", 0), Epoch: 0, Sender: a.ref(0), Data: []byte("x")})
+	_, err = s.AppendCommit(ctx, store.Commit{Group: "nope", ID: msgID("n", 0), Epoch: 0, Sender: a.ref(0), Data: []byte("x"), At: at(9)})
 	wantErr(t, "commit to unknown group", err, store.ErrNotFound)
+	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("n", 1), Epoch: 2, Sender: a.ref(0), Data: []byte("x")})
+	wantErr(t, "commit without a time", err, store.ErrInvalid)
 }
 
 // testCommitRace: 10 members commit for the same epoch at once; exactly one

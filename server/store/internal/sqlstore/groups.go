@@ -251,6 +251,9 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 	if m.Kind != store.KindApplication && m.Kind != store.KindProposal {
 		return 0, fmt.Errorf("%w: message kind %d", store.ErrInvalid, m.Kind)
 	}
+	if m.At.IsZero() {
+		return 0, fmt.Errorf("%w: message time is zero", store.ErrInvalid)
+	}
 	var seq uint64
 	err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
 		var err error
@@ -349,6 +352,9 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 			return 0, err
 		}
 	}
+	if c.At.IsZero() {
+		return 0, fmt.Errorf("%w: commit time is zero", store.ErrInvalid)
+	}
 	for _, w := range c.Welcomes {
 		if err := validRef(w.To); err != nil {
 			return 0, err
@@ -412,6 +418,9 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 		for _, w := range c.Welcomes {
 			mail[w.To]++
 			w.Kind = store.MailWelcome
+			if w.At.IsZero() {
+				w.At = c.At
+			}
 			if err := insertMail(ctx, tx, w, mail[w.To]); err != nil {
 				return err
 			}

@@ -59,6 +59,9 @@ func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, er
 	if !m.Kind.Valid() {
 		return 0, fmt.Errorf("%w: mailbox kind %d", store.ErrInvalid, m.Kind)
 	}
+	if m.At.IsZero() {
+		return 0, fmt.Errorf("%w: message time is zero", store.ErrInvalid)
+	}
 	var seq uint64
 	err := s.w.do(ctx, deviceKey(m.To), func(ctx context.Context, tx *batchTx) error {
 		var revoked, mailSeq, count, dup int64
