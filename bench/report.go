@@ -56,6 +56,11 @@ func (r *Result) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, ", %.0f bytes Go heap+stacks", m.GoPerConn)
 		}
 		fmt.Fprintf(&b, " (%d of %d answered a ping afterwards)\n", m.Open, r.Conns)
+		if m.Loaded.Goroutines > 0 {
+			k := float64(r.Conns)
+			fmt.Fprintf(&b, "per conn     %.2f goroutines, %.0f bytes of stacks\n",
+				(float64(m.Loaded.Goroutines)-float64(m.Baseline.Goroutines))/k, (float64(m.Loaded.Stack)-float64(m.Baseline.Stack))/k)
+		}
 		fmt.Fprintf(&b, "source       %s\n", m.Loaded.Source)
 	}
 	for _, n := range r.Notes {

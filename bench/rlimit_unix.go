@@ -20,14 +20,16 @@ func RaiseFileLimit(n uint64) (uint64, error) {
 		return l.Cur, nil
 	}
 	want := syscall.Rlimit{Cur: n, Max: max(l.Max, n)}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	if err == nil {
 		return n, nil
 	}
+	err = fmt.Errorf("failed to raise the open-file hard limit from %d to %d: %w", l.Max, n, err)
 	if l.Cur < l.Max {
 		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return 0, fmt.Errorf("failed to raise the open-file limit: %w", err)
+		if serr := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); serr != nil {
+			return 0, fmt.Errorf("failed to raise the open-file limit: %w", serr)
 		}
 	}
-	return l.Cur, nil
+	return l.Cur, err
 }

@@ -49,6 +49,10 @@ type Memory struct {
 	// GoInUse is the Go heap in use plus goroutine stacks, in bytes (0 if
 	// unknown).
 	GoInUse uint64 `json:"go_heap_stack_bytes"`
+	// Stack is the part of GoInUse that is goroutine stacks.
+	Stack uint64 `json:"go_stack_bytes"`
+	// Goroutines is the number of goroutines (0 if unknown).
+	Goroutines uint64 `json:"goroutines"`
 	// Source says where the numbers come from.
 	Source string `json:"source"`
 }
@@ -115,7 +119,7 @@ func (t *inProcess) Memory(context.Context) (Memory, error) {
 	runtime.ReadMemStats(&ms)
 	rss, _ := procRSS(os.Getpid())
 	return Memory{
-		RSS: rss, GoInUse: ms.HeapInuse + ms.StackInuse,
+		RSS: rss, GoInUse: ms.HeapInuse + ms.StackInuse, Stack: ms.StackInuse, Goroutines: uint64(runtime.NumGoroutine()),
 		Source: "runtime.MemStats of the whole process, after a GC (includes the load generator's own clients)",
 	}, nil
 }
@@ -234,7 +238,7 @@ func (t *spawned) Memory(ctx context.Context) (Memory, error) {
 	}
 	m := Memory{RSS: rss, Source: "VmRSS of the server process (/proc/PID/status); Go heap+stacks from /metrics"}
 	if mm, err := scrapeMemory(ctx, t.http); err == nil {
-		m.GoInUse = mm.GoInUse
+		m.GoInUse, m.Stack, m.Goroutines = mm.GoInUse, mm.Stack, mm.Goroutines
 	}
 	return m, nil
 }
@@ -339,14 +343,14 @@ func procRSS(pid int) (uint64, error) {
 // scrapeMemory reads the process and Go memory gauges from a server's
 // Prometheus endpoint.
 func scrapeMemory(ctx context.Context, base string) (Memory, error) {
-	v, err := scrape(ctx, base, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
+	v, err := scrape(ctx, base, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines")
 	if err != nil {
 		return Memory{}, err
 	}
 	return Memory{
 		RSS:     uint64(v[0]),
-		GoInUse: uint64(v[1] + v[2]),
-		Source:  "the server's /metrics (process_resident_memory_bytes; go heap+stack in use)",
+		GoInUse: uint64(v[1] + v[2]), Stack: uint64(v[2]), Goroutines: uint64(v[3]),
+		Source: "the server's /metrics (process_resident_memory_bytes; go heap+stack in use)",
 	}, nil
 }
 

@@ -94,8 +94,8 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	} else if o.cfg.Scenario == bench.Fanout {
 		need = uint64(o.cfg.Members)*2 + 4096
 	}
-	if got, err := bench.RaiseFileLimit(need); err != nil || got < need {
-		fmt.Fprintf(e.stderr, "warning: open-file limit is %d, the run may need %d (%v)\n", got, need, err)
+	if got, err := bench.RaiseFileLimit(need); got < need {
+		fmt.Fprintf(e.stderr, "warning: open-file limit is %d, the run may need %d: %v\n", got, need, err)
 	}
 	conns := o.cfg.Conns
 	var (
