@@ -17,16 +17,17 @@ const BenchPayload = 256
 
 // Bench measures durable group-log appends per second with 1, 16 and 256
 // concurrent writers, each appending to its own group (as in a relay of many
-// conversations). newStore opens a fresh store for each sub-benchmark.
+// conversations), and with 256 writers appending to one group (one busy
+// conversation). newStore opens a fresh store for each sub-benchmark.
 func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
-	for _, writers := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			benchAppend(b, newStore(b), writers)
+	for _, c := range []struct{ writers, groups int }{{1, 1}, {16, 16}, {256, 256}, {256, 1}} {
+		b.Run(fmt.Sprintf("writers=%d/groups=%d", c.writers, c.groups), func(b *testing.B) {
+			benchAppend(b, newStore(b), c.writers, c.groups)
 		})
 	}
 }
 
-func benchAppend(b *testing.B, s store.Store, writers int) {
+func benchAppend(b *testing.B, s store.Store, writers, nGroups int) {
 	defer func() {
 		if err := s.Close(); err != nil {
 			b.Errorf("Close: %v", err)
@@ -35,7 +36,7 @@ func benchAppend(b *testing.B, s store.Store, writers int) {
 	ctx := context.Background()
 	a := newAccount(b, s, "bench", 1)
 	sender := a.ref(0)
-	groups := make([]store.GroupID, writers)
+	groups := make([]store.GroupID, nGroups)
 	for i := range groups {
 		groups[i] = newGroup(b, s, fmt.Sprintf("bench-%d", i), sender)
 	}
@@ -51,7 +52,7 @@ func benchAppend(b *testing.B, s store.Store, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := store.Message{Group: groups[w], Epoch: 0, Kind: store.KindApplication, Sender: sender, Data: payload, At: t0}
+			m := store.Message{Group: groups[w%nGroups], Epoch: 0, Kind: store.KindApplication, Sender: sender, Data: payload, At: t0}
 			for {
 				n := next.Add(1)
 				if n > int64(b.N) {
