@@ -48,6 +48,7 @@ type Server struct {
 
 	groupMessages prometheus.Counter // parley_messages_total{kind="group"}
 	members       *memberCache
+	workers       *workers
 
 	addrLimiter     *ratelimit.Keyed[string]
 	deviceLimiter   *ratelimit.Keyed[store.DeviceRef]
@@ -85,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 		deviceLimiter:   ratelimit.New[store.DeviceRef](ratelimit.Limits{Rate: limit(l.DeviceRate), Burst: l.DeviceBurst}, l.MaxRateKeys, cfg.Now),
 		registerLimiter: ratelimit.New[string](ratelimit.Limits{Rate: limit(l.RegisterRate), Burst: l.RegisterBurst}, l.MaxRateKeys, cfg.Now),
 		lookupLimiter:   ratelimit.New[store.DeviceRef](ratelimit.Limits{Rate: limit(l.LookupRate), Burst: l.LookupBurst}, l.MaxRateKeys, cfg.Now),
+		workers:         newWorkers(),
 		sessions:        make(map[*session]struct{}),
 		perAddr:         make(map[string]int),
 		sweepStop:       make(chan struct{}),

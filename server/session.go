@@ -288,13 +288,13 @@ func (ss *session) spawn(ctx context.Context, id uint64, kind string, h handlerF
 	}
 	ss.handlers.Add(1)
 	start := time.Now()
-	go func() {
+	ss.srv.workers.run(func() {
 		defer func() { <-ss.inflight; ss.handlers.Done() }()
 		// Handlers run to completion even during shutdown, so an accepted
 		// write is durable before its answer is sent.
 		r, err := h(context.WithoutCancel(ctx))
 		ss.answer(id, kind, start, r, err)
-	}()
+	})
 }
 
 // answer sends a response or the error for it. A nil response with a nil
