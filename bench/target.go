@@ -259,7 +259,8 @@ func (t *spawned) Close() error {
 // external is a server somebody else runs on this machine.
 type external struct{ url, http string }
 
-// External targets a running server on a loopback address. u may be its
+// External targets a running server on a loopback IP address (a host
+// name is refused, since it could resolve elsewhere). u may be its
 // base URL (http://127.0.0.1:8080) or WebSocket URL (ws://.../v1/ws).
 func External(u string) (Target, error) {
 	p, err := url.Parse(u)
@@ -275,8 +276,9 @@ func External(u string) (Target, error) {
 	default:
 		return nil, fmt.Errorf("bench: server URL must be http://, https://, ws:// or wss://, not %q", u)
 	}
+	// An IP address, not a name: a name could resolve anywhere.
 	ip := net.ParseIP(p.Hostname())
-	if p.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if ip == nil || !ip.IsLoopback() {
 		return nil, ErrNotLoopback
 	}
 	base := scheme + "://" + p.Host
