@@ -25,11 +25,13 @@ type Account struct {
 // Resolve looks an address up in the directory: ACCOUNTID@server,
 // username@server, or either without @server for this device's server.
 func (c *Client) Resolve(ctx context.Context, address string) (*Account, error) {
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.resolveOn(ctx, conn, address)
+	var acct *Account
+	err := c.withConn(ctx, func(conn *wireclient.Client) error {
+		var err error
+		acct, err = c.resolveOn(ctx, conn, address)
+		return err
+	})
+	return acct, err
 }
 
 func (c *Client) resolveOn(ctx context.Context, conn *wireclient.Client, address string) (*Account, error) {
@@ -81,10 +83,10 @@ func (c *Client) checkLookup(l *wire.LookupResponse) (*Account, error) {
 }
 
 // resolveAll resolves addresses to account ids, skipping this account.
-func (c *Client) resolveAll(ctx context.Context, conn *wireclient.Client, addresses []string) ([]identity.AccountID, error) {
+func (c *Client) resolveAll(ctx context.Context, _ *wireclient.Client, addresses []string) ([]identity.AccountID, error) {
 	var out []identity.AccountID
 	for _, a := range addresses {
-		acct, err := c.resolveOn(ctx, conn, a)
+		acct, err := c.Resolve(ctx, a)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +104,7 @@ func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error
 	if err != nil {
 		return "", err
 	}
-	acct, err := c.resolveOn(ctx, conn, address)
+	acct, err := c.Resolve(ctx, address)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +124,7 @@ func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error
 	if err != nil {
 		return chat, err
 	}
-	return chat, c.addOwnDevices(ctx, conn, chat)
+	return chat, c.withConn(ctx, func(conn *wireclient.Client) error { return c.addOwnDevices(ctx, conn, chat) })
 }
 
 // addOwnDevices adds this account's other devices to a new chat.
@@ -155,7 +157,7 @@ func (c *Client) CreateGroup(ctx context.Context, name string, addresses []strin
 	if err != nil {
 		return chat, err
 	}
-	return chat, c.addOwnDevices(ctx, conn, chat)
+	return chat, c.withConn(ctx, func(conn *wireclient.Client) error { return c.addOwnDevices(ctx, conn, chat) })
 }
 
 // requireAdmin returns the conversation if this account may change its
@@ -189,9 +191,11 @@ func (c *Client) AddMembers(ctx context.Context, chat ChatID, addresses []string
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	err = c.addAccountsLocked(ctx, conn, conv, accounts)
-	c.mu.Unlock()
+	err = c.withConn(ctx, func(conn *wireclient.Client) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.addAccountsLocked(ctx, conn, conv, accounts)
+	})
 	if err != nil {
 		return err
 	}
@@ -214,9 +218,11 @@ func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []str
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.commitChange(ctx, conn, conv.Group, nil, func(m *memberID) bool { return slices.Contains(accounts, m.Account) })
+	return c.withConn(ctx, func(conn *wireclient.Client) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.commitChange(ctx, conn, conv.Group, nil, func(m *memberID) bool { return slices.Contains(accounts, m.Account) })
+	})
 }
 
 // Leave leaves a chat on every device of this account: the other members
@@ -276,13 +282,9 @@ func (c *Client) SetAdmins(ctx context.Context, chat ChatID, addresses []string)
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return err
-	}
 	var admins []identity.AccountID
 	for _, a := range addresses {
-		acct, err := c.resolveOn(ctx, conn, a)
+		acct, err := c.Resolve(ctx, a)
 		if err != nil {
 			return err
 		}

@@ -122,6 +122,7 @@ type Client struct {
 	mu      sync.Mutex
 	groups  map[store.GroupID]*mls.Group
 	cursors map[store.Stream]uint64
+	joined  map[store.GroupID]uint64 // epoch joined at, see joinedEpoch
 	tasks   taskQueue
 
 	connMu     sync.Mutex
@@ -254,7 +255,7 @@ func newClient(st *store.Store, sid *store.Identity, opts Options) (*Client, err
 	devKey := ed25519.NewKeyFromSeed(sid.DeviceSigner)
 	c := &Client{
 		st: st, id: sid, devKey: devKey, opts: opts, log: opts.Logger, host: addressHost(sid.Address, sid.ServerURL),
-		groups: make(map[store.GroupID]*mls.Group), cursors: make(map[store.Stream]uint64),
+		groups: make(map[store.GroupID]*mls.Group), cursors: make(map[store.Stream]uint64), joined: make(map[store.GroupID]uint64),
 		subs: make(map[int]chan Event), kick: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
 	c.cfg = &mls.Config{

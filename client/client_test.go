@@ -43,7 +43,9 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) opts() Options { return Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond} }
+func (h *harness) opts() Options {
+	return Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond}
+}
 
 func (h *harness) account(name string) *Client {
 	h.t.Helper()

@@ -275,3 +275,33 @@ func (c *Client) claimUsername(ctx context.Context, conn *wireclient.Client, nam
 	c.id.Address = c.id.Username + "@" + c.host
 	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
 }
+
+// maxOpAttempts bounds how often an operation is retried over a new
+// connection after the old one failed.
+const maxOpAttempts = 8
+
+// withConn runs fn with a live connection, reconnecting and retrying when
+// the connection fails under it (fn must be safe to repeat).
+func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) error) error {
+	backoff := 50 * time.Millisecond
+	var err error
+	for range maxOpAttempts {
+		var conn *wireclient.Client
+		conn, err = c.connect(ctx)
+		if err == nil {
+			if err = fn(conn); err == nil {
+				return nil
+			}
+			if !isConnErr(conn, err) {
+				return err
+			}
+		} else if !errors.Is(err, ErrOffline) {
+			return err
+		}
+		if !c.sleep(ctx, backoff) {
+			return err
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
+	}
+	return err
+}

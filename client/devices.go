@@ -59,9 +59,11 @@ func (c *Client) RevokeDevice(ctx context.Context, dev identity.DeviceID) error 
 	if err != nil {
 		return fmt.Errorf("failed to revoke device: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reconcileDevices(ctx, conn)
+	return c.withConn(ctx, func(conn *wireclient.Client) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.reconcileDevices(ctx, conn)
+	})
 }
 
 // reconcileDevices makes every group this device is in hold exactly this

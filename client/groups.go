@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/parley-im/parley/client/content"
@@ -191,6 +192,12 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 			req.Welcomes = append(req.Welcomes, &wire.WelcomeFor{Device: addRefs[i], Data: marshalWelcome(conv.Kind, kp.Ref(), res.Welcome)})
 		}
 		resp, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_Commit{Commit: req}})
+		if err != nil && wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+			// The connection failed: the server may have accepted the
+			// commit. Keep it pending; the next catch-up merges it if it
+			// is in the log, and the next attempt discards it if not.
+			return err
+		}
 		if err != nil {
 			grp.ClearPendingCommit()
 			if serr := c.saveGroup(ctx, grp); serr != nil {
@@ -296,6 +303,10 @@ func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delive
 		a.b.UsedKeyPackages = append(a.b.UsedKeyPackages, ref)
 	}
 	c.tasks.refill = true
+	epoch := grp.Epoch()
+	c.joined[g] = epoch
+	key := joinedKey(conv.ID)
+	a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(key, strconv.FormatUint(epoch, 10)) })
 	a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Text: "joined"})
 	return nil
 }

@@ -121,6 +121,7 @@ func (c *Client) saveGroup(ctx context.Context, grp *mls.Group) error {
 func (c *Client) forgetGroups() {
 	clear(c.groups)
 	clear(c.cursors)
+	clear(c.joined)
 }
 
 // cursor returns the last processed sequence number of a stream.

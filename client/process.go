@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -240,6 +241,11 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 	sender := d.GetSender()
 	if sender.GetAccountId() == string(c.account()) && bytes.Equal(sender.GetDeviceId(), c.id.Device[:]) {
 		return c.processOwn(ctx, a, grp, conv, d)
+	}
+	if d.GetEpoch() < c.joinedEpoch(ctx, conv) {
+		// Sent in an epoch before we joined (the sender had not yet seen
+		// the commit that added us): not meant for us, and nothing lost.
+		return nil
 	}
 	before, err := c.groupMembers(grp)
 	if err != nil {
@@ -540,4 +546,26 @@ func membershipText(added, removed []identity.AccountID) string {
 func (c *Client) policy(a *applySet, conv *store.Conversation, who identity.AccountID, text string) {
 	c.log.Warn("group rule broken", "chat", conv.ID, "what", text)
 	a.evs = append(a.evs, Event{Kind: EventPolicy, Chat: conv.ID, Sender: who, Text: text})
+}
+
+// joinedKey is the setting holding the epoch at which this device joined a
+// group by Welcome.
+func joinedKey(chat ChatID) string { return "chat." + string(chat) + ".joined" }
+
+// joinedEpoch returns the epoch this device joined conv at (0 if it made
+// the group). Caller holds c.mu.
+func (c *Client) joinedEpoch(ctx context.Context, conv *store.Conversation) uint64 {
+	if e, ok := c.joined[conv.Group]; ok {
+		return e
+	}
+	v, ok, err := c.st.Setting(ctx, joinedKey(conv.ID))
+	if err != nil {
+		return 0
+	}
+	var e uint64
+	if ok {
+		e, _ = strconv.ParseUint(v, 10, 64)
+	}
+	c.joined[conv.Group] = e
+	return e
 }
