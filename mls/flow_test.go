@@ -357,3 +357,65 @@ func TestOutOfOrderAndGrace(t *testing.T) {
 		t.Fatalf("old commit: %v", err)
 	}
 }
+
+func TestStateRoundTripInFlight(t *testing.T) {
+	cfg := testConfig(P256AES128GCM)
+	alice, bob, carol := threeMembers(t, cfg)
+	late, err := bob.g.Encrypt([]byte("late"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := carol.g.ProposeUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := alice.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice and Carol persist and restore mid-flight: Alice with a pending
+	// commit, Carol with a pending Update of her own.
+	for _, c := range []*client{alice, carol} {
+		state, err := c.g.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.g, err = Unmarshal(state, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol} {
+		if _, err := c.g.Process(res.Commit); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	mustAuth(t, alice, bob, carol)
+	// A late message of the previous epoch still decrypts after a restore.
+	state, err := alice.g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alice.g, err = Unmarshal(state, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := alice.g.Process(late); err != nil || string(p.Application) != "late" {
+		t.Fatalf("late message after restore: %v", err)
+	}
+	// Bad state is refused.
+	if _, err := Unmarshal(state[:len(state)-1], cfg); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("truncated state: %v", err)
+	}
+	bad := bytes.Clone(state)
+	bad[0] = 99
+	if _, err := Unmarshal(bad, cfg); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("unknown version: %v", err)
+	}
+}
