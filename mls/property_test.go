@@ -200,3 +200,46 @@ func TestPropertyRandomGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyManyMembers starts from a group of 24 members added in one
+// commit and runs random operations on it.
+func TestPropertyManyMembers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long property run")
+	}
+	cfg := testConfig(X25519AES128GCM)
+	s := &sim{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(42, 42))}
+	c := s.newClient()
+	g, err := Create(cfg, GroupID("many"), c.cred, c.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.g = g
+	s.members = []*client{c}
+	var (
+		kps     []*KeyPackage
+		bundles []*KeyPackageBundle
+		joiners []*client
+	)
+	for range 23 {
+		nc := s.newClient()
+		kp := nc.keyPackage(t)
+		kps, bundles, joiners = append(kps, kp.KeyPackage), append(bundles, kp), append(joiners, nc)
+	}
+	res := s.commit(c, &CommitOptions{Add: kps})
+	tr, err := c.g.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nc := range joiners {
+		if nc.g, err = Join(cfg, res.Welcome, bundles[i], &JoinOptions{RatchetTree: tr}); err != nil {
+			t.Fatal(err)
+		}
+		s.members = append(s.members, nc)
+	}
+	s.checkAgreement()
+	for range 80 {
+		s.step()
+	}
+	t.Logf("%d members, %d removed, epoch %d", len(s.members), len(s.removed), s.members[0].g.Epoch())
+}
