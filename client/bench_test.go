@@ -1,0 +1,73 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/parley-im/parley/internal/testserver"
+)
+
+// benchPair makes two accounts with a 1:1 chat, without sync engines.
+func benchPair(b *testing.B) (context.Context, *Client, *Client, ChatID) {
+	srv := testserver.Start(b)
+	ctx := context.Background()
+	opts := Options{KeyPackageStock: 4}
+	a, err := Init(ctx, b.TempDir(), srv.URL, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bob, err := Init(ctx, b.TempDir(), srv.URL, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(); bob.Close() })
+	chat, err := a.StartDirect(ctx, bob.Me().Address)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bob.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return ctx, a, bob, chat
+}
+
+// BenchmarkSend measures one message: store it, queue it, encrypt it,
+// send it and record the server's acknowledgement.
+func BenchmarkSend(b *testing.B) {
+	ctx, a, _, chat := benchPair(b)
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.Send(ctx, chat, fmt.Sprintf("benchmark message %048d", i)); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReceive measures one message: fetch it, decrypt it, store it
+// and acknowledge it (in batches, as sync does).
+func BenchmarkReceive(b *testing.B) {
+	ctx, a, bob, chat := benchPair(b)
+	for i := range b.N {
+		if _, err := a.Send(ctx, chat, fmt.Sprintf("benchmark message %048d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := a.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(64)
+	b.ResetTimer()
+	if err := bob.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	ms, err := chatMessages(ctx, bob, chat)
+	if err != nil || len(ms) < min(b.N, 1000) {
+		b.Fatalf("received %d of %d (%v)", len(ms), b.N, err)
+	}
+}
