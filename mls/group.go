@@ -101,8 +101,9 @@ const maxResumption = 8
 type GroupOptions struct {
 	// ExternalSenders may send proposals to the group from outside.
 	ExternalSenders []ExternalSender
-	// RequiredCapabilities, if set, lists extension and proposal types
-	// every member must support.
+	// RequiredExtensions and RequiredProposals, if set, form a
+	// required_capabilities extension: extension and proposal types every
+	// member must support.
 	RequiredExtensions []uint16
 	RequiredProposals  []uint16
 }
