@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/client/store"
+)
+
+func init() { addCommand(newInitCmd) }
+
+func newInitCmd(e *env) *cobra.Command {
+	var f clientFlags
+	var server, username, invite string
+	cmd := &cobra.Command{
+		Use:   "init --server URL [--username NAME] [--passphrase-file F]",
+		Short: "Create a new account and this device's profile",
+		Long: `Create a new account: its keys are made on this device and never leave it
+(except, sealed, to your own devices when you link them). The profile folder
+must be empty. With --passphrase-file the profile key is wrapped with that
+passphrase; without, it is kept in a 0600 file in the profile folder.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" {
+				return usageError{errors.New("--server URL is required (for example --server http://127.0.0.1:8080)")}
+			}
+			dir, err := f.dir()
+			if err != nil {
+				return err
+			}
+			o, err := f.options()
+			if err != nil {
+				return err
+			}
+			o.Username, o.Invite = username, invite
+			c, err := client.Init(cmd.Context(), dir, server, o)
+			if err != nil {
+				switch {
+				case errors.Is(err, client.ErrOffline):
+					return cliErr(err, "cannot reach the Parley server at %s: check that it is running and that the URL is right", server)
+				case errors.Is(err, store.ErrProfileExists):
+					return cliErr(err, "a profile already exists in %s: use another --profile", dir)
+				}
+				return explain(err, nil)
+			}
+			defer c.Close()
+			me := meOf(c)
+			if f.json {
+				return (&printer{w: e.stdout, json: true}).emit(me)
+			}
+			_, err = fmt.Fprintf(e.stdout, "%s\n", me.Address)
+			fmt.Fprintf(e.stderr, "Created account %s in %s. Share your address: %s\n", me.AccountID, dir, me.Address)
+			return err
+		},
+	}
+	addClientFlags(cmd, &f, true)
+	cmd.Flags().StringVar(&server, "server", "", "the Parley server's URL (http(s):// or ws(s)://)")
+	cmd.Flags().StringVar(&username, "username", "", "a username to claim on the server (optional)")
+	cmd.Flags().StringVar(&invite, "invite", "", "the server's invite token, if it is invite-only")
+	return cmd
+}

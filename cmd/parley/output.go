@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/client/store"
+)
+
+// The --json output of the client commands. Field names are a stable
+// interface documented in docs/cli.md: add fields, never rename or remove.
+
+// messageJSON is one message, from recv and history.
+type messageJSON struct {
+	ID           string `json:"id"`
+	Chat         string `json:"chat"`
+	Sender       string `json:"sender"`
+	SenderDevice string `json:"sender_device,omitempty"`
+	Kind         string `json:"kind"`
+	Text         string `json:"text"`
+	SentAt       string `json:"sent_at"`
+	Mine         bool   `json:"mine,omitempty"`
+	ReplyTo      string `json:"reply_to,omitempty"`
+	EditedAt     string `json:"edited_at,omitempty"`
+	ExpiresAt    string `json:"expires_at,omitempty"`
+	State        string `json:"state,omitempty"`
+}
+
+// chatJSON is one conversation, from chats.
+type chatJSON struct {
+	Chat    string   `json:"chat"`
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Unread  int      `json:"unread"`
+	Members []string `json:"members"`
+	Left    bool     `json:"left,omitempty"`
+}
+
+// meJSON is this profile, from whoami, init and link new.
+type meJSON struct {
+	Address   string `json:"address"`
+	AccountID string `json:"account_id"`
+	DeviceID  string `json:"device_id"`
+	Server    string `json:"server"`
+	Username  string `json:"username,omitempty"`
+}
+
+func meOf(c *client.Client) meJSON {
+	me := c.Me()
+	return meJSON{Address: me.Address, AccountID: string(me.AccountID), DeviceID: me.DeviceID.String(),
+		Server: me.ServerURL, Username: me.Username}
+}
+
+// timeText formats a time for JSON: RFC 3339 in UTC, empty for zero.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// shownKind reports whether a stored message is shown on its own (not an
+// event applied to another message) and names its kind for output.
+func shownKind(m *store.Message) (string, bool) {
+	if m.Deleted {
+		return "", false
+	}
+	if m.State == store.StateUndecryptable {
+		return "undecryptable", true
+	}
+	switch m.Kind {
+	case store.KindText, store.KindReply, store.KindFile, store.KindSystem:
+		return m.Kind.String(), true
+	}
+	return "", false
+}
+
+func messageOf(m *store.Message, kind string) messageJSON {
+	j := messageJSON{
+		ID: m.ID.String(), Chat: string(m.Chat), Sender: string(m.Sender), Kind: kind,
+		SentAt: timeText(m.SentAt), Mine: m.Mine, EditedAt: timeText(m.EditedAt), ExpiresAt: timeText(m.ExpiresAt),
+	}
+	if m.SenderDevice != ([len(m.SenderDevice)]byte{}) {
+		j.SenderDevice = m.SenderDevice.String()
+	}
+	if kind != "undecryptable" {
+		j.Text = string(m.Body)
+	}
+	if m.Kind == store.KindReply && !m.Target.IsZero() {
+		j.ReplyTo = m.Target.String()
+	}
+	if m.Mine {
+		j.State = m.State.String()
+	}
+	return j
+}
+
+// printer writes results to stdout, as JSON lines or as text.
+type printer struct {
+	w     io.Writer
+	json  bool
+	names map[client.ChatID]string
+}
+
+// emit writes v as one JSON line.
+func (p *printer) emit(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = p.w.Write(append(b, '\n'))
+	return err
+}
+
+// loadNames remembers the chats' display names for text output.
+func (p *printer) loadNames(ctx context.Context, c *client.Client) error {
+	if p.json {
+		return nil
+	}
+	convs, err := c.Store().Conversations(ctx)
+	if err != nil {
+		return err
+	}
+	p.names = make(map[client.ChatID]string, len(convs))
+	for _, conv := range convs {
+		p.names[conv.ID] = chatName(c, conv)
+	}
+	return nil
+}
+
+// message prints one message.
+func (p *printer) message(c *client.Client, m *store.Message, kind string) error {
+	j := messageOf(m, kind)
+	if p.json {
+		return p.emit(j)
+	}
+	who := j.Sender
+	switch {
+	case kind == "system":
+		who = "*"
+	case m.Mine && m.SenderDevice == c.Me().DeviceID:
+		who = "me"
+	case m.Mine:
+		who = "me (other device)"
+	}
+	text := j.Text
+	if kind == "undecryptable" {
+		text = "[this message could not be decrypted]"
+	}
+	if j.ReplyTo != "" {
+		text = "[reply to " + j.ReplyTo[:8] + "] " + text
+	}
+	chat := p.names[m.Chat]
+	if chat == "" {
+		chat = string(m.Chat)
+	}
+	_, err := fmt.Fprintf(p.w, "%s  [%s]  %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), chat, who, text)
+	return err
+}
+
+// chatName is a chat's name for people: the group's name, or for a 1:1
+// chat the other account.
+func chatName(c *client.Client, conv *store.Conversation) string {
+	if conv.Name != "" || conv.Kind != store.ChatDirect {
+		return conv.Name
+	}
+	var others []string
+	for _, a := range conv.Members {
+		if a != c.Me().AccountID {
+			others = append(others, string(a))
+		}
+	}
+	return strings.Join(others, ", ")
+}
