@@ -222,7 +222,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	ws, err := websocket.Accept(smallBufferWriter{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
@@ -240,8 +240,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		<-conn.Done()
 		return
 	}
-	defer s.release(sess)
-	sess.run(r.Context())
+	// Run the session on a fresh goroutine and let net/http's connection
+	// goroutine, whose stack grew while parsing the upgrade, end: the
+	// hijacked connection is ours, and an idle connection then costs one
+	// small stack.
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		defer s.release(sess)
+		sess.run(ctx)
+	}()
 }
 
 // admit counts a new connection against the limits.
