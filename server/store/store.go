@@ -21,6 +21,8 @@
 //   - A write method returns nil only once the write is durable (committed
 //     and, for SQLite, fsynced). Concurrent writes are batched into one
 //     transaction (group commit), so throughput is not one fsync per write.
+//   - Sequence numbers (group log, mailbox) only increase and are never
+//     reused, but may jump: SQLite adds a gap each time it opens.
 //   - A group message is stored once, whatever the number of members; each
 //     member device reads it from its own cursor.
 //   - Exactly one commit is accepted per group epoch; the others get an
@@ -467,7 +469,7 @@ type Options struct {
 	// (default DefaultMailboxLimit).
 	MailboxLimit int
 	// MaxBatch is the most writes committed in one transaction (default
-	// DefaultMaxBatch).
+	// DefaultMaxBatch, at most MaxMaxBatch).
 	MaxBatch int
 }
 
@@ -475,6 +477,8 @@ type Options struct {
 const (
 	DefaultMailboxLimit = 10000
 	DefaultMaxBatch     = 1024
+	// MaxMaxBatch is the largest MaxBatch; larger values are lowered.
+	MaxMaxBatch = 8192
 	// MaxReadLimit caps the limit of ReadGroup and ReadMailbox.
 	MaxReadLimit = 1000
 	// MaxUploadBatch caps the packages in one UploadKeyPackages call.
@@ -488,6 +492,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxBatch > MaxMaxBatch {
+		o.MaxBatch = MaxMaxBatch
 	}
 	return o
 }

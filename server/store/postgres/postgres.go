@@ -89,8 +89,9 @@ func (b *backend) rewrite(q string) string {
 	return s
 }
 
-// BeginWrite implements sqlstore.Backend.
-func (b *backend) BeginWrite(ctx context.Context) (sqlstore.WriteTx, error) {
+// BeginWrite implements sqlstore.Backend. Every PostgreSQL COMMIT is
+// durable before it is visible, so syncCommit changes nothing.
+func (b *backend) BeginWrite(ctx context.Context, syncCommit bool) (sqlstore.WriteTx, error) {
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		return nil, err

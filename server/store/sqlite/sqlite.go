@@ -13,12 +13,28 @@
 // invite`); SQLite's file lock and busy timeout serialize them with the
 // server's writer.
 //
-// Durability: the database runs in WAL mode with synchronous=FULL, so every
-// COMMIT fsyncs the WAL before it returns and an acknowledged write survives
-// a process crash, an OS crash and a power loss. synchronous=NORMAL would
-// only fsync at checkpoints: safe against a killed process but not against a
-// power loss, which breaks "acknowledged means durable". Group commit makes
-// FULL affordable: one fsync covers a whole batch of writes.
+// Durability: the database runs in WAL mode. The writer's COMMIT only writes
+// the WAL (synchronous=NORMAL); a flusher goroutine then fsyncs the WAL file
+// once for every batch committed meanwhile, and only after that fsync are the
+// callers answered. So an acknowledged write survives a process crash, an OS
+// crash and a power loss, as with synchronous=FULL, but the writer does not
+// sit idle while the disk flushes: the next batch runs during the fsync.
+//
+// The price is that other connections may read a write in the moment
+// between its COMMIT and its fsync. Two rules make a power loss in that
+// moment harmless:
+//   - MLS commits, revocations and account deletions are committed with
+//     synchronous=FULL, so they are never visible before they are durable
+//     (an MLS commit seen and then lost would fork the group);
+//   - each time the store opens, every group's and mailbox's sequence
+//     number jumps by SeqGap, so a seq a device may have seen before a loss
+//     is never given to a different message. (Detecting an unclean
+//     shutdown instead would fail when `parley admin` opens the folder
+//     while the server runs.) A message seen and lost is resent by its
+//     sender, who was never acknowledged; clients drop duplicates by id.
+//
+// Sequence numbers therefore increase but are not contiguous across
+// restarts.
 package sqlite
 
 import (
@@ -54,13 +70,32 @@ var dialect = sqlstore.Dialect{
 	},
 }
 
-// pragmas apply to every connection.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+// pragmas apply to every connection. The writer's connection overrides
+// synchronous (see writerPragmas).
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 
-// writerPragmas apply to the writer's connection: a 64 MiB page cache, and
+// readerPragmas apply to the readers and the checkpointer.
+const readerPragmas = "&_pragma=synchronous(FULL)"
+
+// SeqGap is added to every group's and mailbox's last sequence number each
+// time the store opens. It exceeds the most writes that can be committed but
+// not yet synced: 2*sqlstore.FlushQueue+1 batches of at most
+// store.MaxMaxBatch writes.
+const SeqGap = 1 << 20
+
+// The gap must cover every write that can be committed but not yet synced.
+var _ = [SeqGap - (2*sqlstore.FlushQueue+1)*store.MaxMaxBatch]struct{}{}
+
+const (
+	qGapGroups    = `UPDATE mls_groups SET last_seq = last_seq + ?`
+	qGapMailboxes = `UPDATE devices SET mail_seq = mail_seq + ?`
+)
+
+// writerPragmas apply to the writer's connection: COMMIT without fsync (the
+// flusher fsyncs the WAL before callers are answered), a 64 MiB page cache, and
 // no automatic checkpoints, which would run inside the writer's COMMIT; the
 // checkpointer goroutine does them on its own connection instead.
-const writerPragmas = "&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
+const writerPragmas = "&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file.
@@ -80,12 +115,62 @@ func Open(ctx context.Context, dir string, opts store.Options) (store.Store, err
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true}, opts)
+	if err := b.openGap(ctx); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true, Sync: b.syncWAL}, opts)
 	if err != nil {
 		_ = b.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openGap advances every sequence number by SeqGap (see the package doc).
+// A new database has no tables yet and needs no gap.
+func (b *backend) openGap(ctx context.Context) error {
+	var tables int
+	err := b.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'mls_groups'`).Scan(&tables)
+	if err != nil {
+		return fmt.Errorf("failed to inspect database: %w", err)
+	}
+	if tables == 0 {
+		return nil
+	}
+	tx, err := b.BeginWrite(ctx, true)
+	if err != nil {
+		return fmt.Errorf("failed to advance sequence numbers: %w", err)
+	}
+	for _, q := range []string{qGapGroups, qGapMailboxes} {
+		if _, err := tx.Exec(ctx, q, SeqGap); err != nil {
+			_ = tx.Rollback(ctx)
+			return fmt.Errorf("failed to advance sequence numbers: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		_ = tx.Rollback(ctx)
+		return fmt.Errorf("failed to advance sequence numbers: %w", err)
+	}
+	return nil
+}
+
+// syncWAL makes every committed transaction durable by fsyncing the WAL
+// file. It runs on the flusher goroutine, concurrently with the writer,
+// which only appends to the WAL (a WAL is reset only after a checkpoint has
+// copied and synced all of it into the database file).
+func (b *backend) syncWAL() error {
+	if b.wal == nil {
+		f, err := os.Open(b.path + "-wal")
+		if err != nil {
+			return fmt.Errorf("failed to open WAL: %w", err)
+		}
+		b.wal = f
+	}
+	if err := b.wal.Sync(); err != nil {
+		return fmt.Errorf("failed to sync WAL: %w", err)
+	}
+	return nil
 }
 
 // backend implements sqlstore.Backend.
@@ -98,6 +183,10 @@ type backend struct {
 	ckptDB  *sql.DB       // the checkpointer's connection
 	stop    chan struct{} // closed to stop the checkpointer
 	stopped chan struct{} // closed when the checkpointer has stopped
+
+	path     string
+	wal      *os.File // the WAL, for syncWAL; used by the flusher goroutine only
+	fullSync bool     // the writer connection is at synchronous=FULL
 }
 
 func openBackend(ctx context.Context, path string) (*backend, error) {
@@ -118,7 +207,7 @@ func openBackend(ctx context.Context, path string) (*backend, error) {
 		_ = writeDB.Close()
 		return nil, fmt.Errorf("failed to enable WAL mode (mode %q): %v", mode, err)
 	}
-	readDB, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	readDB, err := sql.Open("sqlite", path+"?"+pragmas+readerPragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		_ = conn.Close()
 		_ = writeDB.Close()
@@ -130,7 +219,7 @@ func openBackend(ctx context.Context, path string) (*backend, error) {
 	}
 	readDB.SetMaxOpenConns(n)
 	readDB.SetMaxIdleConns(n)
-	ckptDB, err := sql.Open("sqlite", path+"?"+pragmas)
+	ckptDB, err := sql.Open("sqlite", path+"?"+pragmas+readerPragmas)
 	if err != nil {
 		_ = conn.Close()
 		_ = writeDB.Close()
@@ -142,6 +231,7 @@ func openBackend(ctx context.Context, path string) (*backend, error) {
 		writeDB: writeDB, conn: conn, stmts: map[string]*sql.Stmt{},
 		readDB: readDB, reader: &reader{db: readDB},
 		ckptDB: ckptDB, stop: make(chan struct{}), stopped: make(chan struct{}),
+		path: path,
 	}
 	go b.checkpointer()
 	return b, nil
@@ -181,7 +271,19 @@ func (b *backend) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 
 // BeginWrite implements sqlstore.Backend. IMMEDIATE takes the write lock at
 // once, so a transaction never fails half-way for want of it.
-func (b *backend) BeginWrite(ctx context.Context) (sqlstore.WriteTx, error) {
+// A syncCommit transaction commits at synchronous=FULL (the setting cannot
+// change inside a transaction, so it is switched around it).
+func (b *backend) BeginWrite(ctx context.Context, syncCommit bool) (sqlstore.WriteTx, error) {
+	if syncCommit != b.fullSync {
+		mode := "NORMAL"
+		if syncCommit {
+			mode = "FULL"
+		}
+		if _, err := b.conn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+			return nil, err
+		}
+		b.fullSync = syncCommit
+	}
 	if _, err := b.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return nil, err
 	}
@@ -208,6 +310,9 @@ func (b *backend) Close() error {
 	close(b.stop)
 	<-b.stopped
 	var errs []error
+	if b.wal != nil {
+		errs = append(errs, b.wal.Close())
+	}
 	for _, s := range b.stmts {
 		errs = append(errs, s.Close())
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/identity"
 	"github.com/parley-im/parley/server/store"
 	"github.com/parley-im/parley/server/store/storetest"
 )
@@ -74,4 +75,60 @@ func newStoreIn(t *testing.T, dir string) store.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// TestSeqGapOnOpen: reopening advances sequence numbers by SeqGap, so a seq
+// handed out before a crash is never reused, and reads continue across the
+// gap.
+func TestSeqGapOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	acct := store.Account{ID: identity.AccountIDFromKey(crashKey), PublicKey: crashKey, CreatedAt: at}
+	dev := store.Device{Account: acct.ID, ID: crashDevice.Device, Certificate: []byte("c"), SigningKey: []byte("k"), CreatedAt: at}
+
+	s, err := Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, store.NewAccount{Account: acct, FirstDevice: dev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateGroup(ctx, crashGroup, crashDevice, at); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(n byte) store.Message {
+		return store.Message{Group: crashGroup, ID: store.MessageID{n}, Kind: store.KindApplication, Sender: crashDevice, Data: []byte{n}, At: at}
+	}
+	mail := func(n byte) store.MailboxMessage {
+		return store.MailboxMessage{To: crashDevice, ID: store.MessageID{n}, Kind: store.MailOther, Data: []byte{n}, At: at}
+	}
+	if seq, err := s.AppendMessage(ctx, msg(1)); err != nil || seq != 1 {
+		t.Fatalf("first append: seq %d, %v", seq, err)
+	}
+	if seq, err := s.Deliver(ctx, mail(1)); err != nil || seq != 1 {
+		t.Fatalf("first delivery: seq %d, %v", seq, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if seq, err := s.AppendMessage(ctx, msg(2)); err != nil || seq != SeqGap+2 {
+		t.Fatalf("append after reopen: seq %d, %v; want %d", seq, err, SeqGap+2)
+	}
+	if seq, err := s.Deliver(ctx, mail(2)); err != nil || seq != SeqGap+2 {
+		t.Fatalf("delivery after reopen: seq %d, %v; want %d", seq, err, SeqGap+2)
+	}
+	if seq, err := s.AppendMessage(ctx, msg(1)); err != nil || seq != 1 {
+		t.Fatalf("resend of a message from before the reopen: seq %d, %v; want 1", seq, err)
+	}
+	log, err := s.ReadGroup(ctx, crashGroup, 1, 10)
+	if err != nil || len(log) != 1 || log[0].Seq != SeqGap+2 {
+		t.Fatalf("ReadGroup across the gap: %+v, %v", log, err)
+	}
 }

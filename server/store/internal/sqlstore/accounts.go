@@ -117,7 +117,7 @@ func (s *Store) Account(ctx context.Context, id identity.AccountID) (store.Accou
 
 // DeleteAccount implements store.Accounts.
 func (s *Store) DeleteAccount(ctx context.Context, id identity.AccountID) error {
-	return s.w.do(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
+	return s.w.doSync(ctx, string(id), func(ctx context.Context, tx *batchTx) error {
 		ok, err := exists(ctx, tx, qAccountExists, string(id))
 		if err != nil {
 			return wrap("look up account", err)
@@ -253,7 +253,7 @@ func (s *Store) RevokeDevice(ctx context.Context, ref store.DeviceRef, at time.T
 	if at.IsZero() {
 		return fmt.Errorf("%w: revocation time is zero", store.ErrInvalid)
 	}
-	return s.w.do(ctx, deviceKey(ref), func(ctx context.Context, tx *batchTx) error {
+	return s.w.doSync(ctx, deviceKey(ref), func(ctx context.Context, tx *batchTx) error {
 		revoked, _, _, err := lockDevice(ctx, tx, ref)
 		if err != nil || revoked {
 			return err

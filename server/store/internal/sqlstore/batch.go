@@ -23,6 +23,16 @@ import (
 // several writers, each routing ops by a shard key (the group or device the
 // op locks first) so that ops on the same row stay in one writer's order.
 //
+// Deferred sync (SQLite): the backend may commit without waiting for the
+// disk and hand the writer a sync function instead. The writer then passes
+// each committed batch to a flusher goroutine and goes on with the next
+// batch; the flusher makes every batch handed to it durable with one sync
+// and only then answers their callers. The disk's flush time overlaps with
+// the next batch's work instead of stalling the writer, and "a nil error
+// means durable" still holds. Ops whose effect must not be visible before it
+// is durable (MLS commits, revocations) are submitted with doSync: their
+// batch commits synchronously.
+//
 // Ops follow one rule so that one op's failure cannot spoil its batch: an op
 // returns a store error (ErrNotFound, ErrEpochConflict ...) only before its
 // first write. The writer checks this: it counts the rows each op changed.
@@ -37,6 +47,7 @@ type op func(ctx context.Context, tx *batchTx) error
 type request struct {
 	fn   op
 	err  error
+	sync bool // commit synchronously: durable before visible
 	done chan struct{}
 }
 
@@ -69,6 +80,12 @@ type writer struct {
 	beforeCommit  func(context.Context, WriteTx) error
 	afterRollback func()
 
+	// sync, if set, makes every transaction committed so far durable; then
+	// flushQ feeds the flusher goroutine (deferred sync).
+	sync    func() error
+	flushQ  chan []*request
+	flushWg sync.WaitGroup
+
 	mu     sync.RWMutex // guards closed against sends on closed queues
 	closed bool
 	wg     sync.WaitGroup
@@ -78,8 +95,21 @@ type writer struct {
 // failure (deadlock, serialization failure, busy).
 const maxRetries = 5
 
-func newWriter(b Backend, n, maxBatch int) *writer {
-	w := &writer{b: b, maxBatch: maxBatch, seed: maphash.MakeSeed()}
+// FlushQueue is how many committed batches may wait for the flusher before
+// the writer waits for it. At most 2*FlushQueue+1 committed batches are not
+// yet synced at any time: those the flusher is syncing, those queued, and
+// the one the writer holds.
+const FlushQueue = 16
+
+// newWriter starts n writer goroutines. sync, if not nil, turns on deferred
+// sync (only with n == 1).
+func newWriter(b Backend, n, maxBatch int, sync func() error) *writer {
+	w := &writer{b: b, maxBatch: maxBatch, seed: maphash.MakeSeed(), sync: sync}
+	if sync != nil {
+		w.flushQ = make(chan []*request, FlushQueue)
+		w.flushWg.Add(1)
+		go w.flusher()
+	}
 	for i := 0; i < n; i++ {
 		q := make(chan *request, maxBatch)
 		w.queues = append(w.queues, q)
@@ -89,14 +119,25 @@ func newWriter(b Backend, n, maxBatch int) *writer {
 	return w
 }
 
-// do runs fn in a batch on the writer chosen by key and waits for the commit.
-// If ctx ends first, do returns ctx's error; the op may still commit.
+// do runs fn in a batch on the writer chosen by key and waits until it is
+// durable. If ctx ends first, do returns ctx's error; the op may still
+// commit.
 func (w *writer) do(ctx context.Context, key string, fn op) error {
+	return w.submit(ctx, key, fn, false)
+}
+
+// doSync is do for ops whose effect must not be visible before it is
+// durable: their batch commits synchronously, even with deferred sync.
+func (w *writer) doSync(ctx context.Context, key string, fn op) error {
+	return w.submit(ctx, key, fn, true)
+}
+
+func (w *writer) submit(ctx context.Context, key string, fn op, sync bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := requestPool.Get().(*request)
-	r.fn, r.err = fn, nil
+	r.fn, r.err, r.sync = fn, nil, sync
 	q := w.queues[0]
 	if len(w.queues) > 1 {
 		q = w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
@@ -139,6 +180,10 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.flushQ != nil {
+		close(w.flushQ)
+		w.flushWg.Wait()
+	}
 }
 
 // loop is one writer goroutine.
@@ -159,30 +204,72 @@ func (w *writer) loop(q chan *request) {
 				break fill
 			}
 		}
-		w.run(batch)
-		for i, r := range batch {
-			r.done <- struct{}{}
-			batch[i] = nil
+		if w.run(batch) {
+			// Committed without waiting for the disk: the flusher answers.
+			w.flushQ <- append([]*request(nil), batch...)
+		} else {
+			for _, r := range batch {
+				r.done <- struct{}{}
+			}
 		}
+		clear(batch)
+	}
+}
+
+// flusher makes committed batches durable, many per sync, and answers their
+// callers.
+func (w *writer) flusher() {
+	defer w.flushWg.Done()
+	var pending [][]*request
+	for b := range w.flushQ {
+		pending = append(pending[:0], b)
+	more:
+		for {
+			select {
+			case b, ok := <-w.flushQ:
+				if !ok {
+					break more
+				}
+				pending = append(pending, b)
+			default:
+				break more
+			}
+		}
+		err := w.sync()
+		for _, b := range pending {
+			for _, r := range b {
+				if err != nil && r.err == nil {
+					r.err = fmt.Errorf("failed to make the write durable: %w", err)
+				}
+				r.done <- struct{}{}
+			}
+		}
+		clear(pending)
 	}
 }
 
 // run commits a batch, falling back to one transaction per op if the batch
-// as a whole fails.
-func (w *writer) run(batch []*request) {
+// as a whole fails. It reports whether the batch still needs the flusher
+// (deferred sync on and not committed synchronously).
+func (w *writer) run(batch []*request) (needsSync bool) {
 	ctx := context.Background()
-	if w.runBatch(ctx, batch) {
-		return
+	syncCommit := w.sync == nil
+	for _, r := range batch {
+		syncCommit = syncCommit || r.sync
+	}
+	if w.runBatch(ctx, batch, syncCommit) {
+		return !syncCommit
 	}
 	for _, r := range batch {
-		r.err = w.runAlone(ctx, r.fn)
+		r.err = w.runAlone(ctx, r.fn, syncCommit)
 	}
+	return !syncCommit
 }
 
 // runBatch runs all ops in one transaction. It reports false, after rolling
 // back, if the batch must be redone op by op.
-func (w *writer) runBatch(ctx context.Context, batch []*request) bool {
-	wtx, err := w.b.BeginWrite(ctx)
+func (w *writer) runBatch(ctx context.Context, batch []*request, syncCommit bool) bool {
+	wtx, err := w.b.BeginWrite(ctx, syncCommit)
 	if err != nil {
 		return false
 	}
@@ -222,10 +309,10 @@ func (w *writer) rollback(ctx context.Context, wtx WriteTx) {
 }
 
 // runAlone runs one op in its own transaction, retrying retryable failures.
-func (w *writer) runAlone(ctx context.Context, fn op) error {
+func (w *writer) runAlone(ctx context.Context, fn op, syncCommit bool) error {
 	var last error
 	for attempt := 0; attempt < maxRetries; attempt++ {
-		wtx, err := w.b.BeginWrite(ctx)
+		wtx, err := w.b.BeginWrite(ctx, syncCommit)
 		if err != nil {
 			last = fmt.Errorf("failed to begin transaction: %w", err)
 			if w.b.IsRetryable(err) {

@@ -15,6 +15,7 @@ import (
 type fakeBackend struct {
 	mu                         sync.Mutex
 	begins, commits, rollbacks int
+	syncBegins                 int      // transactions begun with syncCommit
 	committed                  []string // labels written by committed transactions
 }
 
@@ -25,10 +26,13 @@ type fakeTx struct {
 	pending []string
 }
 
-func (b *fakeBackend) BeginWrite(context.Context) (WriteTx, error) {
+func (b *fakeBackend) BeginWrite(_ context.Context, syncCommit bool) (WriteTx, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.begins++
+	if syncCommit {
+		b.syncBegins++
+	}
 	return &fakeTx{b: b}, nil
 }
 func (b *fakeBackend) Reader() Querier                         { return nil }
@@ -105,7 +109,7 @@ func runQueued(t *testing.T, w *writer, ops []op) []error {
 
 func TestWriterBatches(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64)
+	w := newWriter(b, 1, 64, nil)
 	defer w.close()
 	var ops []op
 	for i := 0; i < 10; i++ {
@@ -127,7 +131,7 @@ func TestWriterBatches(t *testing.T) {
 // op in its own transaction, so only the failing op is lost.
 func TestWriterIsolatesFailures(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64)
+	w := newWriter(b, 1, 64, nil)
 	defer w.close()
 	cleanFail := func(ctx context.Context, tx *batchTx) error { return store.ErrNotFound }
 	dirtyFail := func(ctx context.Context, tx *batchTx) error {
@@ -161,7 +165,7 @@ func TestWriterIsolatesFailures(t *testing.T) {
 
 func TestWriterRetries(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64)
+	w := newWriter(b, 1, 64, nil)
 	defer w.close()
 	tries := 0
 	err := w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
@@ -186,10 +190,72 @@ func TestWriterRetries(t *testing.T) {
 }
 
 func TestWriterClosed(t *testing.T) {
-	w := newWriter(&fakeBackend{}, 2, 8)
+	w := newWriter(&fakeBackend{}, 2, 8, nil)
 	w.close()
 	w.close()
 	if err := w.do(context.Background(), "k", write("x")); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("do after close: %v", err)
+	}
+}
+
+// TestDeferredSync: with deferred sync, a write is answered only after the
+// sync that follows its commit, and a failed sync fails it; a doSync write
+// commits synchronously and needs no sync.
+func TestDeferredSync(t *testing.T) {
+	b := &fakeBackend{}
+	entered := make(chan struct{}, 8)
+	release := make(chan error)
+	w := newWriter(b, 1, 64, func() error {
+		entered <- struct{}{}
+		return <-release
+	})
+	defer func() {
+		go func() {
+			for range entered {
+				release <- nil
+			}
+		}()
+		w.close()
+		close(entered)
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- w.do(context.Background(), "", write("a")) }()
+	<-entered // committed, now syncing
+	select {
+	case err := <-done:
+		t.Fatalf("write answered before its sync finished: %v", err)
+	default:
+	}
+	b.mu.Lock()
+	if b.commits != 1 || b.syncBegins != 0 {
+		t.Fatalf("commits %d, sync begins %d; want 1 and 0", b.commits, b.syncBegins)
+	}
+	b.mu.Unlock()
+	release <- nil
+	if err := <-done; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+
+	go func() { done <- w.do(context.Background(), "", write("b")) }()
+	<-entered
+	release <- errors.New("disk on fire")
+	if err := <-done; err == nil {
+		t.Fatal("write succeeded although its sync failed")
+	}
+
+	// doSync: committed synchronously, answered without the flusher.
+	if err := w.doSync(context.Background(), "", write("c")); err != nil {
+		t.Fatalf("doSync: %v", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.syncBegins != 1 {
+		t.Fatalf("doSync began %d synchronous transactions, want 1", b.syncBegins)
+	}
+	select {
+	case <-entered:
+		t.Fatal("doSync went through the flusher")
+	default:
 	}
 }

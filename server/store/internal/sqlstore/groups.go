@@ -361,7 +361,7 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 		}
 	}
 	var seq uint64
-	err := s.w.do(ctx, string(c.Group), func(ctx context.Context, tx *batchTx) error {
+	err := s.w.doSync(ctx, string(c.Group), func(ctx context.Context, tx *batchTx) error {
 		if s.cache != nil {
 			if err := s.cache.flushGroup(ctx, tx.WriteTx, c.Group); err != nil {
 				return err

@@ -84,7 +84,7 @@ func migrate(ctx context.Context, b Backend, d Dialect) error {
 	if err != nil {
 		return err
 	}
-	tx, err := b.BeginWrite(ctx)
+	tx, err := b.BeginWrite(ctx, true)
 	if err != nil {
 		return fmt.Errorf("failed to begin migration: %w", err)
 	}

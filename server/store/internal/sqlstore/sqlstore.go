@@ -62,9 +62,11 @@ type WriteTx interface {
 
 // Backend is what a database driver provides.
 type Backend interface {
-	// BeginWrite opens a write transaction. The SQLite backend is only ever
-	// called from its one writer goroutine.
-	BeginWrite(ctx context.Context) (WriteTx, error)
+	// BeginWrite opens a write transaction. syncCommit asks that its COMMIT
+	// be durable before its effects become visible, for a backend that
+	// otherwise defers syncing (Config.Sync). The SQLite backend is only
+	// ever called from its one writer goroutine.
+	BeginWrite(ctx context.Context, syncCommit bool) (WriteTx, error)
 	// Reader runs read-only queries outside of any write transaction.
 	Reader() Querier
 	// IsUnique reports whether err is a unique-constraint violation.
@@ -87,6 +89,10 @@ type Config struct {
 	// and Writers is 1 (SQLite), which lets the store cache group state
 	// between transactions (cache.go).
 	SingleWriter bool
+	// Sync, if set, turns on deferred sync for a single writer: COMMIT does
+	// not wait for the disk and Sync makes every transaction committed so
+	// far durable (batch.go).
+	Sync func() error
 }
 
 // Store implements store.Store over a Backend.
@@ -112,11 +118,12 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 	if writers < 1 {
 		writers = 1
 	}
-	if cfg.SingleWriter == cfg.Dialect.WritableCTE || (cfg.SingleWriter && writers != 1) {
+	if cfg.SingleWriter == cfg.Dialect.WritableCTE || (cfg.SingleWriter && writers != 1) ||
+		(cfg.Sync != nil && !cfg.SingleWriter) {
 		return nil, fmt.Errorf("%w: a backend is either a single writer or has writable CTEs", store.ErrInvalid)
 	}
 	s := &Store{b: b, opts: opts, dialect: cfg.Dialect}
-	s.w = newWriter(b, writers, opts.MaxBatch)
+	s.w = newWriter(b, writers, opts.MaxBatch, cfg.Sync)
 	if cfg.SingleWriter {
 		s.cache = newGroupCache()
 		s.w.beforeCommit, s.w.afterRollback = s.cache.flush, s.cache.reset
