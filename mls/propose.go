@@ -65,6 +65,9 @@ func (g *Group) ProposeRemove(i LeafIndex) ([]byte, error) {
 // ProposeUpdate proposes replacing our leaf with one holding a fresh
 // encryption key. Another member must commit it.
 func (g *Group) ProposeUpdate() ([]byte, error) {
+	if g.status != statusActive {
+		return nil, ErrInactive
+	}
 	leaf, priv, err := g.freshLeaf(message.SourceUpdate)
 	if err != nil {
 		return nil, err
