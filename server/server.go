@@ -244,10 +244,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// goroutine, whose stack grew while parsing the upgrade, end: the
 	// hijacked connection is ours, and an idle connection then costs one
 	// small stack.
-	ctx := context.WithoutCancel(r.Context())
+	// The request and its context are not kept: the session needs neither.
 	go func() {
 		defer s.release(sess)
-		sess.run(ctx)
+		sess.run()
 	}()
 }
 

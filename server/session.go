@@ -29,6 +29,7 @@ type session struct {
 	log  *slog.Logger
 
 	inflight chan struct{} // semaphore of MaxInFlight
+	handled  chan struct{} // a worker finished handling a message
 	handlers sync.WaitGroup
 
 	stopMu  sync.Mutex
@@ -59,6 +60,7 @@ func newSession(s *Server, conn *transport.Conn, addr string, id uint64) *sessio
 	return &session{
 		srv: s, conn: conn, addr: addr, id: id, log: log,
 		inflight: make(chan struct{}, s.cfg.Limits.MaxInFlight),
+		handled:  make(chan struct{}, 1),
 	}
 }
 
@@ -73,8 +75,8 @@ func (ss *session) stop() {
 	}
 }
 
-func (ss *session) run(httpCtx context.Context) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(httpCtx))
+func (ss *session) run() {
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ss.stopMu.Lock()
 	ss.cancel = cancel
@@ -116,21 +118,33 @@ func (ss *session) readLoop(ctx context.Context) string {
 			}
 			return ""
 		}
-		derr := wire.DecodeMessage(msg, func(f *wire.Frame, err error) error {
-			ss.handleFrame(ctx, f, err)
-			return ctx.Err()
+		// Decoding and dispatch run on a worker while the reader waits:
+		// frames are still handled in order, and the reader goroutine,
+		// which lives as long as the connection, keeps a small stack.
+		ss.srv.workers.run(func() {
+			ss.handleMessage(ctx, msg)
+			ss.handled <- struct{}{}
 		})
-		transport.ReleaseBuffer(msg)
-		if derr != nil && ctx.Err() == nil {
-			code := wire.ErrorCode_MALFORMED
-			if errors.Is(derr, wire.ErrTooLarge) {
-				code = wire.ErrorCode_TOO_LARGE
-			}
-			ss.reject(0, wire.NewError(code, "the message could not be split into frames (%v); frames after the fault were dropped", derr))
-		}
+		<-ss.handled
 		if ctx.Err() != nil {
 			return "server shutting down"
 		}
+	}
+}
+
+// handleMessage decodes the frames of one message and handles them in order.
+func (ss *session) handleMessage(ctx context.Context, msg []byte) {
+	derr := wire.DecodeMessage(msg, func(f *wire.Frame, err error) error {
+		ss.handleFrame(ctx, f, err)
+		return ctx.Err()
+	})
+	transport.ReleaseBuffer(msg)
+	if derr != nil && ctx.Err() == nil {
+		code := wire.ErrorCode_MALFORMED
+		if errors.Is(derr, wire.ErrTooLarge) {
+			code = wire.ErrorCode_TOO_LARGE
+		}
+		ss.reject(0, wire.NewError(code, "the message could not be split into frames (%v); frames after the fault were dropped", derr))
 	}
 }
 
@@ -245,11 +259,11 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 	case *wire.Request_RegisterChallenge:
 		r, err = ss.handleRegisterChallenge()
 	case *wire.Request_Register:
-		offStack(func() { r, err = ss.handleRegister(ctx, k.Register) })
+		r, err = ss.handleRegister(ctx, k.Register)
 	case *wire.Request_AuthChallenge:
 		r, err = ss.handleAuthChallenge()
 	case *wire.Request_Authenticate:
-		offStack(func() { r, err = ss.handleAuthenticate(ctx, k.Authenticate) })
+		r, err = ss.handleAuthenticate(ctx, k.Authenticate)
 	default:
 		h := ss.srv.handlerFor(ss, id, req)
 		if h == nil {
@@ -263,19 +277,6 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 		return
 	}
 	ss.answer(id, kind, start, r, err)
-}
-
-// offStack runs f on a short-lived goroutine and waits for it. The reader
-// goroutine lives as long as the connection; running deep call chains
-// (store, signature checks) elsewhere keeps its stack, and so the memory of
-// an idle connection, small.
-func offStack(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 // spawn runs h in its own goroutine once an in-flight slot is free.
