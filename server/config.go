@@ -44,7 +44,9 @@ type Config struct {
 	// SweepInterval is how often expired entries are deleted (default 1 min).
 	SweepInterval time.Duration
 	// EpochGrace is how many epochs behind the current one an application
-	// message or proposal may be (default 1; older ones get EPOCH_TOO_OLD).
+	// message or proposal may be (older ones get EPOCH_TOO_OLD). 0 is taken
+	// as the default, 1: a message sent just before a commit won the race
+	// is still accepted.
 	EpochGrace uint64
 	// ChallengeTTL is how long an auth or pow challenge stays valid
 	// (default 60 s for auth; pow challenges live ten times as long).

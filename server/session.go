@@ -16,11 +16,14 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// session is the server's state for one connection. The reader goroutine
-// (run) decodes frames and handles the connection-state requests (hello,
-// registration, authentication) itself, in order; every other request runs
-// in its own goroutine, at most Limits.MaxInFlight at once, so responses
-// may come back in a different order than the requests.
+// session is the server's state for one connection. Its reader goroutine
+// (run) reads one WebSocket message at a time and waits while a worker
+// decodes it and handles its frames in order: the connection-state requests
+// (hello, registration, authentication, ping) are answered right there;
+// every other request is handed to a worker of its own, at most
+// Limits.MaxInFlight at once, so their answers may come back in a different
+// order than the requests. Fields below "written by the frame handler" are
+// only touched while the reader waits, one message at a time.
 type session struct {
 	srv  *Server
 	conn *transport.Conn
@@ -36,8 +39,8 @@ type session struct {
 	stopped bool
 	cancel  context.CancelFunc // ends the read loop; set by run
 
-	// Written by the reader goroutine only; handler goroutines get the
-	// device as a parameter.
+	// Written by the frame handler only (see above); request handlers get
+	// the device as a parameter.
 	hello    bool
 	powChal  *issued
 	authChal *issued

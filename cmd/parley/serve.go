@@ -69,7 +69,7 @@ Without --tls-cert/--tls-key the server only listens on loopback addresses
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.ttl, "ttl", 30*24*time.Hour, "how long undelivered messages are kept")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
-	f.Uint64Var(&o.epochGrace, "epoch-grace", 1, "how many epochs behind the current one a group message may be")
+	f.Uint64Var(&o.epochGrace, "epoch-grace", 1, "how many epochs behind the current one a group message may be (at least 1)")
 	f.IntVar(&o.mailboxLimit, "mailbox-limit", store.DefaultMailboxLimit, "most entries one device's mailbox holds")
 	l := &o.limits
 	f.IntVar(&l.MaxConnections, "max-connections", 100000, "most open connections")
