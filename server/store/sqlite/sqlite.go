@@ -87,6 +87,10 @@ const SeqGap = 1 << 20
 var _ = [SeqGap - (2*sqlstore.FlushQueue+1)*store.MaxMaxBatch]struct{}{}
 
 const (
+	// qGapCursors keeps members that had read everything caught up; it runs
+	// before qGapGroups.
+	qGapCursors = `UPDATE group_members SET acked_seq = acked_seq + ?
+		WHERE acked_seq = (SELECT g.last_seq FROM mls_groups g WHERE g.group_id = group_members.group_id)`
 	qGapGroups    = `UPDATE mls_groups SET last_seq = last_seq + ?`
 	qGapMailboxes = `UPDATE devices SET mail_seq = mail_seq + ?`
 )
@@ -142,7 +146,7 @@ func (b *backend) openGap(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to advance sequence numbers: %w", err)
 	}
-	for _, q := range []string{qGapGroups, qGapMailboxes} {
+	for _, q := range []string{qGapCursors, qGapGroups, qGapMailboxes} {
 		if _, err := tx.Exec(ctx, q, SeqGap); err != nil {
 			_ = tx.Rollback(ctx)
 			return fmt.Errorf("failed to advance sequence numbers: %w", err)

@@ -109,6 +109,9 @@ func TestSeqGapOnOpen(t *testing.T) {
 	if seq, err := s.Deliver(ctx, mail(1)); err != nil || seq != 1 {
 		t.Fatalf("first delivery: seq %d, %v", seq, err)
 	}
+	if err := s.AckGroup(ctx, crashDevice, crashGroup, 1); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +121,11 @@ func TestSeqGapOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The device had read everything; it still has.
+	ms, err := s.Memberships(ctx, crashDevice)
+	if err != nil || len(ms) != 1 || ms[0].AckedSeq != ms[0].LastSeq || ms[0].LastSeq != SeqGap+1 {
+		t.Fatalf("memberships after reopen: %+v, %v", ms, err)
+	}
 	if seq, err := s.AppendMessage(ctx, msg(2)); err != nil || seq != SeqGap+2 {
 		t.Fatalf("append after reopen: seq %d, %v; want %d", seq, err, SeqGap+2)
 	}
