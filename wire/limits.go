@@ -53,8 +53,11 @@ const (
 	MaxShortString = 255
 	// MaxErrorMessage bounds Error.message.
 	MaxErrorMessage = 1 << 10
-	// MaxSmallBytes bounds keys, nonces, signatures and challenges.
+	// MaxSmallBytes bounds keys, nonces, account signatures and challenges.
 	MaxSmallBytes = 64
+	// MaxDeviceSignature bounds a device signature (Ed25519 is 64 bytes,
+	// an ASN.1 P-256 ECDSA signature up to 72).
+	MaxDeviceSignature = 128
 )
 
 // fieldLimits maps every bytes, string and repeated field to its limit
@@ -77,7 +80,7 @@ var fieldLimits = map[protoreflect.FullName]int{
 	"parley.wire.v1.Authenticate.account_id": AccountIDSize,
 	"parley.wire.v1.Authenticate.device_id":  IDSize,
 	"parley.wire.v1.Authenticate.nonce":      MaxSmallBytes,
-	"parley.wire.v1.Authenticate.signature":  MaxSmallBytes,
+	"parley.wire.v1.Authenticate.signature":  MaxDeviceSignature,
 
 	"parley.wire.v1.Lookup.account_id": AccountIDSize,
 	"parley.wire.v1.Lookup.username":   MaxUsernameSize,
