@@ -1,0 +1,159 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/parley-im/parley/filecrypt"
+)
+
+// PartSuffix is appended to the destination path while a download runs.
+const PartSuffix = ".part"
+
+// Download fetches, decrypts and verifies the file ref points to and writes
+// it to path. Plaintext goes to path+PartSuffix, one authenticated chunk at a
+// time; the file is renamed to path only after the last chunk authenticated
+// and the size and hash match. If the ciphertext fails authentication or the
+// hash differs, the partial file is removed and an error returned. After any
+// other failure (a network error), calling Download again resumes after the
+// last verified chunk.
+func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path string, progress Progress) (err error) {
+	if ref.Size < 0 || ref.Size > filecrypt.MaxSize {
+		return fmt.Errorf("%w: size %d", filecrypt.ErrFileRef, ref.Size)
+	}
+	part := path + PartSuffix
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to open download file: %w", err)
+	}
+	discard := false
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+		if discard {
+			_ = os.Remove(part)
+		}
+	}()
+	// Resume after the verified chunks on disk, but always fetch the last
+	// chunk again: only it proves where the file ends.
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("failed to open download file: %w", err)
+	}
+	chunks := max(1, (ref.Size+filecrypt.ChunkSize-1)/filecrypt.ChunkSize)
+	first := min(st.Size()/filecrypt.ChunkSize, chunks-1)
+	have := first * filecrypt.ChunkSize
+	if err := f.Truncate(have); err != nil {
+		return fmt.Errorf("failed to resume download: %w", err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, have)); err != nil {
+		return fmt.Errorf("failed to resume download: %w", err)
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return fmt.Errorf("failed to resume download: %w", err)
+	}
+	body, err := c.fetch(ctx, ref.Blob, uint64(first))
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	var dec *filecrypt.Decrypter
+	if first == 0 {
+		dec, err = filecrypt.NewDecrypter(body, ref.Key)
+	} else {
+		dec, err = filecrypt.NewChunkDecrypter(body, ref.Key, uint64(first))
+	}
+	if err != nil {
+		discard = isIntegrity(err)
+		return fmt.Errorf("failed to decrypt download: %w", err)
+	}
+	w := &progressWriter{w: io.MultiWriter(f, h), done: have, limit: ref.Size, progress: progress}
+	if _, err := io.Copy(w, dec); err != nil {
+		discard = isIntegrity(err)
+		return fmt.Errorf("failed to download: %w", err)
+	}
+	if w.done != ref.Size || !hashEqual(h.Sum(nil), ref.Hash) {
+		discard = true
+		return ErrHashMismatch
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("failed to write download: %w", err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return fmt.Errorf("failed to write download: %w", err)
+	}
+	if err := os.Rename(part, path); err != nil {
+		return fmt.Errorf("failed to move download into place: %w", err)
+	}
+	return nil
+}
+
+func isIntegrity(err error) bool {
+	return errors.Is(err, filecrypt.ErrAuthentication) || errors.Is(err, filecrypt.ErrHeader) ||
+		errors.Is(err, filecrypt.ErrVersion) || errors.Is(err, ErrHashMismatch)
+}
+
+func hashEqual(a []byte, b filecrypt.Hash) bool { return string(a) == string(b[:]) }
+
+// progressWriter counts plaintext and refuses more than the reference says.
+type progressWriter struct {
+	w           io.Writer
+	done, limit int64
+	progress    Progress
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	if p.done+int64(len(b)) > p.limit {
+		return 0, ErrHashMismatch
+	}
+	n, err := p.w.Write(b)
+	p.done += int64(n)
+	if p.progress != nil {
+		p.progress(p.done, p.limit)
+	}
+	if err != nil {
+		return n, fmt.Errorf("failed to write download: %w", err)
+	}
+	return n, nil
+}
+
+// fetch GETs the ciphertext from chunk first on.
+func (c *Client) fetch(ctx context.Context, id filecrypt.BlobID, first uint64) (io.ReadCloser, error) {
+	var hdr map[string]string
+	start := int64(0)
+	if first > 0 {
+		start = filecrypt.ChunkOffset(first)
+		hdr = map[string]string{"Range": "bytes=" + strconv.FormatInt(start, 10) + "-"}
+	}
+	resp, err := c.do(ctx, http.MethodGet, c.url(id, ""), nil, false, hdr)
+	if err != nil {
+		return nil, err
+	}
+	want := http.StatusOK
+	if first > 0 {
+		want = http.StatusPartialContent
+	}
+	if resp.StatusCode != want {
+		defer drainClose(resp)
+		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			return nil, fmt.Errorf("%w: blob shorter than the file", filecrypt.ErrAuthentication)
+		}
+		return nil, fmt.Errorf("failed to download: %w", responseError(resp))
+	}
+	if first > 0 && !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(start, 10)+"-") {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("%w: Content-Range %q", ErrProtocol, resp.Header.Get("Content-Range"))
+	}
+	return resp.Body, nil
+}

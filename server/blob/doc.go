@@ -1,0 +1,25 @@
+// Package blob is the homeserver's blob service: resumable upload and ranged
+// download of opaque ciphertexts over plain HTTP under /v1/blobs/.
+//
+// The service never sees plaintext: clients encrypt files before upload
+// (package filecrypt) and share the capability id, key and hash inside
+// end-to-end encrypted messages. A blob's [ID] is 32 random bytes, unrelated
+// to the account that uploaded it; whoever knows it can download the blob.
+//
+// Protocol (every error is JSON {"error": code, "message": sentence}):
+//
+//	POST   /v1/blobs            Upload-Length: N, Authorization: Bearer T
+//	                            → 201 {"id","size","offset","expires"}
+//	HEAD   /v1/blobs/{id}       → Upload-Offset, Upload-Length, Upload-Complete (?0/?1)
+//	PATCH  /v1/blobs/{id}       Upload-Offset: O, body = bytes from O (owner only)
+//	                            → 204 Upload-Offset; 409 + Upload-Offset if O is wrong
+//	POST   /v1/blobs/{id}/finish Upload-SHA256: hex of the whole blob (owner only)
+//	DELETE /v1/blobs/{id}       (owner only)
+//	GET    /v1/blobs/{id}       finished blobs only; Range supported
+//
+// [NewHandler] builds the service from a [Config], a storage [Backend]
+// ([NewLocal] for the data folder, [NewS3] for S3-compatible storage), a
+// [MetaStore] (bookkeeping: owner, sizes, offsets, times; [OpenFileMeta]
+// keeps it in JSON sidecar files) and an [Authorizer] that maps a bearer
+// token to an account. Handler.Sweep deletes expired blobs.
+package blob

@@ -1,0 +1,42 @@
+package blob
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-im/parley/identity"
+)
+
+// Meta is the service's record of one blob.
+type Meta struct {
+	ID    ID
+	Owner identity.AccountID // counted against this account's quota
+	// Size is the declared size; the upload is complete at Offset == Size.
+	Size   int64
+	Offset int64
+	// HashState is the marshalled SHA-256 state over bytes [0, Offset), so a
+	// resumed upload continues the server-side hash.
+	HashState []byte
+	Created   time.Time
+	Updated   time.Time // last accepted append (or creation)
+	Finished  time.Time // zero until finished
+}
+
+// MetaStore keeps blob records. Implementations must be safe for concurrent
+// use; the [Handler] serialises operations on one blob itself.
+type MetaStore interface {
+	// Create stores a new record unless the owner's blobs (finished or not,
+	// counted at their declared size) plus m.Size would exceed quota
+	// (0 = unlimited), in which case it returns ErrQuota. The check and the
+	// insert must be atomic.
+	Create(ctx context.Context, m Meta, quota int64) error
+	// Get returns a record or ErrNotFound.
+	Get(ctx context.Context, id ID) (Meta, error)
+	// Update replaces an existing record (ErrNotFound if there is none).
+	Update(ctx context.Context, m Meta) error
+	// Delete removes a record; deleting a missing record is not an error.
+	Delete(ctx context.Context, id ID) error
+	// Expired returns up to limit ids of blobs unfinished and not updated
+	// since idleBefore, or finished before finishedBefore.
+	Expired(ctx context.Context, idleBefore, finishedBefore time.Time, limit int) ([]ID, error)
+}
