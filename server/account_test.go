@@ -221,7 +221,11 @@ func TestCanary(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	srv := ts.Start(t)
+	srv := ts.Start(t, ts.WithConfig(func(c *server.Config) {
+		c.Routes = map[string]http.Handler{"GET /v1/extra": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("extra"))
+		})}
+	}))
 	_ = srv.Connect(t, srv.NewAccount(t).Devices[0])
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.HTTP + path)
@@ -234,6 +238,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
+	}
+	if code, body := get("/v1/extra"); code != 200 || body != "extra" {
+		t.Fatalf("extra route %d %q", code, body)
 	}
 	code, body := get("/metrics")
 	if code != 200 {

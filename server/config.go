@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -59,6 +60,10 @@ type Config struct {
 	// where every membership change passes through this server; 2 s with
 	// any other bus, where other processes change memberships too).
 	MemberCacheTTL time.Duration
+	// Routes are further HTTP handlers served next to /v1/ws, keyed by
+	// http.ServeMux pattern (for example "/v1/blobs/" for file transfer).
+	// They must not collide with /v1/ws, /healthz or /metrics.
+	Routes map[string]http.Handler
 	// Limits protect the service.
 	Limits Limits
 	// Now is the clock (default time.Now).

@@ -119,6 +119,9 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	for pattern, h := range s.cfg.Routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 
