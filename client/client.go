@@ -140,9 +140,12 @@ type Client struct {
 	members sync.Map // string(credential) -> *memberID, verified
 
 	undecryptable atomic.Int64
-	kick          chan struct{}
-	closeOnce     sync.Once
-	closed        chan struct{}
+	// fresh is set by each new connection: the next sync checks the
+	// KeyPackage stock and this account's devices in every group.
+	fresh     atomic.Bool
+	kick      chan struct{}
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 // Init creates a new account in the empty folder dir, registers it and its

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type harness struct {
 	mu   sync.Mutex
 	runs map[*Client]context.CancelFunc
 	wg   sync.WaitGroup
+	// skew moves every client's clock forward (disappearing messages).
+	skew atomic.Int64
 }
 
 func newHarness(t *testing.T) *harness {
@@ -287,6 +290,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, c := range all {
 		h.chatOn(c, group)
 	}
+	events, stopEvents := c2.Subscribe(1024)
 	var groupTexts []string
 	for i, c := range all {
 		for j := range 3 {
@@ -298,6 +302,19 @@ func TestEndToEnd(t *testing.T) {
 	ms := h.converged(group, groupTexts, all...)
 	if len(ms) != len(groupTexts) {
 		t.Fatalf("group has %d messages, want %d", len(ms), len(groupTexts))
+	}
+	// The event stream showed each message once.
+	stopEvents()
+	seen := make(map[MessageID]int)
+	for ev := range events {
+		if ev.Kind == EventMessage && ev.Chat == group && ev.Message.Kind == store.KindText {
+			seen[ev.Message.ID]++
+		}
+	}
+	for _, m := range ms {
+		if seen[m.ID] != 1 {
+			t.Fatalf("message %q was announced %d times", m.Body, seen[m.ID])
+		}
 	}
 
 	// Edit, delete, reaction, reply.

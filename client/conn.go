@@ -65,6 +65,7 @@ func (c *Client) connect(ctx context.Context) (*wireclient.Client, error) {
 	}
 	c.serverName = hello.GetServerName()
 	c.conn = conn
+	c.fresh.Store(true)
 	go func() {
 		for ev := range conn.Events() {
 			if d := ev.GetDelivery(); d != nil && d.GetKind() == wire.MessageKind_MESSAGE_KIND_COMMIT {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -74,11 +75,15 @@ func (c *Client) reconcileDevices(ctx context.Context, conn *wireclient.Client) 
 	if err != nil {
 		return err
 	}
+	acct, err := c.resolveOn(ctx, conn, string(c.account()))
+	if err != nil {
+		return err
+	}
 	for _, conv := range convs {
 		if conv.Left {
 			continue
 		}
-		if err := c.syncOwnDevices(ctx, conn, conv, nil); err != nil && err != ErrNotMember {
+		if err := c.syncOwnDevices(ctx, conn, conv, acct); err != nil && !errors.Is(err, ErrNotMember) {
 			return err
 		}
 	}

@@ -84,7 +84,7 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 	for s, seq := range a.curs {
 		a.b.Cursors = append(a.b.Cursors, store.CursorUpdate{Stream: s, Seq: seq})
 	}
-	var res store.BatchResult
+	res := store.BatchResult{Inserted: make([]bool, len(a.b.Messages))}
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.Apply(&a.b, &res); err != nil {
 			return err

@@ -37,6 +37,9 @@ func (q *taskQueue) leaving(g store.GroupID, a identity.AccountID) bool { return
 func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fresh.Swap(false) {
+		c.tasks.refill, c.tasks.reconcile = true, true
+	}
 	if c.tasks.refill {
 		if err := c.refillKeyPackages(ctx, conn, false); err != nil {
 			return err
