@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/wire"
 )
 
 // clientFlags are the flags every client command shares. Each command owns
@@ -180,6 +181,22 @@ func explain(err error, c *client.Client) error {
 		return cliErr(err, "%s on the server", clientText(err))
 	case errors.Is(err, client.ErrUnknownChat), errors.Is(err, store.ErrNotFound):
 		return cliErr(err, "unknown chat: this profile has no such chat (see `parley chats`)")
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		switch we.GetCode() {
+		case wire.ErrorCode_DEVICE_REVOKED:
+			return cliErr(err, "this device was revoked from its account: link it again with `parley link new`")
+		case wire.ErrorCode_USERNAME_TAKEN:
+			return cliErr(err, "that username is taken on this server: choose another")
+		case wire.ErrorCode_INVITE_REQUIRED:
+			return cliErr(err, "the server%s is invite-only: pass --invite TOKEN", server)
+		case wire.ErrorCode_RATE_LIMITED:
+			return cliErr(err, "the server%s asks to slow down: try again in a moment", server)
+		}
+		if msg := we.GetMessage(); msg != "" {
+			return cliErr(err, "the server refused: %s", msg)
+		}
 	}
 	return cliErr(err, "%s", clientText(err))
 }
