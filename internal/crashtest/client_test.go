@@ -28,32 +28,29 @@ type seen struct {
 	seq   uint64
 }
 
-// cursor follows one group for one device: every seq up to contig has been
-// received, and the ones above it that arrived early wait in above. Only
-// contig is acked, so the server never skips an entry the device lacks.
-type cursor struct {
-	contig uint64
-	above  map[uint64]bool
-	acked  uint64
-}
-
 // device is one client device: it keeps one connection to whatever server
 // runs, reconnecting after every crash, catches up with Fetch, receives
 // pushes, and acks what it has recorded.
+//
+// Acks follow Fetch, never pushes: a Fetch answer holds each group's
+// entries in order from the device's cursor, so acking its last seq never
+// skips an entry, while pushes may arrive out of order or be lost in a
+// crash (and sequence numbers may jump after a restart). A push only
+// prompts the next Fetch.
 type device struct {
-	name string
-	d    *ts.Device
+	name   string
+	d      *ts.Device
+	groups map[string]bool // groups the device is a member of
 
 	mu       sync.Mutex
 	c        *wireclient.Client // current connection, nil between connections
-	cursors  map[string]*cursor
 	got      map[msgID]seen
-	dups     int      // deliveries of an id already received, at the same seq
-	problems []string // same id at two seqs, wrong data
+	again    int      // deliveries of an id already received (same seq)
+	problems []string // same id at two seqs, wrong data, unknown groups
 }
 
 func newDevice(name string, d *ts.Device) *device {
-	return &device{name: name, d: d, cursors: make(map[string]*cursor), got: make(map[msgID]seen)}
+	return &device{name: name, d: d, groups: make(map[string]bool), got: make(map[msgID]seen)}
 }
 
 func (dv *device) problem(format string, args ...any) {
@@ -97,58 +94,56 @@ func (dv *device) connect(ctx context.Context, url string) (*wireclient.Client, 
 	return nil, err
 }
 
-// record notes deliveries and returns the acks they make possible.
-func (dv *device) record(ds []*wire.Delivery) []*wire.AckRef {
+// record notes deliveries: a message id must always come with the same
+// group, seq and data.
+func (dv *device) record(ds []*wire.Delivery) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
+	for _, d := range ds {
+		if len(d.GetGroupId()) == 0 || d.GetKind() != wire.MessageKind_MESSAGE_KIND_APPLICATION {
+			continue // Welcomes and commits of the setup
+		}
+		g := string(d.GetGroupId())
+		if !dv.groups[g] {
+			dv.problem("delivery for a group it is not in: %q", g)
+			continue
+		}
+		var id msgID
+		copy(id[:], d.GetMessageId())
+		if !bytes.Equal(d.GetData(), payloadFor(id)) {
+			dv.problem("message %x arrived with other data than was sent", id)
+		}
+		if prev, ok := dv.got[id]; ok {
+			if prev != (seen{g, d.GetSeq()}) {
+				dv.problem("message %x stored twice: at %s/%d and %s/%d", id, prev.group, prev.seq, g, d.GetSeq())
+			}
+			dv.again++
+		} else {
+			dv.got[id] = seen{g, d.GetSeq()}
+		}
+	}
+}
+
+// acksFor acknowledges a Fetch answer: each group up to the last seq it
+// returned (in order from the cursor), and every mailbox entry.
+func acksFor(ds []*wire.Delivery) []*wire.AckRef {
 	var acks []*wire.AckRef
-	moved := map[string]bool{}
+	top := map[string]uint64{}
 	for _, d := range ds {
 		if len(d.GetGroupId()) == 0 {
-			// Mailbox entries (the setup's Welcomes) are only acked.
 			acks = append(acks, wireclient.RefOf(d))
 			continue
 		}
-		g := string(d.GetGroupId())
-		cur := dv.cursors[g]
-		if cur == nil {
-			dv.problem("delivery for unknown group %q", g)
-			continue
-		}
-		if d.GetKind() == wire.MessageKind_MESSAGE_KIND_APPLICATION {
-			var id msgID
-			copy(id[:], d.GetMessageId())
-			if !bytes.Equal(d.GetData(), payloadFor(id)) {
-				dv.problem("message %x arrived with other data than was sent", id)
-			}
-			if prev, ok := dv.got[id]; ok {
-				if prev != (seen{g, d.GetSeq()}) {
-					dv.problem("message %x stored twice: at %s/%d and %s/%d", id, prev.group, prev.seq, g, d.GetSeq())
-				}
-				dv.dups++
-			} else {
-				dv.got[id] = seen{g, d.GetSeq()}
-			}
-		}
-		if s := d.GetSeq(); s > cur.contig {
-			cur.above[s] = true
-			for cur.above[cur.contig+1] {
-				delete(cur.above, cur.contig+1)
-				cur.contig++
-				moved[g] = true
-			}
-		}
+		top[string(d.GetGroupId())] = max(top[string(d.GetGroupId())], d.GetSeq())
 	}
-	for g := range moved {
-		if cur := dv.cursors[g]; cur.contig > cur.acked {
-			cur.acked = cur.contig
-			acks = append(acks, &wire.AckRef{GroupId: []byte(g), Seq: cur.contig})
-		}
+	for g, seq := range top {
+		acks = append(acks, &wire.AckRef{GroupId: []byte(g), Seq: seq})
 	}
 	return acks
 }
 
-// fetchAll catches up with Fetch until the server has nothing more.
+// fetchAll catches up with Fetch until the server has nothing more,
+// acking each answer.
 func (dv *device) fetchAll(ctx context.Context, c *wireclient.Client) error {
 	for range 10000 {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -157,7 +152,8 @@ func (dv *device) fetchAll(ctx context.Context, c *wireclient.Client) error {
 		if err != nil {
 			return err
 		}
-		if acks := dv.record(r.GetDeliveries()); len(acks) > 0 {
+		dv.record(r.GetDeliveries())
+		if acks := acksFor(r.GetDeliveries()); len(acks) > 0 {
 			if err := c.Ack(ctx, acks, false); err != nil {
 				return err
 			}
@@ -183,8 +179,10 @@ func (dv *device) run(ctx context.Context, ep *endpoint) {
 		dv.mu.Lock()
 		dv.c = c
 		dv.mu.Unlock()
-		// Pushes are read concurrently with the catch-up Fetch, so a full
-		// event buffer can never hold up the Fetch answers.
+		// Pushes are read by their own goroutine, so a full event buffer
+		// can never hold up the Fetch answers; each batch of pushes asks
+		// for a Fetch, which acks.
+		kick := make(chan struct{}, 1)
 		readDone := make(chan struct{})
 		go func() {
 			defer close(readDone)
@@ -194,19 +192,36 @@ func (dv *device) run(ctx context.Context, ep *endpoint) {
 				if d := ev.GetDelivery(); d != nil {
 					batch = append(batch, d)
 				}
-				if len(batch) > 0 && (len(batch) >= 256 || len(events) == 0) {
-					if acks := dv.record(batch); len(acks) > 0 {
-						_ = c.Ack(ctx, acks, false)
-					}
+				if len(events) == 0 || len(batch) >= 256 {
+					dv.record(batch)
 					batch = batch[:0]
+					select {
+					case kick <- struct{}{}:
+					default:
+					}
 				}
 			}
 		}()
-		_ = dv.fetchAll(ctx, c)
-		select {
-		case <-c.Done():
-		case <-ctx.Done():
-			c.CloseNow()
+		kick <- struct{}{}
+	conn:
+		for {
+			select {
+			case <-kick:
+				if dv.fetchAll(ctx, c) != nil {
+					c.CloseNow()
+					break conn
+				}
+				// Let pushes gather before the next Fetch.
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-c.Done():
+				}
+			case <-c.Done():
+				break conn
+			case <-ctx.Done():
+				c.CloseNow()
+				break conn
+			}
 		}
 		<-readDone
 		dv.mu.Lock()
@@ -235,7 +250,7 @@ type ledger struct {
 	attempted map[msgID]*device
 	acked     map[msgID]string // id -> group
 	ackedBy   map[msgID]*device
-	resent    int
+	resent    map[msgID]bool // ids sent more than once
 }
 
 func (l *ledger) attempt(id msgID, from *device) {
@@ -251,9 +266,9 @@ func (l *ledger) ack(id msgID, group string, from *device) {
 	l.mu.Unlock()
 }
 
-func (l *ledger) resend() {
+func (l *ledger) resend(id msgID) {
 	l.mu.Lock()
-	l.resent++
+	l.resent[id] = true
 	l.mu.Unlock()
 }
 
@@ -291,7 +306,7 @@ func (s *sender) loop(ctx context.Context, fail func(error)) {
 		var id msgID
 		select {
 		case id = <-s.retry:
-			s.rec.resend()
+			s.rec.resend(id)
 		default:
 			id = ts.MessageID()
 			s.rec.attempt(id, s.dev)
@@ -316,7 +331,7 @@ func (s *sender) drain(ctx context.Context) error {
 		default:
 			return nil
 		}
-		s.rec.resend()
+		s.rec.resend(id)
 		for {
 			err := s.send(ctx, id)
 			if err == nil {
