@@ -27,7 +27,7 @@ import (
 
 // Writers is the number of group-commit writer goroutines, each holding one
 // connection while it commits a batch.
-const Writers = 16
+const Writers = 8
 
 // dialect is PostgreSQL's take on the shared SQL.
 var dialect = sqlstore.Dialect{
@@ -154,6 +154,25 @@ func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlstore.R
 type writeTx struct {
 	querier
 	tx pgx.Tx
+}
+
+// ExecPipeline implements sqlstore.Pipeliner: all statements go to the
+// server in one round trip.
+func (t writeTx) ExecPipeline(ctx context.Context, stmts []sqlstore.Statement) ([]error, error) {
+	outs := make([]error, len(stmts))
+	var b pgx.Batch
+	for i := range stmts {
+		st := &stmts[i]
+		b.Queue(t.b.rewrite(st.Query), st.Args...).QueryRow(func(r pgx.Row) error {
+			out, err := st.Result(row{r})
+			outs[i] = out
+			return err
+		})
+	}
+	if err := t.tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	return outs, nil
 }
 
 func (t writeTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }

@@ -46,6 +46,7 @@ type op func(ctx context.Context, tx *batchTx) error
 // request is one op waiting for its batch to commit.
 type request struct {
 	fn   op
+	stmt *Statement // when set, fn runs stmt alone; pipelined in batches
 	err  error
 	sync bool // commit synchronously: durable before visible
 	done chan struct{}
@@ -132,12 +133,28 @@ func (w *writer) doSync(ctx context.Context, key string, fn op) error {
 	return w.submit(ctx, key, fn, true)
 }
 
-func (w *writer) submit(ctx context.Context, key string, fn op, sync bool) error {
+// doStatement runs a one-statement write; batches send such writes to the
+// database together when the backend pipelines.
+func (w *writer) doStatement(ctx context.Context, key string, st *Statement) error {
+	fn := func(ctx context.Context, tx *batchTx) error {
+		out, err := st.Result(tx.QueryRow(ctx, st.Query, st.Args...))
+		if err != nil {
+			return err
+		}
+		return out
+	}
+	return w.submit(ctx, key, fn, false, st)
+}
+
+func (w *writer) submit(ctx context.Context, key string, fn op, sync bool, stmts ...*Statement) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := requestPool.Get().(*request)
-	r.fn, r.err, r.sync = fn, nil, sync
+	r.fn, r.err, r.sync, r.stmt = fn, nil, sync, nil
+	if len(stmts) > 0 {
+		r.stmt = stmts[0]
+	}
 	q := w.queues[0]
 	if len(w.queues) > 1 {
 		q = w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
@@ -157,7 +174,7 @@ func (w *writer) submit(ctx context.Context, key string, fn op, sync bool) error
 	select {
 	case <-r.done:
 		err := r.err
-		r.fn, r.err = nil, nil
+		r.fn, r.err, r.stmt = nil, nil, nil
 		requestPool.Put(r)
 		return err
 	case <-ctx.Done():
@@ -274,7 +291,31 @@ func (w *writer) runBatch(ctx context.Context, batch []*request, syncCommit bool
 		return false
 	}
 	tx := &batchTx{WriteTx: wtx}
-	for _, r := range batch {
+	pipe, _ := wtx.(Pipeliner)
+	for i := 0; i < len(batch); {
+		if pipe != nil && batch[i].stmt != nil {
+			// A run of one-statement writes: one round trip.
+			j := i
+			for j < len(batch) && batch[j].stmt != nil {
+				j++
+			}
+			stmts := make([]Statement, 0, j-i)
+			for _, r := range batch[i:j] {
+				stmts = append(stmts, *r.stmt)
+			}
+			outs, err := pipe.ExecPipeline(ctx, stmts)
+			if err != nil {
+				w.rollback(ctx, wtx)
+				return false
+			}
+			for k := i; k < j; k++ {
+				batch[k].err = outs[k-i]
+			}
+			i = j
+			continue
+		}
+		r := batch[i]
+		i++
 		tx.wrote = false
 		err := r.fn(ctx, tx)
 		if err != nil && (tx.wrote || !isLogical(err)) {

@@ -255,24 +255,39 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 		return 0, fmt.Errorf("%w: message time is zero", store.ErrInvalid)
 	}
 	var seq uint64
-	err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
-		var err error
-		if s.cache != nil {
+	if s.cache != nil {
+		err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
+			var err error
 			seq, err = s.appendMessageCached(ctx, tx, m)
 			return err
-		}
-		g, err := appendMessageCTE(ctx, tx, m)
-		if err != nil {
-			return err
-		}
-		if err := checkMessage(m, g); err != nil || g.dupSeq != 0 {
-			seq = g.dupSeq
-			return err
-		}
-		seq = g.lastSeq + 1
-		tx.wrote = true // the statement has appended it
-		return nil
-	})
+		})
+		return seq, err
+	}
+	st := &Statement{
+		Query: qAppendMessageCTE,
+		Args: []any{string(m.Sender.Account), m.Sender.Device[:], m.ID[:], []byte(m.Group),
+			i64(m.Epoch), i64(m.EpochGrace), int64(m.Kind), nanos(m.At), m.Data},
+		Result: func(row Row) (error, error) {
+			var epoch, last, member, dup int64
+			err := row.Scan(&epoch, &last, &member, &dup)
+			if errors.Is(err, ErrNoRows) {
+				return fmt.Errorf("%w: group", store.ErrNotFound), nil
+			}
+			if err != nil {
+				return nil, wrap("append to group log", err)
+			}
+			g := groupState{epoch: uint64(epoch), lastSeq: uint64(last), member: member > 0, dupSeq: uint64(dup)}
+			if err := checkMessage(m, g); err != nil {
+				return err, nil
+			}
+			seq = g.lastSeq + 1 // the statement has appended it
+			if g.dupSeq != 0 {
+				seq = g.dupSeq
+			}
+			return nil, nil
+		},
+	}
+	err := s.w.doStatement(ctx, string(m.Group), st)
 	return seq, err
 }
 
@@ -322,21 +337,6 @@ func (s *Store) appendMessageCached(ctx context.Context, tx *batchTx, m store.Me
 	}
 	s.cache.appended(m.Group, g, e.Seq)
 	return e.Seq, nil
-}
-
-// appendMessageCTE runs qAppendMessageCTE and returns the group state it
-// read; the entry was appended if that state passes AppendMessage's checks.
-func appendMessageCTE(ctx context.Context, tx Querier, m store.Message) (groupState, error) {
-	var epoch, last, member, dup int64
-	err := tx.QueryRow(ctx, qAppendMessageCTE, string(m.Sender.Account), m.Sender.Device[:], m.ID[:], []byte(m.Group),
-		i64(m.Epoch), i64(m.EpochGrace), int64(m.Kind), nanos(m.At), m.Data).Scan(&epoch, &last, &member, &dup)
-	if errors.Is(err, ErrNoRows) {
-		return groupState{}, fmt.Errorf("%w: group", store.ErrNotFound)
-	}
-	if err != nil {
-		return groupState{}, wrap("append to group log", err)
-	}
-	return groupState{epoch: uint64(epoch), lastSeq: uint64(last), member: member > 0, dupSeq: uint64(dup)}, nil
 }
 
 // AppendCommit implements store.DeliveryService.

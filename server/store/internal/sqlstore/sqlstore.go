@@ -60,6 +60,26 @@ type WriteTx interface {
 	Rollback(ctx context.Context) error
 }
 
+// Statement is a write that is exactly one statement. A backend whose
+// write transactions implement [Pipeliner] sends many in one round trip.
+type Statement struct {
+	Query string
+	Args  []any
+	// Result reads the statement's row (ErrNoRows when it returned none).
+	// It returns the write's outcome (nil or a store error, in which case
+	// the statement wrote nothing) and a database error that aborts the
+	// transaction.
+	Result func(Row) (outcome, err error)
+}
+
+// Pipeliner is implemented by write transactions that can run many
+// statements in one round trip.
+type Pipeliner interface {
+	// ExecPipeline runs the statements in order, calling each Result, and
+	// returns their outcomes. A non-nil error aborts the transaction.
+	ExecPipeline(ctx context.Context, stmts []Statement) ([]error, error)
+}
+
 // Backend is what a database driver provides.
 type Backend interface {
 	// BeginWrite opens a write transaction. syncCommit asks that its COMMIT
