@@ -16,6 +16,8 @@ type fakeBackend struct {
 	mu                         sync.Mutex
 	begins, commits, rollbacks int
 	syncBegins                 int      // transactions begun with syncCommit
+	pipelines                  []int    // sizes of the pipelines run
+	failPipeline               bool     // the next pipeline fails
 	committed                  []string // labels written by committed transactions
 }
 
@@ -35,11 +37,11 @@ func (b *fakeBackend) BeginWrite(_ context.Context, syncCommit bool) (WriteTx, e
 	}
 	return &fakeTx{b: b}, nil
 }
-func (b *fakeBackend) Reader() Querier                         { return nil }
-func (b *fakeBackend) IsUnique(error) bool                     { return false }
-func (b *fakeBackend) IsRetryable(err error) bool              { return errors.Is(err, errRetry) }
-func (b *fakeBackend) Close() error                            { return nil }
-func (t *fakeTx) QueryRow(context.Context, string, ...any) Row { return nil }
+func (b *fakeBackend) Reader() Querier                               { return nil }
+func (b *fakeBackend) IsUnique(error) bool                           { return false }
+func (b *fakeBackend) IsRetryable(err error) bool                    { return errors.Is(err, errRetry) }
+func (b *fakeBackend) Close() error                                  { return nil }
+func (t *fakeTx) QueryRow(_ context.Context, q string, _ ...any) Row { return t.queryRow(q) }
 func (t *fakeTx) Query(context.Context, string, ...any) (Rows, error) {
 	return nil, errors.New("fake: no queries")
 }
@@ -257,5 +259,118 @@ func TestDeferredSync(t *testing.T) {
 	case <-entered:
 		t.Fatal("doSync went through the flusher")
 	default:
+	}
+}
+
+// fakeRow is a row holding one label.
+type fakeRow struct{ label string }
+
+func (r fakeRow) Scan(dest ...any) error {
+	*dest[0].(*string) = r.label
+	return nil
+}
+
+// QueryRow returns the query text as the row, so that a Statement run alone
+// sees what it would have seen in a pipeline.
+func (t *fakeTx) queryRow(q string) Row { return fakeRow{q} }
+
+// ExecPipeline makes fakeTx a Pipeliner.
+func (t *fakeTx) ExecPipeline(_ context.Context, stmts []Statement) ([]error, error) {
+	t.b.mu.Lock()
+	fail := t.b.failPipeline
+	t.b.failPipeline = false
+	t.b.pipelines = append(t.b.pipelines, len(stmts))
+	t.b.mu.Unlock()
+	if fail {
+		return nil, errors.New("fake: connection lost")
+	}
+	outs := make([]error, len(stmts))
+	for i, st := range stmts {
+		out, err := st.Result(fakeRow{st.Query})
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = out
+		if out == nil {
+			t.pending = append(t.pending, st.Query)
+		}
+	}
+	return outs, nil
+}
+
+// labelStatement is a one-statement write whose outcome is a store error
+// when its label is "refuse".
+func labelStatement(label string, seen *string) *Statement {
+	return &Statement{Query: label, Result: func(r Row) (error, error) {
+		if err := r.Scan(seen); err != nil {
+			return nil, err
+		}
+		if *seen == "refuse" {
+			return store.ErrNotMember, nil
+		}
+		return nil, nil
+	}}
+}
+
+// TestWriterPipelines: a run of one-statement writes goes to the backend as
+// one pipeline, each gets its own outcome, and a failed pipeline falls back
+// to one transaction per write.
+func TestWriterPipelines(t *testing.T) {
+	b := &fakeBackend{}
+	w := newWriter(b, 1, 64, nil)
+	defer w.close()
+	labels := []string{"a", "refuse", "b"}
+	seen := make([]string, len(labels))
+	run := func() []error {
+		errs := make([]error, len(labels))
+		release := make(chan struct{})
+		started := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
+				close(started)
+				<-release
+				return nil
+			})
+		}()
+		<-started
+		for i, l := range labels {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = w.doStatement(context.Background(), "", labelStatement(l, &seen[i]))
+			}()
+		}
+		for len(w.queues[0]) < len(labels) {
+			runtime.Gosched()
+		}
+		close(release)
+		wg.Wait()
+		return errs
+	}
+	check := func(errs []error) {
+		t.Helper()
+		if errs[0] != nil || !errors.Is(errs[1], store.ErrNotMember) || errs[2] != nil {
+			t.Fatalf("outcomes %v", errs)
+		}
+		for i, l := range labels {
+			if seen[i] != l {
+				t.Fatalf("statement %d saw %q", i, seen[i])
+			}
+		}
+	}
+	check(run())
+	if len(b.pipelines) != 1 || b.pipelines[0] != 3 || len(b.committed) != 2 {
+		t.Fatalf("pipelines %v, committed %v; want one pipeline of 3 and a, b committed", b.pipelines, b.committed)
+	}
+
+	*b = fakeBackend{failPipeline: true}
+	clear(seen)
+	check(run())
+	// The failed pipeline is redone one statement per transaction.
+	if len(b.pipelines) != 1 || b.rollbacks == 0 {
+		t.Fatalf("pipelines %v, rollbacks %d", b.pipelines, b.rollbacks)
 	}
 }
