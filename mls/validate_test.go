@@ -196,3 +196,65 @@ func mustSigner(t *testing.T, cfg *Config) *Signer {
 	}
 	return s
 }
+
+func TestJoinValidation(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob := newClient(t, cfg, "alice"), newClient(t, cfg, "bob")
+	var err error
+	if alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, nil); err != nil {
+		t.Fatal(err)
+	}
+	kb := bob.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kb.KeyPackage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No tree in the welcome and none given.
+	if _, err := Join(cfg, res.Welcome, kb, nil); !errors.Is(err, ErrInvalidWelcome) {
+		t.Fatalf("no tree: %v", err)
+	}
+	// A key package the welcome is not for.
+	other := bob.keyPackage(t)
+	if _, err := Join(cfg, res.Welcome, other, nil); !errors.Is(err, ErrInvalidWelcome) {
+		t.Fatalf("other key package: %v", err)
+	}
+	// The tree of another group (alice's current epoch: Bob is not in it).
+	tr, err := alice.g.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Join(cfg, res.Welcome, kb, &JoinOptions{RatchetTree: tr}); !errors.Is(err, ErrInvalidTree) {
+		t.Fatalf("stale tree: %v", err)
+	}
+	// Tampered welcome.
+	bad := bytes.Clone(res.Welcome)
+	bad[len(bad)-5] ^= 1
+	if _, err := Join(cfg, bad, kb, nil); err == nil {
+		t.Fatal("tampered welcome accepted")
+	}
+	// Not a welcome at all.
+	if _, err := Join(cfg, res.Commit, kb, nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("commit as welcome: %v", err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err = alice.g.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Join(cfg, res.Welcome, kb, &JoinOptions{RatchetTree: tr}); err != nil {
+		t.Fatalf("valid join: %v", err)
+	}
+	// An application's credential policy applies to every member.
+	strict := *cfg
+	strict.CredentialValidator = func(c Credential) error {
+		if string(c.Identity) == "alice" {
+			return errors.New("no")
+		}
+		return nil
+	}
+	if _, err := Join(&strict, res.Welcome, kb, &JoinOptions{RatchetTree: tr}); !errors.Is(err, ErrInvalidTree) || !errors.Is(err, ErrCredentialRejected) {
+		t.Fatalf("rejected member credential: %v", err)
+	}
+}

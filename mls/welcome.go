@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"github.com/parley-im/parley/mls/internal/framing"
@@ -311,7 +312,7 @@ func (g *Group) validateTree(t *tree.Tree, ctx *message.GroupContext) error {
 		},
 	})
 	if err != nil {
-		return wrapf(ErrInvalidTree, "%v", err)
+		return fmt.Errorf("%w: %w", ErrInvalidTree, err)
 	}
 	return nil
 }
