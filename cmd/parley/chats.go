@@ -19,7 +19,7 @@ func newChatsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chats",
 		Short: "List the conversations, with unread counts",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withLocal(cmd, e, &f, func(ctx context.Context, c *client.Client) error {
 				convs, unread, err := c.Chats(ctx)

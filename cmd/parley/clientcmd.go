@@ -220,3 +220,13 @@ func parseChat(ctx context.Context, c *client.Client, s string) (client.ChatID, 
 	}
 	return id, nil
 }
+
+// usageArgs makes a wrong number of arguments a usage error (exit status 2).
+func usageArgs(f cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := f(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -17,7 +17,7 @@ func newDevicesCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "devices",
 		Short: "List this account's devices",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				devs, err := c.Devices(ctx)
@@ -58,7 +58,7 @@ func newDevicesRevokeCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke another device of this account: it can decrypt nothing sent afterwards",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := identity.ParseDeviceID(args[0])
 			if err != nil {

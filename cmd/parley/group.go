@@ -29,7 +29,7 @@ func newGroupCreateCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME MEMBER...",
 		Short: "Create a group with these members",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var chat client.ChatID
 			err := withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
@@ -62,7 +62,7 @@ func newGroupAddCmd(e *env, add bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.MinimumNArgs(2),
+		Args:  usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				chat, err := parseChat(ctx, c, args[0])
@@ -85,7 +85,7 @@ func newGroupLeaveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "leave CHAT",
 		Short: "Leave a chat on every device of this account",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				chat, err := parseChat(ctx, c, args[0])
@@ -105,7 +105,7 @@ func newGroupRenameCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rename CHAT NAME",
 		Short: "Rename a group (admins only)",
-		Args:  cobra.ExactArgs(2),
+		Args:  usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				chat, err := parseChat(ctx, c, args[0])
@@ -125,7 +125,7 @@ func newGroupAdminsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admins CHAT MEMBER...",
 		Short: "Replace a group's admins (admins only)",
-		Args:  cobra.MinimumNArgs(2),
+		Args:  usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				chat, err := parseChat(ctx, c, args[0])

@@ -18,7 +18,7 @@ func newHistoryCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history CHAT [--limit N]",
 		Short: "Print a chat's newest messages, oldest first",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > store.MaxPageSize {
 				return usageError{errors.New("--limit must be between 1 and 1000")}

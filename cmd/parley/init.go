@@ -22,7 +22,7 @@ func newInitCmd(e *env) *cobra.Command {
 (except, sealed, to your own devices when you link them). The profile folder
 must be empty. With --passphrase-file the profile key is wrapped with that
 passphrase; without, it is kept in a 0600 file in the profile folder.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server == "" {
 				return usageError{errors.New("--server URL is required (for example --server http://127.0.0.1:8080)")}

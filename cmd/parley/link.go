@@ -40,7 +40,7 @@ func newLinkNewCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --server URL",
 		Short: "On the new device: show a link code and wait for approval",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server == "" {
 				return usageError{errors.New("--server URL is required: the server of the account to link to")}
@@ -124,7 +124,7 @@ func newLinkApproveCmd(e *env) *cobra.Command {
 		Long: `Approve a new device. The command shows the short comparison code; the new
 device must show the same one, or someone else made the link code: answer
 no. With --yes it does not ask (for scripts that compared the codes).`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := client.ParseLinkCode(strings.TrimSpace(args[0]))
 			if err != nil {

@@ -37,7 +37,7 @@ device has not shown before (from every chat, other people's and those this
 account sent from its other devices). With --timeout and no new message,
 wait up to that long for the first ones. With --follow, stay connected and
 print messages as they arrive, until interrupted (or until --timeout).`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if timeout < 0 {
 				return usageError{errors.New("--timeout must not be negative")}

@@ -25,7 +25,7 @@ func newSendCmd(e *env) *cobra.Command {
 ACCOUNTID@server or username@server, which starts a 1:1 chat if there is none.
 The message is stored and queued first; if the server cannot be reached it
 stays queued and is sent the next time this profile connects.`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, text := args[0], args[1]
 			if text == "" {

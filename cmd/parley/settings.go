@@ -45,7 +45,7 @@ func newSettingsGetCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get [KEY]",
 		Short: "Show one setting, or all",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLocal(cmd, e, &f, func(ctx context.Context, c *client.Client) error {
 				var out []settingJSON
@@ -120,7 +120,7 @@ func newSettingsSetCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set KEY VALUE",
 		Short: "Change a setting on every device of this account (or a chat's timer)",
-		Args:  cobra.ExactArgs(2),
+		Args:  usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, value := args[0], args[1]
 			if key == settingDisappearing {

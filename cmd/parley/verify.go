@@ -22,7 +22,7 @@ func newVerifyCmd(e *env) *cobra.Command {
 and as a QR code. Compare it with the other person, in person or over a
 channel you trust: if both show the same number, nobody is in between. The
 number is per account, so it stays the same when either of you adds devices.`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				acct, err := c.Resolve(ctx, args[0])

@@ -13,7 +13,7 @@ func newWhoamiCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show this profile's address, account and device",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.open(cmd.Context())
 			if err != nil {

@@ -243,6 +243,36 @@ func TestCLI(t *testing.T) {
 		alice.recvUntil(text)
 	}
 
+	// recv --follow prints messages as they arrive, one JSON line each.
+	follow := exec.Command(binary, "recv", "--follow", "--json", "--timeout", "40s", "--profile", bob.dir)
+	follow.Env = cleanEnv()
+	followOut, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr strings.Builder
+	follow.Stderr = &followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = follow.Process.Kill() })
+	followLines := bufio.NewScanner(followOut)
+	for _, what := range []string{"follow-1", "follow-2"} {
+		_, text := say(alice, direct, what)
+		if !followLines.Scan() {
+			t.Fatalf("recv --follow ended: %v %s", followLines.Err(), followErr.String())
+		}
+		if m := one[messageJSON](t, followLines.Text()); m.Text != text || m.Chat != direct {
+			t.Fatalf("recv --follow printed %+v, want %q", m, text)
+		}
+	}
+	if err := follow.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Wait(); err != nil {
+		t.Fatalf("recv --follow after an interrupt: %v %s", err, followErr.String())
+	}
+
 	// chats and history agree on both sides, in the same order.
 	for _, u := range []*user{alice, bob} {
 		cs := u.chats()
@@ -422,6 +452,12 @@ func TestCLI(t *testing.T) {
 	fails(t, "not a valid link code", alice.args("link", "approve", "garbage", "--yes")...)
 	fails(t, "not a device id", alice.args("devices", "revoke", "garbage")...)
 	fails(t, "no profile", "whoami", "--profile", filepath.Join(t.TempDir(), "empty"))
+	if r := run(t, alice.args("send", "only-one-argument")...); r.code != 2 {
+		t.Fatalf("a wrong number of arguments: exit %d, want 2", r.code)
+	}
+	if r := runEnv(t, []string{"PARLEY_PROFILE=" + bob.dir}, "whoami", "--json"); r.code != 0 || one[meJSON](t, r.stdout) != bob.me {
+		t.Fatalf("whoami with PARLEY_PROFILE: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
 	fails(t, "already exists", alice.args("init", "--server", srv.URL)...)
 	fails(t, "username is taken", "init", "--server", srv.URL, "--username", "alice", "--profile", filepath.Join(t.TempDir(), "p"))
 
