@@ -182,31 +182,47 @@ type rule struct {
 	message bool // a message (or list of messages) to descend into
 }
 
+// msgRules are the rules of one message type: its plain fields, and its
+// oneofs, of which at most one field is set.
+type msgRules struct {
+	plain  []*rule
+	oneofs []protoreflect.OneofDescriptor
+	byIdx  []*rule // by field index, for the oneof members
+}
+
 // rules returns the rules of every message type of parley.proto, keyed by
 // full name; built on first use (after the generated code's init has
 // registered the file descriptor) and read-only afterwards.
 var rules = sync.OnceValue(buildRules)
 
-func buildRules() map[protoreflect.FullName][]*rule {
-	out := make(map[protoreflect.FullName][]*rule)
+func buildRules() map[protoreflect.FullName]*msgRules {
+	out := make(map[protoreflect.FullName]*msgRules)
 	msgs := File_parley_proto.Messages()
 	for i := 0; i < msgs.Len(); i++ {
 		md := msgs.Get(i)
 		fields := md.Fields()
-		rs := make([]*rule, fields.Len()) // by field index; nil: nothing to check
+		mr := &msgRules{byIdx: make([]*rule, fields.Len())}
 		for j := 0; j < fields.Len(); j++ {
 			fd := fields.Get(j)
-			r := rule{fd: fd, limit: -1, message: fd.Kind() == protoreflect.MessageKind}
+			r := &rule{fd: fd, limit: -1, message: fd.Kind() == protoreflect.MessageKind}
 			if l, ok := fieldLimits[fd.FullName()]; ok {
 				r.limit = l
 			}
 			r.elem = elementLimits[fd.FullName()]
 			needs := fd.IsList() || fd.Kind() == protoreflect.BytesKind || fd.Kind() == protoreflect.StringKind
-			if needs || r.message {
-				rs[j] = &r
+			if !needs && !r.message {
+				continue
+			}
+			mr.byIdx[j] = r
+			if fd.ContainingOneof() == nil {
+				mr.plain = append(mr.plain, r)
 			}
 		}
-		out[md.FullName()] = rs
+		oneofs := md.Oneofs()
+		for j := 0; j < oneofs.Len(); j++ {
+			mr.oneofs = append(mr.oneofs, oneofs.Get(j))
+		}
+		out[md.FullName()] = mr
 	}
 	return out
 }
@@ -219,18 +235,29 @@ func Validate(m proto.Message) error {
 }
 
 func validate(m protoreflect.Message) error {
-	rs, ok := rules()[m.Descriptor().FullName()]
+	mr, ok := rules()[m.Descriptor().FullName()]
 	if !ok {
 		return &LimitError{Field: string(m.Descriptor().FullName()), Limit: 0, Got: -1}
 	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if r := rs[fd.Index()]; r != nil {
-			err = r.check(v)
+	for _, r := range mr.plain {
+		if m.Has(r.fd) {
+			if err := r.check(m.Get(r.fd)); err != nil {
+				return err
+			}
 		}
-		return err == nil
-	})
-	return err
+	}
+	for _, od := range mr.oneofs {
+		fd := m.WhichOneof(od)
+		if fd == nil {
+			continue
+		}
+		if r := mr.byIdx[fd.Index()]; r != nil {
+			if err := r.check(m.Get(fd)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (r *rule) fail(got int) error {
