@@ -26,12 +26,15 @@
 //   - MLS commits, revocations and account deletions are committed with
 //     synchronous=FULL, so they are never visible before they are durable
 //     (an MLS commit seen and then lost would fork the group);
-//   - each time the store opens, every group's and mailbox's sequence
-//     number jumps by SeqGap, so a seq a device may have seen before a loss
-//     is never given to a different message. (Detecting an unclean
-//     shutdown instead would fail when `parley admin` opens the folder
-//     while the server runs.) A message seen and lost is resent by its
-//     sender, who was never acknowledged; clients drop duplicates by id.
+//   - each time a store opens the folder while no other store has it open
+//     (it holds an flock on parley.lock), every group's and mailbox's
+//     sequence number jumps by SeqGap, so a seq a device may have seen
+//     before a loss is never given to a different message; members that
+//     had read everything stay caught up. (Detecting an unclean shutdown
+//     instead would fail when `parley admin` opens the folder while the
+//     server runs; that store gets no lock and changes no seq.) A message
+//     seen and lost is resent by its sender, who was never acknowledged;
+//     clients drop duplicates by message id.
 //
 // Sequence numbers therefore increase but are not contiguous across
 // restarts.
@@ -58,6 +61,9 @@ import (
 
 // FileName is the database file's name inside the data folder.
 const FileName = "parley.db"
+
+// LockName is the lock file held by the store that opened the folder first.
+const LockName = "parley.lock"
 
 // dialect is SQLite's take on the shared SQL.
 var dialect = sqlstore.Dialect{
@@ -115,13 +121,21 @@ func Open(ctx context.Context, dir string, opts store.Options) (store.Store, err
 		return nil, fmt.Errorf("failed to create data folder: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	b, err := openBackend(ctx, path)
+	unlock, first, err := lockFolder(filepath.Join(dir, LockName))
 	if err != nil {
 		return nil, err
 	}
-	if err := b.openGap(ctx); err != nil {
-		_ = b.Close()
+	b, err := openBackend(ctx, path)
+	if err != nil {
+		_ = unlock()
 		return nil, err
+	}
+	b.unlock = unlock
+	if first {
+		if err := b.openGap(ctx); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
 	}
 	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true, Sync: b.syncWAL}, opts)
 	if err != nil {
@@ -189,8 +203,9 @@ type backend struct {
 	stopped chan struct{} // closed when the checkpointer has stopped
 
 	path     string
-	wal      *os.File // the WAL, for syncWAL; used by the flusher goroutine only
-	fullSync bool     // the writer connection is at synchronous=FULL
+	unlock   func() error // releases parley.lock
+	wal      *os.File     // the WAL, for syncWAL; used by the flusher goroutine only
+	fullSync bool         // the writer connection is at synchronous=FULL
 }
 
 func openBackend(ctx context.Context, path string) (*backend, error) {
@@ -321,6 +336,9 @@ func (b *backend) Close() error {
 		errs = append(errs, s.Close())
 	}
 	errs = append(errs, b.reader.close(), b.conn.Close(), b.readDB.Close(), b.ckptDB.Close(), b.writeDB.Close())
+	if b.unlock != nil {
+		errs = append(errs, b.unlock())
+	}
 	return errors.Join(errs...)
 }
 

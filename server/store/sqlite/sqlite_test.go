@@ -67,6 +67,45 @@ func TestAdminWhileServing(t *testing.T) {
 	}
 }
 
+// TestAdminOpenKeepsSeqs: a second store opened while the first runs (an
+// admin command) must not move sequence numbers or cursors under the
+// first, whose writer caches group state.
+func TestAdminOpenKeepsSeqs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	server := newStoreIn(t, dir)
+	acct := store.Account{ID: identity.AccountIDFromKey(crashKey), PublicKey: crashKey, CreatedAt: at}
+	dev := store.Device{Account: acct.ID, ID: crashDevice.Device, Certificate: []byte("c"), SigningKey: []byte("k"), CreatedAt: at}
+	if err := server.CreateAccount(ctx, store.NewAccount{Account: acct, FirstDevice: dev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.CreateGroup(ctx, crashGroup, crashDevice, at); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(n byte) store.Message {
+		return store.Message{Group: crashGroup, ID: store.MessageID{n}, Kind: store.KindApplication, Sender: crashDevice, Data: []byte{n}, At: at}
+	}
+	if _, err := server.AppendMessage(ctx, msg(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.AckGroup(ctx, crashDevice, crashGroup, 1); err != nil {
+		t.Fatal(err)
+	}
+	admin := newStoreIn(t, dir)
+	if err := admin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := server.AppendMessage(ctx, msg(2))
+	if err != nil || seq != 2 {
+		t.Fatalf("append after an admin open: seq %d, %v; want 2", seq, err)
+	}
+	m, err := server.Member(ctx, crashGroup, crashDevice)
+	if err != nil || m.AckedSeq != 1 {
+		t.Fatalf("cursor after an admin open: %+v, %v; want 1", m, err)
+	}
+}
+
 func newStoreIn(t *testing.T, dir string) store.Store {
 	t.Helper()
 	s, err := Open(t.Context(), dir, store.Options{})
