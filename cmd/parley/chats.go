@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
 )
 
 func init() { addCommand(newChatsCmd) }
@@ -31,7 +32,11 @@ func newChatsCmd(e *env) *cobra.Command {
 					if conv.Kind == store.ChatSelf || conv.Left && !all {
 						continue
 					}
-					j := chatJSON{Chat: string(conv.ID), Name: chatName(c, conv), Kind: conv.Kind.String(),
+					name := accountIDText
+					if !p.json {
+						name = func(a identity.AccountID) string { return p.accountName(ctx, c, a) }
+					}
+					j := chatJSON{Chat: string(conv.ID), Name: chatName(c, conv, name), Kind: conv.Kind.String(),
 						Unread: unread[conv.ID], Left: conv.Left, Members: []string{}}
 					for _, m := range conv.Members {
 						j.Members = append(j.Members, string(m))

@@ -42,7 +42,7 @@ func newHistoryCmd(e *env) *cobra.Command {
 					if !ok {
 						continue
 					}
-					if err := p.message(c, m, kind); err != nil {
+					if err := p.message(ctx, c, m, kind); err != nil {
 						return err
 					}
 					if m.Seq != 0 && kind != "system" {

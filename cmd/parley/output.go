@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
 )
 
 // The --json output of the client commands. Field names are a stable
@@ -105,6 +106,37 @@ type printer struct {
 	w     io.Writer
 	json  bool
 	names map[client.ChatID]string
+	// who caches the names of accounts shown in text output.
+	who map[identity.AccountID]string
+}
+
+// maxLookups bounds the directory look-ups one command makes for names.
+const maxLookups = 50
+
+// accountName is how text output names an account: username@server when
+// the directory has a (signed) username for it, else its account id. JSON
+// output always uses account ids.
+func (p *printer) accountName(ctx context.Context, c *client.Client, a identity.AccountID) string {
+	if a == "" {
+		return ""
+	}
+	if name, ok := p.who[a]; ok {
+		return name
+	}
+	if p.who == nil {
+		p.who = map[identity.AccountID]string{}
+	}
+	name := string(a)
+	if len(p.who) < maxLookups {
+		if acct, err := c.Resolve(ctx, string(a)); err == nil && acct.ID == a && acct.Username != "" {
+			name = acct.Username
+			if _, host, ok := strings.Cut(c.Me().Address, "@"); ok {
+				name += "@" + host
+			}
+		}
+	}
+	p.who[a] = name
+	return name
 }
 
 // emit writes v as one JSON line.
@@ -128,18 +160,18 @@ func (p *printer) loadNames(ctx context.Context, c *client.Client) error {
 	}
 	p.names = make(map[client.ChatID]string, len(convs))
 	for _, conv := range convs {
-		p.names[conv.ID] = chatName(c, conv)
+		p.names[conv.ID] = chatName(c, conv, func(a identity.AccountID) string { return p.accountName(ctx, c, a) })
 	}
 	return nil
 }
 
 // message prints one message.
-func (p *printer) message(c *client.Client, m *store.Message, kind string) error {
+func (p *printer) message(ctx context.Context, c *client.Client, m *store.Message, kind string) error {
 	j := messageOf(m, kind)
 	if p.json {
 		return p.emit(j)
 	}
-	who := j.Sender
+	who := p.accountName(ctx, c, m.Sender)
 	switch {
 	case kind == "system":
 		who = "*"
@@ -163,17 +195,20 @@ func (p *printer) message(c *client.Client, m *store.Message, kind string) error
 	return err
 }
 
-// chatName is a chat's name for people: the group's name, or for a 1:1
-// chat the other account.
-func chatName(c *client.Client, conv *store.Conversation) string {
+// chatName is a chat's name: the group's name, or for a 1:1 chat the other
+// account, named by name.
+func chatName(c *client.Client, conv *store.Conversation, name func(identity.AccountID) string) string {
 	if conv.Name != "" || conv.Kind != store.ChatDirect {
 		return conv.Name
 	}
 	var others []string
 	for _, a := range conv.Members {
 		if a != c.Me().AccountID {
-			others = append(others, string(a))
+			others = append(others, name(a))
 		}
 	}
 	return strings.Join(others, ", ")
 }
+
+// accountIDText names an account by its id.
+func accountIDText(a identity.AccountID) string { return string(a) }

@@ -150,7 +150,7 @@ func (r *receiver) printNew(ctx context.Context) (int, error) {
 				if !ok || m.Mine && m.SenderDevice == me {
 					continue
 				}
-				if err := r.p.message(r.c, m, kind); err != nil {
+				if err := r.p.message(ctx, r.c, m, kind); err != nil {
 					return n, err
 				}
 				n++
