@@ -24,9 +24,10 @@ type Keyed[K comparable] struct {
 	maxKeys int
 	now     func() time.Time
 
-	mu       sync.Mutex
-	entries  map[K]*entry
-	overflow *rate.Limiter
+	mu        sync.Mutex
+	entries   map[K]*entry
+	overflow  *rate.Limiter
+	nextEvict time.Time // no eviction scan before this time
 }
 
 type entry struct {
@@ -63,7 +64,7 @@ func (k *Keyed[K]) Allow(key K) (ok bool, retry time.Duration) {
 		e.last = now
 		lim = e.lim
 	} else {
-		if len(k.entries) >= k.maxKeys {
+		if len(k.entries) >= k.maxKeys && !now.Before(k.nextEvict) {
 			k.evict(now)
 		}
 		if len(k.entries) < k.maxKeys {
@@ -85,14 +86,20 @@ func (k *Keyed[K]) Allow(key K) (ok bool, retry time.Duration) {
 }
 
 // evict drops keys whose buckets have refilled (idle long enough that a
-// fresh limiter would behave the same). It is bounded by the map size.
+// fresh limiter would behave the same). A scan costs the map size, so after
+// one the next waits until the oldest remaining entry could have refilled:
+// a flood of new keys costs at most one scan per refill period.
 func (k *Keyed[K]) evict(now time.Time) {
 	full := time.Duration(float64(k.limits.Burst) / float64(k.limits.Rate) * float64(time.Second))
+	oldest := now
 	for key, e := range k.entries {
 		if now.Sub(e.last) >= full {
 			delete(k.entries, key)
+		} else if e.last.Before(oldest) {
+			oldest = e.last
 		}
 	}
+	k.nextEvict = oldest.Add(full)
 }
 
 // Len returns the number of keys held.

@@ -57,3 +57,26 @@ func TestDisabled(t *testing.T) {
 		}
 	}
 }
+
+func TestEvictionScansAreRationed(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	k := New[int](Limits{Rate: 1, Burst: 10}, 100, c.now)
+	for i := 0; i < 100; i++ {
+		k.Allow(i)
+	}
+	// A flood of new keys while every held key is busy: one scan, then the
+	// next is put off until a key could have refilled (10 s).
+	for i := 100; i < 10000; i++ {
+		k.Allow(i)
+	}
+	if !k.nextEvict.Equal(c.t.Add(10 * time.Second)) {
+		t.Fatalf("next eviction at %v", k.nextEvict)
+	}
+	c.t = c.t.Add(11 * time.Second)
+	if ok, _ := k.Allow(20000); !ok {
+		t.Fatal("idle keys not evicted after the refill period")
+	}
+	if k.Len() != 1 {
+		t.Fatalf("holds %d keys after eviction", k.Len())
+	}
+}
