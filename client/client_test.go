@@ -47,7 +47,10 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) opts() Options {
-	return Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond}
+	return Options{
+		KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) },
+	}
 }
 
 func (h *harness) account(name string) *Client {

@@ -140,7 +140,8 @@ func TestDisappearing(t *testing.T) {
 				return err
 			}
 			if got := bodies(ms); !slices.Equal(got, []string{"stays"}) {
-				return fmt.Errorf("%s shows %q", c.Me().Address, got)
+				m, _ := chatMessages(h.ctx, c, chat)
+				return fmt.Errorf("%s shows %q now %v expires %v", c.Me().Address, got, c.now(), m[len(m)-1].ExpiresAt)
 			}
 		}
 		return nil
