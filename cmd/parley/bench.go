@@ -59,7 +59,7 @@ at another device; a send is durable once the server has answered it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", "", "URL of a running server on a loopback address (default: start one)")
-	f.BoolVar(&o.spawn, "spawn", false, "run `parley serve` as a child process and read its memory from /proc")
+	f.BoolVar(&o.spawn, "spawn", false, "run the serve command of this binary as a child process and read its memory from /proc")
 	f.IntVar(&o.cfg.Pairs, "pairs", 16, "relay: device pairs")
 	f.IntVar(&o.cfg.Members, "members", 100, "fanout: receiving member devices")
 	f.IntVar(&o.cfg.Conns, "conns", 1000, "connections: idle authenticated connections")
