@@ -172,6 +172,7 @@ func (ss *session) handleAuthenticate(ctx context.Context, a *wire.Authenticate)
 		ss.authed = false
 		return nil, err
 	}
+	ss.authDone.Store(true)
 	return &wire.Response{Kind: &wire.Response_Authenticate{Authenticate: &wire.AuthenticateResponse{
 		AccountId: string(account), DeviceId: devID[:],
 	}}}, nil

@@ -82,6 +82,11 @@ type Limits struct {
 	MaxConnectionsPerAddr int
 	// MaxQueueBytes bounds each connection's send queue (default 4 MiB).
 	MaxQueueBytes int
+	// AuthTimeout closes connections that have not authenticated a device
+	// within it (default 10 min, enough to solve a registration proof of
+	// work on a slow device); it bounds what idle unauthenticated
+	// connections cost.
+	AuthTimeout time.Duration
 	// MaxInFlight bounds the requests of one connection handled at once
 	// (default 64); further frames wait (backpressure).
 	MaxInFlight int
@@ -133,6 +138,9 @@ func (l Limits) withDefaults() Limits {
 	l.MaxConnectionsPerAddr = orInt(l.MaxConnectionsPerAddr, 64)
 	l.MaxQueueBytes = orInt(l.MaxQueueBytes, 4<<20)
 	l.MaxInFlight = orInt(l.MaxInFlight, 64)
+	if l.AuthTimeout <= 0 {
+		l.AuthTimeout = 10 * time.Minute
+	}
 	l.DeviceRate = orFloat(l.DeviceRate, 500)
 	l.DeviceBurst = orInt(l.DeviceBurst, 1000)
 	l.AddrRate = orFloat(l.AddrRate, 20)

@@ -382,3 +382,17 @@ func testForeignQueuesAndGroups(t *testing.T, start func(testing.TB, ...ts.Optio
 		t.Fatalf("bob sees %v, %v", f, err)
 	}
 }
+
+func TestAuthTimeout(t *testing.T) {
+	srv := ts.Start(t, ts.WithConfig(func(c *server.Config) { c.Limits.AuthTimeout = 200 * time.Millisecond }))
+	idle := srv.Dial(t)
+	authed := srv.Connect(t, srv.NewAccount(t).Devices[0])
+	expectConnError(t, idle, wire.ErrorCode_UNAUTHENTICATED)
+	select {
+	case <-idle.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("unauthenticated connection not closed")
+	}
+	time.Sleep(300 * time.Millisecond) // past the deadline for both
+	alive(t, authed)
+}

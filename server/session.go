@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -46,6 +47,9 @@ type session struct {
 	authChal *issued
 	device   store.DeviceRef
 	authed   bool
+	// authDone is authed for the auth deadline timer, which runs on its
+	// own goroutine.
+	authDone atomic.Bool
 	unsub    func()
 }
 
@@ -88,6 +92,15 @@ func (ss *session) run() {
 	}
 	ss.stopMu.Unlock()
 	ss.log.Debug("connection opened")
+	if d := ss.srv.cfg.Limits.AuthTimeout; d > 0 {
+		t := time.AfterFunc(d, func() {
+			if !ss.authDone.Load() {
+				ss.reject(0, wire.NewError(wire.ErrorCode_UNAUTHENTICATED, "the connection did not authenticate within %v; reconnect and authenticate", d))
+				ss.conn.Close(websocket.StatusPolicyViolation, "authentication timeout")
+			}
+		})
+		defer t.Stop()
+	}
 	reason := ss.readLoop(ctx)
 	// Let running handlers finish (their writes become durable and their
 	// answers are queued), then flush and close.

@@ -76,6 +76,7 @@ Without --tls-cert/--tls-key the server only listens on loopback addresses
 	f.IntVar(&l.MaxConnectionsPerAddr, "max-connections-per-addr", 64, "most open connections per client address")
 	f.IntVar(&l.MaxQueueBytes, "max-queue-bytes", 4<<20, "send queue bound per connection; slower readers are disconnected")
 	f.IntVar(&l.MaxInFlight, "max-inflight", 64, "requests of one connection handled at once")
+	f.DurationVar(&l.AuthTimeout, "auth-timeout", 10*time.Minute, "close connections that have not authenticated a device within this time")
 	f.Float64Var(&l.DeviceRate, "device-rate", 500, "frames per second per device (negative: unlimited)")
 	f.IntVar(&l.DeviceBurst, "device-burst", 1000, "burst of --device-rate")
 	f.Float64Var(&l.AddrRate, "addr-rate", 20, "connections and unauthenticated frames per second per address (negative: unlimited)")
