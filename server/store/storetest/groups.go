@@ -152,6 +152,12 @@ func testAppendMessage(t *testing.T, s store.Store) {
 	if !errors.As(err, &ee) || !ee.Stale || ee.Current != 2 || !errors.Is(err, store.ErrEpochStale) {
 		t.Fatalf("stale message: got %v, want stale EpochError at epoch 2", err)
 	}
+	// A resend of a stored message gets its seq even once its epoch is
+	// out of the window.
+	seq, err = s.AppendMessage(ctx, app(g, a.ref(0), 0, 2))
+	if err != nil || seq != 2 {
+		t.Fatalf("resend after the epoch moved on: seq %d, %v; want 2", seq, err)
+	}
 	old.EpochGrace = 1
 	_, err = s.AppendMessage(ctx, old)
 	noErr(t, "message within grace", err)
@@ -245,6 +251,9 @@ func testAppendCommit(t *testing.T, s store.Store) {
 	wantErr(t, "removed member", err, store.ErrNotMember)
 	_, err = s.AppendMessage(ctx, app(g, b.ref(1), 2, 1))
 	wantErr(t, "removed member sends", err, store.ErrNotMember)
+	if seq, err := s.AppendMessage(ctx, app(g, b.ref(1), 1, 0)); err != nil || seq != 2 {
+		t.Fatalf("resend by a removed member of a stored message: seq %d, %v; want 2", seq, err)
+	}
 	_, err = s.AppendCommit(ctx, store.Commit{Group: "nope", ID: msgID("n", 0), Epoch: 0, Sender: a.ref(0), Data: []byte("x"), At: at(9)})
 	wantErr(t, "commit to unknown group", err, store.ErrNotFound)
 	_, err = s.AppendCommit(ctx, store.Commit{Group: g, ID: msgID("n", 1), Epoch: 2, Sender: a.ref(0), Data: []byte("x")})

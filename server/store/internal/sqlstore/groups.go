@@ -60,6 +60,11 @@ const (
 	qInsertLog    = `INSERT INTO group_log
 		(group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// qInsertLogIfNew is qInsertLog that ignores a message id already in
+	// the group's log.
+	qInsertLogIfNew = `INSERT INTO group_log
+		(group_id, seq, message_id, epoch, kind, sender_account, sender_device, created_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	qReadLog = `SELECT seq, message_id, epoch, kind, sender_account, sender_device, created_at, data
 		FROM group_log WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?`
 	qSelectCursor = `SELECT m.acked_seq, g.last_seq FROM group_members m
@@ -307,36 +312,59 @@ func checkMessage(m store.Message, g groupState) error {
 	return nil
 }
 
-// appendMessageCached appends with the single writer's group cache: a
-// duplicate check and an insert per message, the group row written once per
-// transaction.
+// appendMessageCached appends with the single writer's group cache: in the
+// common case one statement per message (the insert, which the unique index
+// on message ids turns into a no-op for a resend), the group row written
+// once per transaction.
 func (s *Store) appendMessageCached(ctx context.Context, tx *batchTx, m store.Message) (uint64, error) {
 	g, err := s.cache.group(ctx, tx, m.Group)
 	if err != nil {
 		return 0, err
 	}
 	st := groupState{epoch: g.epoch, lastSeq: g.lastSeq}
-	var dup int64
-	err = tx.QueryRow(ctx, qLogDup, []byte(m.Group), m.ID[:]).Scan(&dup)
-	switch {
-	case err == nil:
-		return uint64(dup), nil
-	case !errors.Is(err, ErrNoRows):
-		return 0, wrap("look up message id", err)
-	}
 	if st.member, err = s.cache.isMember(ctx, tx, m.Group, g, m.Sender); err != nil {
 		return 0, err
 	}
 	if err := checkMessage(m, st); err != nil {
+		// A resend of a stored message still gets its seq.
+		if seq, found, derr := logDup(ctx, tx, m); derr != nil || found {
+			return seq, derr
+		}
 		return 0, err
 	}
 	e := store.LogEntry{Group: m.Group, Seq: g.lastSeq + 1, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
 		Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
-	if err := insertLog(ctx, tx, &e); err != nil {
-		return 0, err
+	n, err := tx.Exec(ctx, qInsertLogIfNew, []byte(e.Group), i64(e.Seq), e.ID[:], i64(e.Epoch), int64(e.Kind),
+		string(e.Sender.Account), e.Sender.Device[:], nanos(e.CreatedAt), e.Data)
+	if err != nil {
+		return 0, fmt.Errorf("failed to append to group log: %w", err)
+	}
+	if n == 0 {
+		seq, found, err := logDup(ctx, tx, m)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			// The seq was taken although the cache said it was free.
+			return 0, fmt.Errorf("failed to append to group log: seq %d already used", e.Seq)
+		}
+		return seq, nil
 	}
 	s.cache.appended(m.Group, g, e.Seq)
 	return e.Seq, nil
+}
+
+// logDup looks up an earlier entry with the message's id.
+func logDup(ctx context.Context, tx Querier, m store.Message) (uint64, bool, error) {
+	var dup int64
+	err := tx.QueryRow(ctx, qLogDup, []byte(m.Group), m.ID[:]).Scan(&dup)
+	switch {
+	case err == nil:
+		return uint64(dup), true, nil
+	case errors.Is(err, ErrNoRows):
+		return 0, false, nil
+	}
+	return 0, false, wrap("look up message id", err)
 }
 
 // AppendCommit implements store.DeliveryService.

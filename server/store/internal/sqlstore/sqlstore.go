@@ -1,14 +1,21 @@
 // Package sqlstore is the store logic shared by the SQLite and PostgreSQL
 // backends: every store.Store method is written once here against a small
-// [Querier] interface, with the SQL kept as named constants in queries.go.
+// [Querier] interface, with the SQL kept as named constants next to the code
+// that runs it (one file per concern) and the schema in migrations/.
 //
-// Query text uses "?" placeholders and a few @TOKENS@ (see [Rewrite]); each
-// backend rewrites them once per query for its dialect and caches the result.
+// Query text uses "?" placeholders and a few @TOKENS@ (see [Dialect.Rewrite]);
+// each backend rewrites them once per query for its dialect and caches the
+// result.
 //
 // All writes go through a group-commit writer (batch.go): callers hand it a
 // function, the writer runs many such functions in one transaction, commits,
 // and only then answers each caller. Reads go straight to the backend's
 // reader pool.
+//
+// The hot append takes one of two shapes. A single writer (SQLite) keeps
+// group state in memory (cache.go): a duplicate check and an insert per
+// message. A database with writable CTEs (PostgreSQL) appends in one
+// statement, and a batch's statements travel in one round trip ([Pipeliner]).
 package sqlstore
 
 import (
@@ -120,7 +127,6 @@ type Store struct {
 	b         Backend
 	w         *writer
 	opts      store.Options
-	dialect   Dialect
 	cache     *groupCache // single-writer backends only; used on the writer goroutine
 	closeOnce sync.Once
 	closeErr  error
@@ -142,7 +148,7 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 		(cfg.Sync != nil && !cfg.SingleWriter) {
 		return nil, fmt.Errorf("%w: a backend is either a single writer or has writable CTEs", store.ErrInvalid)
 	}
-	s := &Store{b: b, opts: opts, dialect: cfg.Dialect}
+	s := &Store{b: b, opts: opts}
 	s.w = newWriter(b, writers, opts.MaxBatch, cfg.Sync)
 	if cfg.SingleWriter {
 		s.cache = newGroupCache()
