@@ -76,10 +76,21 @@ func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path strin
 		discard = isIntegrity(err)
 		return fmt.Errorf("failed to decrypt download: %w", err)
 	}
-	w := &progressWriter{w: io.MultiWriter(f, h), done: have, limit: ref.Size, progress: progress}
+	hw := newHashingWriter(f, h)
+	closed := false
+	defer func() {
+		if !closed {
+			_ = hw.Close()
+		}
+	}()
+	w := &progressWriter{w: hw, done: have, limit: ref.Size, progress: progress}
 	if _, err := io.Copy(w, dec); err != nil {
 		discard = isIntegrity(err)
 		return fmt.Errorf("failed to download: %w", err)
+	}
+	closed = true
+	if err := hw.Close(); err != nil {
+		return fmt.Errorf("failed to write download: %w", err)
 	}
 	if w.done != ref.Size || !hashEqual(h.Sum(nil), ref.Hash) {
 		discard = true

@@ -101,7 +101,9 @@ func (c *Client) Upload(ctx context.Context, up Upload, src io.ReaderAt, progres
 		return filecrypt.FileRef{}, fmt.Errorf("%w: blob declared %d bytes, file needs %d", ErrProtocol, st.size, ctSize)
 	}
 	ptHash, ctHash := sha256.New(), sha256.New()
-	enc, err := filecrypt.NewEncryptingReader(io.TeeReader(io.NewSectionReader(src, 0, up.Size), ptHash), up.Key)
+	plain := newHashingReader(io.NewSectionReader(src, 0, up.Size), ptHash)
+	defer plain.Close()
+	enc, err := filecrypt.NewEncryptingReader(plain, up.Key)
 	if err != nil {
 		return filecrypt.FileRef{}, err
 	}
@@ -127,6 +129,7 @@ func (c *Client) Upload(ctx context.Context, up Upload, src io.ReaderAt, progres
 	if rest, err := io.Copy(io.Discard, ct); err != nil || rest != 0 || ct.n != ctSize {
 		return filecrypt.FileRef{}, fmt.Errorf("failed to read file: changed while sending (%v)", err)
 	}
+	_ = plain.Close() // the reader hit EOF, so ptHash is complete
 	if err := c.finish(ctx, up.Blob, ctHash); err != nil {
 		return filecrypt.FileRef{}, err
 	}
