@@ -9,9 +9,10 @@
 //	/healthz  200 "ok" while serving, 503 while shutting down
 //	/metrics  Prometheus metrics
 //
-// Lock order, where locks nest: Server.mu before session.mu before
-// transport.Conn's lock; the bus's lock is held while connection send
-// queues are locked, never the other way round.
+// Lock order, where locks nest: the bus's lock is held while a connection's
+// send queue lock (transport.Conn) is taken, never the other way round.
+// Server.mu (sessions and per-address counts) and session.stopMu nest with
+// nothing.
 package server
 
 import (
