@@ -252,6 +252,19 @@ func (s *Server) handleAddDevice(ctx context.Context, dev store.DeviceRef, r *wi
 	if cert.AccountID() != dev.Account {
 		return nil, wire.NewError(wire.ErrorCode_FORBIDDEN, "the device certificate belongs to another account")
 	}
+	devices, err := s.store.Devices(ctx, dev.Account)
+	if err != nil {
+		return nil, err
+	}
+	active := 0
+	for _, d := range devices {
+		if !d.Revoked() {
+			active++
+		}
+	}
+	if active >= wire.MaxDevicesPerAccount {
+		return nil, wire.NewError(wire.ErrorCode_FORBIDDEN, "the account has %d devices, the most a server keeps; revoke one first", active)
+	}
 	err = s.store.AddDevice(ctx, store.Device{
 		Account: dev.Account, ID: cert.DeviceID(), Certificate: cert.Marshal(),
 		SigningKey: cert.SignatureKey(), CreatedAt: s.cfg.Now(),
