@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -89,6 +90,22 @@ func plainDone(ct, size int64) int64 {
 // are the ones an uninterrupted upload would have sent. The file is read
 // from the start each time to recompute the hashes.
 func (c *Client) Upload(ctx context.Context, up Upload, src io.ReaderAt, progress Progress) (filecrypt.FileRef, error) {
+	for attempt := 0; ; attempt++ {
+		ref, err := c.upload(ctx, up, src, progress)
+		// A request of an earlier, interrupted attempt may still have been
+		// on its way when we asked for the offset; the service then
+		// answers with the offset it really has, and we start again there.
+		if errors.Is(err, ErrOffset) && attempt < maxOffsetRetries {
+			continue
+		}
+		return ref, err
+	}
+}
+
+// maxOffsetRetries bounds restarts after an offset conflict.
+const maxOffsetRetries = 3
+
+func (c *Client) upload(ctx context.Context, up Upload, src io.ReaderAt, progress Progress) (filecrypt.FileRef, error) {
 	ctSize, err := filecrypt.CiphertextSize(up.Size)
 	if err != nil {
 		return filecrypt.FileRef{}, err

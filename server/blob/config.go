@@ -19,6 +19,7 @@ const (
 	DefaultUploadTTL = 24 * time.Hour
 	DefaultRetention = 30 * 24 * time.Hour
 	DefaultUploads   = 16
+	DefaultIdle      = time.Minute
 )
 
 // Config configures the blob service; zero fields get defaults.
@@ -38,6 +39,10 @@ type Config struct {
 	// MaxUploads bounds concurrent append requests, and with them the
 	// buffer memory (MaxUploads × the backend's segment size).
 	MaxUploads int
+	// IdleTimeout is how long an append may receive nothing before the
+	// connection is dropped (what arrived is kept), so a stalled client
+	// cannot hold an upload slot.
+	IdleTimeout time.Duration
 	// Now and Rand default to time.Now and crypto/rand.Reader.
 	Now  func() time.Time
 	Rand io.Reader
@@ -63,6 +68,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxUploads <= 0 {
 		c.MaxUploads = DefaultUploads
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdle
 	}
 	if c.Now == nil {
 		c.Now = time.Now

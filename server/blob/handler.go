@@ -253,7 +253,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	m, err = h.appendBody(r, m, buf)
+	m, err = h.appendBody(w, r, m, buf)
 	setOffsetHeaders(w, m)
 	if err != nil {
 		h.writeError(w, err)
@@ -265,7 +265,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 // appendBody stores the request body after m.Offset and records the new
 // offset. What arrived before a broken connection is kept; only bytes the
 // backend made durable are recorded.
-func (h *Handler) appendBody(r *http.Request, m Meta, buf []byte) (Meta, error) {
+func (h *Handler) appendBody(w http.ResponseWriter, r *http.Request, m Meta, buf []byte) (Meta, error) {
 	// A client that vanishes must not cancel storing what it sent.
 	ctx := context.WithoutCancel(r.Context())
 	hh, err := restoreHash(m)
@@ -276,7 +276,7 @@ func (h *Handler) appendBody(r *http.Request, m Meta, buf []byte) (Meta, error) 
 	if err != nil {
 		return m, err
 	}
-	body := io.LimitReader(r.Body, m.Size-m.Offset+1)
+	body := &idleReader{r: io.LimitReader(r.Body, m.Size-m.Offset+1), rc: http.NewResponseController(w), idle: h.cfg.IdleTimeout}
 	offset := m.Offset
 	var failure error
 	for failure == nil {
@@ -457,4 +457,18 @@ func (h *Handler) sweepOne(ctx context.Context, id ID, idle, old time.Time) (int
 		return 0, fmt.Errorf("failed to delete expired blob: %w", err)
 	}
 	return 1, nil
+}
+
+// idleReader drops a connection that sends nothing for idle, by moving the
+// read deadline forward before every read. Deadlines are wall-clock time
+// (the network poller's), not the configured clock.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle)) // unsupported writers just have no idle limit
+	return i.r.Read(p)
 }
