@@ -92,7 +92,6 @@ func TestKeyedLocks(t *testing.T) {
 	}
 }
 
-
 func FuzzParseID(f *testing.F) {
 	f.Add(ID{1, 2, 3}.String())
 	f.Add(strings.Repeat("A", 43))
