@@ -36,6 +36,9 @@ type CommitOptions struct {
 	// Extensions, if set, replaces the group context extensions (a
 	// GroupContextExtensions proposal by value).
 	Extensions *GroupOptions
+	// ReInit, if set, commits a ReInit proposal by value, closing the
+	// group (see [Group.ReInit]). A ReInit must be committed alone.
+	ReInit *ReInit
 }
 
 // CommitResult is what [Group.Commit] produces.
@@ -95,6 +98,13 @@ func (g *Group) Commit(opts *CommitOptions) (*CommitResult, error) {
 			}
 			byValue = append(byValue, &message.Proposal{Type: message.ProposalGroupContextExtensions,
 				GroupContextExtensions: &message.GroupContextExtensions{Extensions: exts}})
+		}
+		if opts.ReInit != nil {
+			p, err := opts.ReInit.proposal()
+			if err != nil {
+				return nil, err
+			}
+			byValue = append(byValue, p)
 		}
 	}
 	return g.commit(opts, byValue)

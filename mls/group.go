@@ -97,24 +97,6 @@ type resumptionSecret struct {
 // maxResumption is how many resumption secrets a group keeps.
 const maxResumption = 8
 
-// GroupOptions are the optional parameters of [Create].
-type GroupOptions struct {
-	// ExternalSenders may send proposals to the group from outside.
-	ExternalSenders []ExternalSender
-	// RequiredExtensions and RequiredProposals, if set, form a
-	// required_capabilities extension: extension and proposal types every
-	// member must support.
-	RequiredExtensions []uint16
-	RequiredProposals  []uint16
-}
-
-// ExternalSender is a party outside the group allowed to send proposals
-// (RFC 9420, Section 12.1.8.1).
-type ExternalSender struct {
-	SignatureKey SignaturePublicKey
-	Credential   Credential
-}
-
 // newEpoch builds the key material of an epoch from its secrets.
 func (g *Group) newEpoch(ctx *message.GroupContext, secrets *keyschedule.EpochSecrets, leaves treemath.LeafCount, interim []byte) (*epoch, error) {
 	stree, err := secrets.NewSecretTree(leaves, keyschedule.Options{
@@ -173,6 +155,11 @@ func Create(cfg *Config, id GroupID, cred Credential, signer *Signer, opts *Grou
 	if err := checkRequiredCapabilities(exts, &leaf.Capabilities); err != nil {
 		return nil, err
 	}
+	for _, e := range exts {
+		if !leaf.Capabilities.SupportsExtension(e.Type) {
+			return nil, wrapf(ErrUnsupported, "group extension 0x%04x", uint16(e.Type))
+		}
+	}
 	t, err := tree.New(cs, leaf)
 	if err != nil {
 		return nil, err
@@ -221,43 +208,6 @@ func leafLifetime(cfg *Config) message.Lifetime {
 		nb = 0
 	}
 	return message.Lifetime{NotBefore: uint64(nb), NotAfter: uint64(now.Add(cfg.keyPackageExpiry()).Unix())}
-}
-
-// groupExtensions builds the initial group context extensions.
-func groupExtensions(opts *GroupOptions) (message.Extensions, error) {
-	if opts == nil {
-		return nil, nil
-	}
-	var exts message.Extensions
-	if len(opts.ExternalSenders) > 0 {
-		var es message.ExternalSenders
-		for _, s := range opts.ExternalSenders {
-			es = append(es, message.ExternalSender{
-				SignatureKey: message.SignaturePublicKey(bytes.Clone(s.SignatureKey)),
-				Credential:   message.NewBasicCredential(bytes.Clone(s.Credential.Identity)),
-			})
-		}
-		e, err := message.NewExtension(message.ExtensionExternalSenders, es)
-		if err != nil {
-			return nil, err
-		}
-		exts = append(exts, e)
-	}
-	if len(opts.RequiredExtensions) > 0 || len(opts.RequiredProposals) > 0 {
-		rc := &message.RequiredCapabilities{}
-		for _, t := range opts.RequiredExtensions {
-			rc.Extensions = append(rc.Extensions, message.ExtensionType(t))
-		}
-		for _, t := range opts.RequiredProposals {
-			rc.Proposals = append(rc.Proposals, message.ProposalType(t))
-		}
-		e, err := message.NewExtension(message.ExtensionRequiredCapabilities, rc)
-		if err != nil {
-			return nil, err
-		}
-		exts = append(exts, e)
-	}
-	return exts, nil
 }
 
 // rememberResumption keeps the current epoch's resumption secret.

@@ -230,10 +230,7 @@ func (g *Group) validateProposal(s *Group, p *message.Proposal, sender message.S
 		if p.GroupContextExtensions == nil {
 			return wrapf(ErrMalformed, "empty GroupContextExtensions")
 		}
-		if err := p.GroupContextExtensions.Extensions.Validate(); err != nil {
-			return wrapf(ErrInvalidProposal, "%v", err)
-		}
-		if _, err := externalSenders(p.GroupContextExtensions.Extensions); err != nil {
+		if err := validateGroupExtensions(p.GroupContextExtensions.Extensions); err != nil {
 			return err
 		}
 	default:

@@ -145,13 +145,11 @@ func (g *Group) newPSKID(id message.PreSharedKeyID) (*message.PreSharedKeyID, er
 // ProposeReInit proposes closing the group and continuing it as a new
 // group with id newID, suite cs and the given extensions.
 func (g *Group) ProposeReInit(newID GroupID, cs CipherSuite, opts *GroupOptions) ([]byte, error) {
-	exts, err := groupExtensions(opts)
+	p, err := (&ReInit{ID: newID, Suite: cs, Options: opts}).proposal()
 	if err != nil {
 		return nil, err
 	}
-	return g.propose(&message.Proposal{Type: message.ProposalReInit, ReInit: &message.ReInit{
-		GroupID: bytes.Clone(newID), Version: message.MLS10, CipherSuite: suiteID(cs), Extensions: exts,
-	}}, nil)
+	return g.propose(p, nil)
 }
 
 // ProposeGroupContextExtensions proposes replacing the group's extensions

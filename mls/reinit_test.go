@@ -64,7 +64,7 @@ func TestReInit(t *testing.T) {
 	a3, b3, c3 := newClient(t, cfg3, "alice"), newClient(t, cfg3, "bob"), newClient(t, cfg3, "carol")
 	kb, kc := b3.keyPackage(t), c3.keyPackage(t)
 	var w []byte
-	a3.g, w, err = alice.g.ReInit(cfg3, a3.signer, []*KeyPackage{kb.KeyPackage, kc.KeyPackage})
+	a3.g, w, err = alice.g.ReInit(cfg3, a3.signer, []*KeyPackage{kb.KeyPackage, kc.KeyPackage}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestBranch(t *testing.T) {
 	cfg := testConfig(X25519AES128GCM)
 	alice, bob, carol := threeMembers(t, cfg)
 	kb := bob.keyPackage(t)
-	sub, w, err := alice.g.Branch(GroupID("sub"), []*KeyPackage{kb.KeyPackage})
+	sub, w, err := alice.g.Branch(GroupID("sub"), []*KeyPackage{kb.KeyPackage}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestBranch(t *testing.T) {
 	mustAuth(t, a, b)
 	// Someone who is not in the parent group cannot be branched in.
 	d := newClient(t, cfg, "dave")
-	if _, _, err := alice.g.Branch(GroupID("x"), []*KeyPackage{d.keyPackage(t).KeyPackage}); !errors.Is(err, ErrUnknownMember) {
+	if _, _, err := alice.g.Branch(GroupID("x"), []*KeyPackage{d.keyPackage(t).KeyPackage}, nil); !errors.Is(err, ErrUnknownMember) {
 		t.Fatalf("branch with a stranger: %v", err)
 	}
 	_ = carol

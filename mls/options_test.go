@@ -1,0 +1,218 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/parley-im/parley/mls/internal/treemath"
+)
+
+func extensionsMatch(a, b []Extension) bool {
+	return slices.EqualFunc(a, b, func(x, y Extension) bool { return x.Type == y.Type && bytes.Equal(x.Data, y.Data) })
+}
+
+// emptyExts are an empty required_capabilities and an empty
+// external_senders list, as the interop runner sends them.
+var emptyExts = []Extension{{Type: 3, Data: []byte{0, 0, 0}}, {Type: 5, Data: []byte{0}}}
+
+func TestReInitByValueAndParams(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob, carol := threeMembers(t, cfg)
+	if _, ok := bob.g.ReInitParams(); ok {
+		t.Fatal("ReInitParams of an active group")
+	}
+	ri := &ReInit{ID: GroupID("new"), Suite: X25519ChaCha20, Options: &GroupOptions{Extensions: emptyExts}}
+	// A ReInit must be committed alone.
+	dave := newClient(t, cfg, "dave")
+	if _, err := alice.g.Commit(&CommitOptions{ReInit: ri, Add: []*KeyPackage{dave.keyPackage(t).KeyPackage}}); !errors.Is(err, ErrInvalidProposalList) {
+		t.Fatalf("ReInit with an Add: %v", err)
+	}
+	if _, err := alice.g.Commit(&CommitOptions{ReInit: &ReInit{Suite: X25519ChaCha20}}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("ReInit without an id: %v", err)
+	}
+	res, err := alice.g.Commit(&CommitOptions{ReInit: ri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{bob, carol} {
+		p, err := c.g.Process(res.Commit)
+		if err != nil || !p.Commit.ReInit {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	// Every member learns the new parameters, also after a restart.
+	restored, err := Unmarshal(mustMarshal(t, carol.g), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Group{alice.g, bob.g, carol.g, restored} {
+		got, ok := g.ReInitParams()
+		if !ok || string(got.ID) != "new" || got.Suite != X25519ChaCha20 || got.Options == nil || !extensionsMatch(got.Options.Extensions, emptyExts) {
+			t.Fatalf("ReInitParams = %+v, %v", got, ok)
+		}
+	}
+	// Bob and Carol make key packages for the new suite from the
+	// parameters alone; Alice creates the new group.
+	params, _ := bob.g.ReInitParams()
+	cfg3 := testConfig(params.Suite)
+	a3, b3, c3 := newClient(t, cfg3, "alice"), newClient(t, cfg3, "bob"), newClient(t, cfg3, "carol")
+	kb, kc := b3.keyPackage(t), c3.keyPackage(t)
+	if _, _, err := alice.g.ReInit(cfg3, a3.signer, nil, &ResumeOptions{Extensions: &GroupOptions{}}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("ReInit with extensions of its own: %v", err)
+	}
+	var w []byte
+	a3.g, w, err = alice.g.ReInit(cfg3, a3.signer, []*KeyPackage{kb.KeyPackage, kc.KeyPackage}, &ResumeOptions{ForcePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !extensionsMatch(a3.g.Extensions(), emptyExts) {
+		t.Fatalf("new group extensions %v", a3.g.Extensions())
+	}
+	if b3.g, err = Join(cfg3, w, kb, &JoinOptions{Resume: []*Group{bob.g}}); err != nil {
+		t.Fatal(err)
+	}
+	if c3.g, err = Join(cfg3, w, kc, &JoinOptions{Resume: []*Group{restored}}); err != nil {
+		t.Fatal(err)
+	}
+	mustAuth(t, a3, b3, c3)
+}
+
+func mustMarshal(t *testing.T, g *Group) []byte {
+	t.Helper()
+	data, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestGroupExtensionsVerbatim(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob := newClient(t, cfg, "alice"), newClient(t, cfg, "bob")
+	var err error
+	alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, &GroupOptions{Extensions: emptyExts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !extensionsMatch(alice.g.Extensions(), emptyExts) {
+		t.Fatalf("extensions %v", alice.g.Extensions())
+	}
+	for name, bad := range map[string]struct {
+		exts []Extension
+		want error
+	}{
+		"duplicate":          {[]Extension{{Type: 5, Data: []byte{0}}, {Type: 5, Data: []byte{0}}}, ErrInvalidProposal},
+		"ratchet tree":       {[]Extension{{Type: 2, Data: []byte{0}}}, ErrInvalidProposal},
+		"external pub":       {[]Extension{{Type: 4, Data: []byte{0}}}, ErrInvalidProposal},
+		"bad senders":        {[]Extension{{Type: 5, Data: []byte{5}}}, ErrMalformed},
+		"bad required caps":  {[]Extension{{Type: 3, Data: []byte{0}}}, ErrMalformed},
+		"unsupported by all": {[]Extension{{Type: 0xff00}}, ErrUnsupported},
+		"duplicate of field": {[]Extension{{Type: 5, Data: []byte{0}}}, ErrInvalidProposal},
+	} {
+		opts := &GroupOptions{Extensions: bad.exts}
+		if name == "duplicate of field" {
+			opts.ExternalSenders = []ExternalSender{{SignatureKey: alice.signer.PublicKey(), Credential: alice.cred}}
+		}
+		if _, err := Create(cfg, GroupID("x"), alice.cred, alice.signer, opts); !errors.Is(err, bad.want) {
+			t.Errorf("%s: Create: %v, want %v", name, err, bad.want)
+		}
+		if name == "unsupported by all" {
+			continue
+		}
+		if _, err := alice.g.ProposeGroupContextExtensions(opts); !errors.Is(err, bad.want) {
+			t.Errorf("%s: propose: %v, want %v", name, err, bad.want)
+		}
+	}
+	// A GroupContextExtensions commit replaces them verbatim, for every
+	// member.
+	kb := bob.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kb.KeyPackage}, InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kb, nil); err != nil {
+		t.Fatal(err)
+	}
+	ds := mustSigner(t, cfg)
+	next := []Extension{{Type: 3, Data: []byte{2, 0, 5, 0, 0}}}
+	res, err = bob.g.Commit(&CommitOptions{Extensions: &GroupOptions{
+		ExternalSenders: []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("ds")}}},
+		Extensions:      next,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Process(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	got := alice.g.Extensions()
+	if len(got) != 2 || got[0].Type != 5 || !extensionsMatch(got[1:], next) || !extensionsMatch(got, bob.g.Extensions()) {
+		t.Fatalf("extensions after the commit: %v", got)
+	}
+	mustAuth(t, alice, bob)
+}
+
+func TestBranchOptions(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	alice, bob, _ := threeMembers(t, cfg)
+	kb := bob.keyPackage(t)
+	sub, w, err := alice.g.Branch(GroupID("sub"), []*KeyPackage{kb.KeyPackage}, &ResumeOptions{
+		Extensions: &GroupOptions{Extensions: emptyExts}, ForcePath: true, ExternalTree: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !extensionsMatch(sub.Extensions(), emptyExts) {
+		t.Fatalf("branch extensions %v", sub.Extensions())
+	}
+	// The tree is not in the Welcome: joining needs it given.
+	if _, err := Join(cfg, w, kb, &JoinOptions{Resume: []*Group{bob.g}}); !errors.Is(err, ErrInvalidWelcome) {
+		t.Fatalf("join without the tree: %v", err)
+	}
+	tree, err := sub.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bsub, err := Join(cfg, w, kb, &JoinOptions{Resume: []*Group{bob.g}, RatchetTree: tree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAuth(t, &client{name: "a", g: sub}, &client{name: "b", g: bsub})
+	// ForcePath: the creator's leaf was refreshed by a commit path, so
+	// its source is commit and Bob holds a path secret: his view of the
+	// tree has a non-blank root.
+	if leafSource(sub, sub.Index()) != 3 {
+		t.Fatal("no path in the branch commit")
+	}
+	// Without options the current extensions are copied and the tree is
+	// inline.
+	kb2 := bob.keyPackage(t)
+	sub2, w2, err := alice.g.Branch(GroupID("sub2"), []*KeyPackage{kb2.KeyPackage}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sub2.Extensions()) != 0 || leafSource(sub2, sub2.Index()) != 1 {
+		t.Fatal("default branch options")
+	}
+	if _, err := Join(cfg, w2, kb2, &JoinOptions{Resume: []*Group{bob.g}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := alice.g.Branch(GroupID("x"), nil, &ResumeOptions{Extensions: &GroupOptions{Extensions: []Extension{{Type: 2}}}}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("branch with a ratchet_tree extension: %v", err)
+	}
+}
+
+// leafSource returns the leaf node source (1 key package, 2 update,
+// 3 commit) of leaf i.
+func leafSource(g *Group, i LeafIndex) uint8 { return uint8(g.tree.Leaf(treemath.LeafIndex(i)).Source) }
