@@ -216,3 +216,79 @@ func TestBranchOptions(t *testing.T) {
 // leafSource returns the leaf node source (1 key package, 2 update,
 // 3 commit) of leaf i.
 func leafSource(g *Group, i LeafIndex) uint8 { return uint8(g.tree.Leaf(treemath.LeafIndex(i)).Source) }
+
+func TestExternalSenderProposalKinds(t *testing.T) {
+	psk := []byte("0123456789abcdef0123456789abcdef")
+	cfg := testConfig(X25519AES128GCM)
+	cfg.PSK = func(id []byte) ([]byte, bool) { return psk, string(id) == "k" }
+	ds := mustSigner(t, cfg)
+	senders := []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("ds")}}}
+	alice, bob := newClient(t, cfg, "alice"), newClient(t, cfg, "bob")
+	var err error
+	if alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, &GroupOptions{ExternalSenders: senders}); err != nil {
+		t.Fatal(err)
+	}
+	kb := bob.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kb.KeyPackage}, InlineTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kb, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExternalSenderProposal(ds, 0, &ExternalProposal{GroupID: alice.g.ID(), PSK: []byte("k"), Extensions: &GroupOptions{}}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("two kinds: %v", err)
+	}
+	if _, err := ExternalSenderProposal(ds, 0, &ExternalProposal{GroupID: alice.g.ID()}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("no kind: %v", err)
+	}
+	resEpoch := bob.g.Epoch()
+	kinds := []struct {
+		name string
+		p    ExternalProposal
+		typ  uint16
+	}{
+		{"external PSK", ExternalProposal{PSK: []byte("k")}, 4},
+		{"resumption PSK", ExternalProposal{ResumptionPSK: &resEpoch}, 4},
+		{"extensions", ExternalProposal{Extensions: &GroupOptions{ExternalSenders: senders, Extensions: emptyExts[:1]}}, 7},
+		{"reinit", ExternalProposal{ReInit: &ReInit{ID: GroupID("g2"), Suite: X25519ChaCha20}}, 5},
+	}
+	for _, k := range kinds {
+		k.p.GroupID, k.p.Epoch = alice.g.ID(), alice.g.Epoch()
+		msg, err := ExternalSenderProposal(ds, 0, &k.p)
+		if err != nil {
+			t.Fatalf("%s: %v", k.name, err)
+		}
+		for _, c := range []*client{alice, bob} {
+			p, err := c.g.Process(msg)
+			if err != nil || p.Sender.Kind != SenderExternal || p.Proposal.Type != k.typ {
+				t.Fatalf("%s: %s: %v", k.name, c.name, err)
+			}
+		}
+		res, err := bob.g.Commit(nil)
+		if err != nil {
+			t.Fatalf("%s: commit: %v", k.name, err)
+		}
+		if err := bob.g.MergePendingCommit(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := alice.g.Process(res.Commit)
+		if err != nil {
+			t.Fatalf("%s: processing the commit: %v", k.name, err)
+		}
+		mustAuth(t, alice, bob)
+		switch k.name {
+		case "extensions":
+			if got := alice.g.Extensions(); len(got) != 2 || got[1].Type != 3 {
+				t.Fatalf("extensions %v", got)
+			}
+		case "reinit":
+			if r, ok := alice.g.ReInitParams(); !p.Commit.ReInit || !ok || string(r.ID) != "g2" || r.Suite != X25519ChaCha20 {
+				t.Fatalf("reinit params %+v %v", r, ok)
+			}
+		}
+	}
+}
