@@ -32,7 +32,11 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", binary, "github.com/parley-im/parley/cmd/parley")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/parley-im/parley/cmd/parley")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "failed to build parley:", err)
@@ -117,6 +121,9 @@ func (s *server) stop(t *testing.T) {
 	}
 	if err := s.cmd.Wait(); err != nil {
 		t.Logf("parley serve: %v", err)
+	}
+	if strings.Contains(s.logs(), "WARNING: DATA RACE") {
+		t.Errorf("parley serve had a data race:\n%s", s.logs())
 	}
 }
 
