@@ -21,6 +21,9 @@ type ExternalJoinOptions struct {
 	Replace *LeafIndex
 	// AuthenticatedData is sent in the clear with the commit.
 	AuthenticatedData []byte
+	// PSKs are ids of external pre-shared keys (which Config.PSK must
+	// know) to inject into the new epoch.
+	PSKs [][]byte
 }
 
 // JoinExternal joins a group by itself with an external commit (RFC 9420,
@@ -85,6 +88,13 @@ func JoinExternal(cfg *Config, groupInfo []byte, cred Credential, signer *Signer
 	if opts.Replace != nil {
 		props = append(props, &message.Proposal{Type: message.ProposalRemove, Remove: &message.Remove{Removed: treemath.LeafIndex(*opts.Replace)}})
 	}
+	for _, id := range opts.PSKs {
+		p, err := g.pskProposal(message.PreSharedKeyID{Type: message.PSKExternal, PSKID: bytes.Clone(id)})
+		if err != nil {
+			return nil, nil, err
+		}
+		props = append(props, p)
+	}
 	var (
 		refs     []message.ProposalOrRef
 		resolved []resolvedProposal
@@ -134,7 +144,11 @@ func JoinExternal(cfg *Config, groupInfo []byte, cred Credential, signer *Signer
 		return nil, nil, err
 	}
 	next := &Group{cfg: cfg, signer: signer, cs: cs, tree: a.tree, keys: path.Keys, self: at}
-	pskSecret, err := keyschedule.CombinePSKs(cs, nil)
+	psks, err := g.pskSecrets(a.psks, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pskSecret, err := keyschedule.CombinePSKs(cs, psks)
 	if err != nil {
 		return nil, nil, err
 	}

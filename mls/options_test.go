@@ -292,3 +292,42 @@ func TestExternalSenderProposalKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestExternalJoinWithPSK(t *testing.T) {
+	psk := []byte("0123456789abcdef0123456789abcdef")
+	cfg := testConfig(X25519AES128GCM)
+	cfg.PSK = func(id []byte) ([]byte, bool) { return psk, string(id) == "k" }
+	alice, bob, _ := threeMembers(t, cfg)
+	// Bob restarts without the PSK: he cannot follow the commit.
+	bobCfg := testConfig(X25519AES128GCM)
+	bobNoPSK, err := Unmarshal(mustMarshal(t, bob.g), bobCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi, err := alice.g.GroupInfo(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave := newClient(t, cfg, "dave")
+	if _, _, err := JoinExternal(cfg, gi, dave.cred, dave.signer, &ExternalJoinOptions{PSKs: [][]byte{[]byte("nope")}}); !errors.Is(err, ErrMissingPSK) {
+		t.Fatalf("unknown PSK: %v", err)
+	}
+	var commit []byte
+	dave.g, commit, err = JoinExternal(cfg, gi, dave.cred, dave.signer, &ExternalJoinOptions{PSKs: [][]byte{[]byte("k")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if _, err := c.g.Process(commit); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	mustAuth(t, alice, bob, dave)
+	before := mustMarshal(t, bobNoPSK)
+	if _, err := bobNoPSK.Process(commit); !errors.Is(err, ErrMissingPSK) {
+		t.Fatalf("member without the PSK: %v", err)
+	}
+	if !bytes.Equal(before, mustMarshal(t, bobNoPSK)) {
+		t.Fatal("rejected commit changed the state")
+	}
+}
