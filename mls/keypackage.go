@@ -204,6 +204,18 @@ func (k *KeyPackage) SignaturePublicKey() SignaturePublicKey {
 	return bytes.Clone(k.kp.LeafNode.SignatureKey)
 }
 
+// HPKEPrivateKey is an HPKE private key in its serialised form (RFC 9180,
+// SerializePrivateKey).
+type HPKEPrivateKey []byte
+
+// InitPrivateKey returns the private half of the key package's init key,
+// which opens the Welcome addressed to it.
+func (b *KeyPackageBundle) InitPrivateKey() HPKEPrivateKey { return bytes.Clone(b.initPriv) }
+
+// EncryptionPrivateKey returns the private half of the key package's leaf
+// encryption key.
+func (b *KeyPackageBundle) EncryptionPrivateKey() HPKEPrivateKey { return bytes.Clone(b.encPriv) }
+
 const keyPackageBundleVersion = 1
 
 // MarshalBinary encodes the bundle, private keys included, for storage.

@@ -331,3 +331,29 @@ func TestExternalJoinWithPSK(t *testing.T) {
 		t.Fatal("rejected commit changed the state")
 	}
 }
+
+func TestKeyPackagePrivateKeys(t *testing.T) {
+	for _, cs := range []CipherSuite{X25519AES128GCM, P256AES128GCM, X25519ChaCha20} {
+		cfg := testConfig(cs)
+		kb := newClient(t, cfg, "bob").keyPackage(t)
+		s, err := cfg.suite()
+		if err != nil {
+			t.Fatal(err)
+		}
+		initPriv, encPriv := kb.InitPrivateKey(), kb.EncryptionPrivateKey()
+		for _, c := range []struct {
+			priv HPKEPrivateKey
+			pub  []byte
+		}{{initPriv, kb.KeyPackage.kp.InitKey}, {encPriv, kb.KeyPackage.kp.LeafNode.EncryptionKey}} {
+			pub, err := s.HPKEPublicKey(c.priv)
+			if err != nil || !bytes.Equal(pub, c.pub) {
+				t.Fatalf("suite %d: private key does not match the key package: %v", cs, err)
+			}
+		}
+		// The bundle hands out copies.
+		clear(initPriv)
+		if bytes.Equal(kb.InitPrivateKey(), initPriv) {
+			t.Fatal("InitPrivateKey returned the bundle's own slice")
+		}
+	}
+}
