@@ -379,4 +379,8 @@ func testClose(t *testing.T, s store.Store) {
 	noErr(t, "Close", s.Close())
 	_, err := s.AppendMessage(ctx, app(g, a.ref(0), 0, 2))
 	wantErr(t, "append after Close", err, store.ErrClosed)
+	_, err = s.Account(ctx, a.account.ID)
+	wantErr(t, "read after Close", err, store.ErrClosed)
+	_, err = s.ReadGroup(ctx, g, 0, 10)
+	wantErr(t, "ReadGroup after Close", err, store.ErrClosed)
 }

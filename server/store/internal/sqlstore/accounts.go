@@ -104,7 +104,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.NewAccount) error {
 func (s *Store) Account(ctx context.Context, id identity.AccountID) (store.Account, error) {
 	a := store.Account{ID: id}
 	var created int64
-	err := s.b.Reader().QueryRow(ctx, qSelectAccount, string(id)).Scan(&a.PublicKey, &created)
+	err := s.reader().QueryRow(ctx, qSelectAccount, string(id)).Scan(&a.PublicKey, &created)
 	if errors.Is(err, ErrNoRows) {
 		return store.Account{}, fmt.Errorf("%w: account %s", store.ErrNotFound, id)
 	}
@@ -181,7 +181,7 @@ func scanDevice(account identity.AccountID, scan func(...any) error) (store.Devi
 
 // Device implements store.Devices.
 func (s *Store) Device(ctx context.Context, ref store.DeviceRef) (store.Device, error) {
-	d, err := scanDevice(ref.Account, s.b.Reader().QueryRow(ctx, qSelectDevice, string(ref.Account), ref.Device[:]).Scan)
+	d, err := scanDevice(ref.Account, s.reader().QueryRow(ctx, qSelectDevice, string(ref.Account), ref.Device[:]).Scan)
 	if errors.Is(err, ErrNoRows) {
 		return store.Device{}, fmt.Errorf("%w: device %s", store.ErrNotFound, ref.Device)
 	}
@@ -190,7 +190,7 @@ func (s *Store) Device(ctx context.Context, ref store.DeviceRef) (store.Device, 
 
 // Devices implements store.Devices.
 func (s *Store) Devices(ctx context.Context, account identity.AccountID) ([]store.Device, error) {
-	r := s.b.Reader()
+	r := s.reader()
 	rows, err := r.Query(ctx, qSelectDevices, string(account))
 	if err != nil {
 		return nil, wrap("list devices", err)
@@ -337,7 +337,7 @@ func (s *Store) ReleaseUsername(ctx context.Context, account identity.AccountID,
 
 // LookupUsername implements store.Usernames.
 func (s *Store) LookupUsername(ctx context.Context, name string) (store.Username, error) {
-	u, err := scanUsername(s.b.Reader().QueryRow(ctx, qSelectUsernameByName, name))
+	u, err := scanUsername(s.reader().QueryRow(ctx, qSelectUsernameByName, name))
 	if errors.Is(err, ErrNoRows) {
 		return u, fmt.Errorf("%w: username", store.ErrNotFound)
 	}
@@ -346,7 +346,7 @@ func (s *Store) LookupUsername(ctx context.Context, name string) (store.Username
 
 // UsernameOf implements store.Usernames.
 func (s *Store) UsernameOf(ctx context.Context, account identity.AccountID) (store.Username, error) {
-	u, err := scanUsername(s.b.Reader().QueryRow(ctx, qSelectUsernameByAccount, string(account)))
+	u, err := scanUsername(s.reader().QueryRow(ctx, qSelectUsernameByAccount, string(account)))
 	if errors.Is(err, ErrNoRows) {
 		return u, fmt.Errorf("%w: username of %s", store.ErrNotFound, account)
 	}

@@ -108,7 +108,7 @@ func (s *Store) CreateGroup(ctx context.Context, id store.GroupID, creator store
 func (s *Store) Group(ctx context.Context, id store.GroupID) (store.Group, error) {
 	g := store.Group{ID: id}
 	var epoch, last, created int64
-	err := s.b.Reader().QueryRow(ctx, qSelectGroup, []byte(id)).Scan(&epoch, &last, &created)
+	err := s.reader().QueryRow(ctx, qSelectGroup, []byte(id)).Scan(&epoch, &last, &created)
 	if errors.Is(err, ErrNoRows) {
 		return g, fmt.Errorf("%w: group", store.ErrNotFound)
 	}
@@ -121,7 +121,7 @@ func (s *Store) Group(ctx context.Context, id store.GroupID) (store.Group, error
 
 // Members implements store.DeliveryService.
 func (s *Store) Members(ctx context.Context, id store.GroupID) ([]store.Member, error) {
-	r := s.b.Reader()
+	r := s.reader()
 	rows, err := r.Query(ctx, qSelectMembers, []byte(id))
 	if err != nil {
 		return nil, wrap("list members", err)
@@ -171,7 +171,7 @@ func groupMustExist(ctx context.Context, q Querier, id store.GroupID) error {
 
 // Member implements store.DeliveryService.
 func (s *Store) Member(ctx context.Context, id store.GroupID, dev store.DeviceRef) (store.Member, error) {
-	r := s.b.Reader()
+	r := s.reader()
 	m := store.Member{Device: dev}
 	var joined, acked int64
 	err := r.QueryRow(ctx, qSelectMember, []byte(id), string(dev.Account), dev.Device[:]).Scan(&joined, &acked)
@@ -190,7 +190,7 @@ func (s *Store) Member(ctx context.Context, id store.GroupID, dev store.DeviceRe
 
 // Memberships implements store.DeliveryService.
 func (s *Store) Memberships(ctx context.Context, dev store.DeviceRef) ([]store.Membership, error) {
-	rows, err := s.b.Reader().Query(ctx, qSelectMemberships, string(dev.Account), dev.Device[:])
+	rows, err := s.reader().Query(ctx, qSelectMemberships, string(dev.Account), dev.Device[:])
 	if err != nil {
 		return nil, wrap("list memberships", err)
 	}
@@ -464,7 +464,7 @@ func (s *Store) AppendCommit(ctx context.Context, c store.Commit) (uint64, error
 
 // ReadGroup implements store.GroupLog.
 func (s *Store) ReadGroup(ctx context.Context, id store.GroupID, after uint64, limit int) ([]store.LogEntry, error) {
-	r := s.b.Reader()
+	r := s.reader()
 	rows, err := r.Query(ctx, qReadLog, []byte(id), i64(after), clampLimit(limit))
 	if err != nil {
 		return nil, wrap("read group log", err)

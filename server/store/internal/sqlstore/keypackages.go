@@ -124,7 +124,7 @@ func collectDeviceIDs(ctx context.Context, q Querier, query string, args ...any)
 // CountKeyPackages implements store.KeyPackages.
 func (s *Store) CountKeyPackages(ctx context.Context, dev store.DeviceRef) (int, error) {
 	var n int64
-	if err := s.b.Reader().QueryRow(ctx, qCountKeyPackages, string(dev.Account), dev.Device[:]).Scan(&n); err != nil {
+	if err := s.reader().QueryRow(ctx, qCountKeyPackages, string(dev.Account), dev.Device[:]).Scan(&n); err != nil {
 		return 0, wrap("count key packages", err)
 	}
 	return int(n), nil

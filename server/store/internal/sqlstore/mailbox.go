@@ -91,7 +91,7 @@ func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, er
 
 // ReadMailbox implements store.Mailbox.
 func (s *Store) ReadMailbox(ctx context.Context, dev store.DeviceRef, after uint64, limit int) ([]store.MailboxEntry, error) {
-	rows, err := s.b.Reader().Query(ctx, qReadMailbox, string(dev.Account), dev.Device[:], i64(after), clampLimit(limit))
+	rows, err := s.reader().Query(ctx, qReadMailbox, string(dev.Account), dev.Device[:], i64(after), clampLimit(limit))
 	if err != nil {
 		return nil, wrap("read mailbox", err)
 	}
@@ -141,7 +141,7 @@ func (s *Store) AckMailbox(ctx context.Context, dev store.DeviceRef, seqs []uint
 // MailboxDepth implements store.Mailbox.
 func (s *Store) MailboxDepth(ctx context.Context, dev store.DeviceRef) (int, error) {
 	var n int64
-	err := s.b.Reader().QueryRow(ctx, qSelectMailCount, string(dev.Account), dev.Device[:]).Scan(&n)
+	err := s.reader().QueryRow(ctx, qSelectMailCount, string(dev.Account), dev.Device[:]).Scan(&n)
 	if errors.Is(err, ErrNoRows) {
 		return 0, fmt.Errorf("%w: device %s", store.ErrNotFound, dev.Device)
 	}

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-im/parley/identity"
@@ -130,6 +131,7 @@ type Store struct {
 	cache     *groupCache // single-writer backends only; used on the writer goroutine
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -157,10 +159,33 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 	return s, nil
 }
 
+// reader returns the backend's reader, or one that fails with
+// store.ErrClosed once the store is closed.
+func (s *Store) reader() Querier {
+	if s.closed.Load() {
+		return closedQuerier{}
+	}
+	return s.b.Reader()
+}
+
+// closedQuerier answers every query with store.ErrClosed.
+type closedQuerier struct{}
+
+func (closedQuerier) Exec(context.Context, string, ...any) (int64, error) { return 0, store.ErrClosed }
+func (closedQuerier) QueryRow(context.Context, string, ...any) Row        { return closedRow{} }
+func (closedQuerier) Query(context.Context, string, ...any) (Rows, error) {
+	return nil, store.ErrClosed
+}
+
+type closedRow struct{}
+
+func (closedRow) Scan(...any) error { return store.ErrClosed }
+
 // Close stops the writers after the pending writes and closes the backend.
 // Closing again is a no-op.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.w.close()
 		if err := s.b.Close(); err != nil {
 			s.closeErr = fmt.Errorf("failed to close database: %w", err)
@@ -313,7 +338,7 @@ func isLogical(err error) bool {
 }
 
 var logicalErrors = []error{
-	store.ErrNotFound, store.ErrExists, store.ErrEpochConflict, store.ErrEpochStale,
+	store.ErrClosed, store.ErrNotFound, store.ErrExists, store.ErrEpochConflict, store.ErrEpochStale,
 	store.ErrQueueFull, store.ErrRevoked, store.ErrNotMember, store.ErrInviteUsed,
 	store.ErrInvalid,
 }
