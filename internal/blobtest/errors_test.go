@@ -322,3 +322,46 @@ func TestConcurrentTransfers(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledAppendDropped: a client that stops sending mid-body is cut off
+// after the idle timeout, and what it sent is kept.
+func TestStalledAppendDropped(t *testing.T) {
+	forEachBackend(t, blob.Config{IdleTimeout: 100 * time.Millisecond, MaxUploads: 1}, func(t *testing.T, e *env) {
+		id := createRaw(t, e, "token-alice", 1000)
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req, _ := http.NewRequest(http.MethodPatch, e.srv.URL+"/v1/blobs/"+id, pr)
+		req.Header.Set("Authorization", "Bearer token-alice")
+		req.Header.Set(blob.HeaderOffset, "0")
+		req.ContentLength = 1000
+		done := make(chan error, 1)
+		go func() {
+			resp, err := e.srv.Client().Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		if _, err := pw.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		<-done // the server gave up on the stalled body
+		fid := filecrypt.BlobID(mustParseID(t, id))
+		if off := headOffset(t, e, fid); off != 100 {
+			t.Fatalf("after the stall the server holds %d bytes, want 100", off)
+		}
+		// The only upload slot is free again.
+		if s, _, o := raw(t, e, "PATCH", "/v1/blobs/"+id, "token-alice", map[string]string{blob.HeaderOffset: "100"}, "abc"); s != 204 || o != "103" {
+			t.Fatalf("append after the stall: %d %q", s, o)
+		}
+	})
+}
+
+func mustParseID(t *testing.T, s string) blob.ID {
+	t.Helper()
+	id, err := blob.ParseID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

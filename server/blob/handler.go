@@ -222,16 +222,6 @@ func restoreHash(m Meta) (hash.Hash, error) {
 }
 
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
-	var buf []byte
-	select {
-	case buf = <-h.uploads:
-	case <-r.Context().Done():
-		return
-	}
-	defer func() { h.uploads <- buf }()
-	if buf == nil {
-		buf = make([]byte, h.backend.SegmentSize())
-	}
 	m, unlock, err := h.owned(r)
 	if err != nil {
 		h.writeError(w, err)
@@ -252,6 +242,18 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		setOffsetHeaders(w, m)
 		h.writeError(w, err)
 		return
+	}
+	// Lock order: the blob's lock, then an upload slot.
+	var buf []byte
+	select {
+	case buf = <-h.uploads:
+	case <-r.Context().Done():
+		h.writeError(w, fmt.Errorf("failed to wait for an upload slot: %w", r.Context().Err()))
+		return
+	}
+	defer func() { h.uploads <- buf }()
+	if buf == nil {
+		buf = make([]byte, h.backend.SegmentSize())
 	}
 	m, err = h.appendBody(w, r, m, buf)
 	setOffsetHeaders(w, m)
