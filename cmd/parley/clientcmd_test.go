@@ -87,6 +87,7 @@ func TestClientCommandsRegistered(t *testing.T) {
 		{"group create", true}, {"group add", false}, {"group remove", false}, {"group leave", false},
 		{"group rename", false}, {"group admins", false}, {"link new", true}, {"link approve", true},
 		{"devices", true}, {"devices revoke", false}, {"verify", true}, {"settings get", true}, {"settings set", false},
+		{"message edit", true}, {"message delete", true}, {"message react", true},
 	} {
 		cmd, rest, err := root.Find(strings.Fields(tc.path))
 		if err != nil || len(rest) != 0 || cmd.CommandPath() != "parley "+tc.path {

@@ -32,7 +32,7 @@ func newHistoryCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := &printer{w: e.stdout, json: f.json}
+				p := &printer{w: e.stdout, json: f.json, reactions: true}
 				if err := p.loadNames(ctx, c); err != nil {
 					return err
 				}

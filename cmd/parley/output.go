@@ -30,6 +30,8 @@ type messageJSON struct {
 	EditedAt     string `json:"edited_at,omitempty"`
 	ExpiresAt    string `json:"expires_at,omitempty"`
 	State        string `json:"state,omitempty"`
+	// Reactions are the current reactions (history only).
+	Reactions []reactionJSON `json:"reactions,omitempty"`
 }
 
 // chatJSON is one conversation, from chats.
@@ -106,6 +108,8 @@ type printer struct {
 	w     io.Writer
 	json  bool
 	names map[client.ChatID]string
+	// reactions adds each message's reactions (history).
+	reactions bool
 	// who caches the names of accounts shown in text output.
 	who map[identity.AccountID]string
 }
@@ -168,6 +172,13 @@ func (p *printer) loadNames(ctx context.Context, c *client.Client) error {
 // message prints one message.
 func (p *printer) message(ctx context.Context, c *client.Client, m *store.Message, kind string) error {
 	j := messageOf(m, kind)
+	if p.reactions && kind != "undecryptable" && kind != "system" {
+		rs, err := reactionsOf(ctx, c, m)
+		if err != nil {
+			return err
+		}
+		j.Reactions = rs
+	}
 	if p.json {
 		return p.emit(j)
 	}
@@ -186,6 +197,19 @@ func (p *printer) message(ctx context.Context, c *client.Client, m *store.Messag
 	}
 	if j.ReplyTo != "" {
 		text = "[reply to " + j.ReplyTo[:8] + "] " + text
+	}
+	if !m.EditedAt.IsZero() {
+		text += " (edited)"
+	}
+	for i, r := range j.Reactions {
+		sep := " "
+		if i == 0 {
+			sep = "  ["
+		}
+		text += sep + r.Reaction + " " + p.accountName(ctx, c, identity.AccountID(r.Sender))
+		if i == len(j.Reactions)-1 {
+			text += "]"
+		}
 	}
 	chat := p.names[m.Chat]
 	if chat == "" {

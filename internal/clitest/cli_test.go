@@ -38,6 +38,10 @@ type messageJSON struct {
 	EditedAt     string `json:"edited_at"`
 	ExpiresAt    string `json:"expires_at"`
 	State        string `json:"state"`
+	Reactions    []struct {
+		Sender   string `json:"sender"`
+		Reaction string `json:"reaction"`
+	} `json:"reactions"`
 }
 
 type chatJSON struct {
@@ -441,6 +445,40 @@ func TestCLI(t *testing.T) {
 	}
 	fails(t, "unknown setting", alice.args("settings", "set", "colour", "on")...)
 	fails(t, "on or off", alice.args("settings", "set", "typing", "maybe")...)
+
+	// Edit, delete and react, seen on the other side.
+	sendID := func(u *user, to, what string) (string, string) {
+		t.Helper()
+		text := canary(t, what)
+		sent = append(sent, text)
+		s := one[sentJSON](t, u.cmd("send", to, text, "--json"))
+		return s.ID, text
+	}
+	editID, _ := sendID(alice, direct, "to-edit")
+	deleteID, deleted := sendID(alice, direct, "to-delete")
+	bob.recvUntil(deleted)
+	edited := canary(t, "edited")
+	sent = append(sent, edited)
+	alice.cmd("message", "edit", direct, editID, edited)
+	alice.cmd("message", "delete", direct, deleteID)
+	bob.cmd("message", "react", direct, editID, "+1")
+	fails(t, "not yours", bob.args("message", "edit", direct, editID, "hijack")...)
+	fails(t, "has no message", bob.args("message", "delete", direct, strings.Repeat("0", 32))...)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		bob.recvFor(time.Second)
+		alice.recvFor(0)
+		hb, ha := bob.history(direct), alice.history(direct)
+		bi, ai := slices.IndexFunc(hb, func(m messageJSON) bool { return m.ID == editID }), slices.IndexFunc(ha, func(m messageJSON) bool { return m.ID == editID })
+		gone := !slices.ContainsFunc(hb, func(m messageJSON) bool { return m.ID == deleteID || m.Text == deleted })
+		if bi >= 0 && ai >= 0 && hb[bi].Text == edited && hb[bi].EditedAt != "" && gone &&
+			len(ha[ai].Reactions) == 1 && ha[ai].Reactions[0].Sender == bob.me.AccountID && ha[ai].Reactions[0].Reaction == "+1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edit/delete/react not seen: bob %+v, alice %+v", hb, ha)
+		}
+	}
 
 	// Errors say what is wrong, in one sentence.
 	fails(t, "not a valid address", alice.args("send", "not an address!", "x")...)
