@@ -228,9 +228,6 @@ func cleanEnv(env []string) []string {
 func (t *spawned) URL() string  { return t.url }
 func (t *spawned) Kind() string { return "spawned" }
 
-// PID returns the server's process id.
-func (t *spawned) PID() int { return t.cmd.Process.Pid }
-
 func (t *spawned) Memory(ctx context.Context) (Memory, error) {
 	rss, err := procRSS(t.cmd.Process.Pid)
 	if err != nil {
