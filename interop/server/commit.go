@@ -20,6 +20,18 @@ const (
 	descReInit        = "reinit"
 )
 
+// reinitOf describes the group a "reinit" proposal description asks for.
+func reinitOf(d *mlsclientpb.ProposalDescription) (*mls.ReInit, error) {
+	if _, err := newConfig(d.GetCipherSuite(), false, nil); err != nil {
+		return nil, err
+	}
+	opts, err := groupOptions(d.GetExtensions())
+	if err != nil {
+		return nil, err
+	}
+	return &mls.ReInit{ID: mls.GroupID(d.GetGroupId()), Suite: mls.CipherSuite(d.GetCipherSuite()), Options: opts}, nil
+}
+
 // commitOptions turns by-value proposal descriptions into CommitOptions.
 func (st *state) commitOptions(req *mlsclientpb.CommitRequest) (*mls.CommitOptions, error) {
 	if len(req.GetByValue()) > maxListedProposals {
@@ -54,7 +66,14 @@ func (st *state) commitOptions(req *mlsclientpb.CommitRequest) (*mls.CommitOptio
 			}
 			opts.Extensions = exts
 		case descReInit:
-			return nil, status.Errorf(codes.Unimplemented, "%s proposal by value: mls.CommitOptions cannot carry it yet", d.GetProposalType())
+			if opts.ReInit != nil {
+				return nil, status.Error(codes.InvalidArgument, "two reinit proposals by value")
+			}
+			ri, err := reinitOf(d)
+			if err != nil {
+				return nil, err
+			}
+			opts.ReInit = ri
 		default:
 			return nil, status.Errorf(codes.InvalidArgument, "unknown proposal type %q", d.GetProposalType())
 		}

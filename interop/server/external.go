@@ -46,45 +46,23 @@ func (s *Server) AddExternalSigner(_ context.Context, req *mlsclientpb.AddExtern
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	current, err := st.extensions()
-	if err != nil {
-		return nil, err
-	}
-	var exts []*mlsclientpb.Extension
-	var senders []externalSender
-	for _, e := range current {
-		if e.typ == extExternalSenders {
-			if senders, err = parseExternalSenders(e.data); err != nil {
+	opts := &mls.GroupOptions{}
+	appended := false
+	for _, e := range st.group.Extensions() {
+		if e.Type == extExternalSenders {
+			senders, err := parseExternalSenders(e.Data)
+			if err != nil {
 				return nil, status.Error(codes.Internal, err.Error())
 			}
-			continue
+			e.Data = marshalExternalSenders(append(senders, *added))
+			appended = true
 		}
-		exts = append(exts, &mlsclientpb.Extension{ExtensionType: uint32(e.typ), ExtensionData: e.data})
+		opts.Extensions = append(opts.Extensions, e)
 	}
-	opts, err := groupOptions(exts)
-	if err != nil {
-		return nil, err
-	}
-	for _, es := range append(senders, *added) {
-		opts.ExternalSenders = append(opts.ExternalSenders, mls.ExternalSender{
-			SignatureKey: mls.SignaturePublicKey(es.signatureKey), Credential: mls.Credential{Identity: es.identity},
-		})
+	if !appended {
+		opts.Extensions = append(opts.Extensions, mls.Extension{Type: extExternalSenders, Data: marshalExternalSenders([]externalSender{*added})})
 	}
 	return st.proposed(st.group.ProposeGroupContextExtensions(opts))
-}
-
-// extensions returns the group's current group context extensions, read
-// from a GroupInfo of our own (package mls has no accessor yet).
-func (st *state) extensions() ([]rawExtension, error) {
-	gi, err := st.group.GroupInfo(false, false)
-	if err != nil {
-		return nil, fail("make the group info", err)
-	}
-	head, err := parseGroupInfoContext(gi)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	return head.extensions, nil
 }
 
 // HandleBranch joins a branch of a group we are a member of, from its
@@ -141,7 +119,10 @@ func (s *Server) NewMemberAddProposal(_ context.Context, req *mlsclientpb.NewMem
 	if err != nil {
 		return nil, err
 	}
-	return &mlsclientpb.NewMemberAddProposalResponse{TransactionId: id, Proposal: msg, SignaturePriv: tx.signer.PrivateKey()}, nil
+	return &mlsclientpb.NewMemberAddProposalResponse{
+		TransactionId: id, Proposal: msg, InitPriv: tx.bundle.InitPrivateKey(),
+		EncryptionPriv: tx.bundle.EncryptionPrivateKey(), SignaturePriv: tx.signer.PrivateKey(),
+	}, nil
 }
 
 // ExternalSignerProposal signs a proposal as an external sender of the
@@ -189,8 +170,19 @@ func (s *Server) ExternalSignerProposal(_ context.Context, req *mlsclientpb.Exte
 			return nil, err
 		}
 		p.Remove = &leaf
-	case descExternalPSK, descResumptionPSK, descGCE, descReInit:
-		return nil, status.Errorf(codes.Unimplemented, "external %s proposal: mls.ExternalProposal cannot carry it yet", d.GetProposalType())
+	case descExternalPSK:
+		p.PSK = d.GetPskId()
+	case descResumptionPSK:
+		epoch := d.GetEpochId()
+		p.ResumptionPSK = &epoch
+	case descGCE:
+		if p.Extensions, err = groupOptions(d.GetExtensions()); err != nil {
+			return nil, err
+		}
+	case descReInit:
+		if p.ReInit, err = reinitOf(d); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, status.Errorf(codes.InvalidArgument, "unknown proposal type %q", d.GetProposalType())
 	}

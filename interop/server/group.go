@@ -72,9 +72,11 @@ func (s *Server) CreateKeyPackage(_ context.Context, req *mlsclientpb.CreateKeyP
 		return nil, err
 	}
 	return &mlsclientpb.CreateKeyPackageResponse{
-		TransactionId: id,
-		KeyPackage:    tx.bundle.KeyPackage.Bytes(),
-		SignaturePriv: tx.signer.PrivateKey(),
+		TransactionId:  id,
+		KeyPackage:     tx.bundle.KeyPackage.Bytes(),
+		InitPriv:       tx.bundle.InitPrivateKey(),
+		EncryptionPriv: tx.bundle.EncryptionPrivateKey(),
+		SignaturePriv:  tx.signer.PrivateKey(),
 	}, nil
 }
 
@@ -114,8 +116,8 @@ func (s *Server) join(tx *transaction, welcome, tree []byte, encrypt bool, resum
 func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRequest) (*mlsclientpb.ExternalJoinResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(req.GetPsks()) > 0 {
-		return nil, status.Error(codes.Unimplemented, "PSKs in an external commit: package mls has no way to pass them yet")
+	if len(req.GetPsks()) > maxPSKs {
+		return nil, status.Errorf(codes.InvalidArgument, "%d PSKs", len(req.GetPsks()))
 	}
 	head, err := parseGroupInfoContext(req.GetGroupInfo())
 	if err != nil {
@@ -132,6 +134,13 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 	}
 	cred := mls.Credential{Identity: bytes.Clone(req.GetIdentity())}
 	opts := &mls.ExternalJoinOptions{RatchetTree: req.GetRatchetTree()}
+	for _, p := range req.GetPsks() {
+		if len(p.GetPskId()) == 0 || len(p.GetPskId()) > maxPSKLength || len(p.GetPskSecret()) > maxPSKLength {
+			return nil, status.Error(codes.InvalidArgument, "PSK id empty, or id or secret too long")
+		}
+		psks[string(p.GetPskId())] = bytes.Clone(p.GetPskSecret())
+		opts.PSKs = append(opts.PSKs, bytes.Clone(p.GetPskId()))
+	}
 	if req.GetRemovePrior() {
 		prior, err := memberInTree(head, req.GetRatchetTree(), cred.Identity)
 		if err != nil {

@@ -135,44 +135,18 @@ func (s *Server) ReInitProposal(_ context.Context, req *mlsclientpb.ReInitPropos
 	return st.proposed(st.group.ProposeReInit(mls.GroupID(req.GetGroupId()), mls.CipherSuite(req.GetCipherSuite()), opts))
 }
 
-// groupOptions turns the runner's raw extensions into mls.GroupOptions.
-// Package mls takes group context extensions only in that structured form
-// (see /work/plans/interop-needs.md item 1), so only required_capabilities
-// and external_senders can be expressed; other types are refused.
+// groupOptions passes the runner's extensions to package mls verbatim;
+// mls validates them.
 func groupOptions(exts []*mlsclientpb.Extension) (*mls.GroupOptions, error) {
 	if len(exts) > maxListItems {
 		return nil, status.Errorf(codes.InvalidArgument, "%d extensions", len(exts))
 	}
 	opts := &mls.GroupOptions{}
-	seen := map[uint32]bool{}
 	for _, e := range exts {
-		if seen[e.GetExtensionType()] {
-			return nil, status.Errorf(codes.InvalidArgument, "extension %d listed twice", e.GetExtensionType())
+		if e.GetExtensionType() > 0xffff {
+			return nil, status.Errorf(codes.InvalidArgument, "extension type %d", e.GetExtensionType())
 		}
-		seen[e.GetExtensionType()] = true
-		switch e.GetExtensionType() {
-		case uint32(extRequiredCapabilities):
-			rc, err := parseRequiredCapabilities(e.GetExtensionData())
-			if err != nil {
-				return nil, status.Error(codes.InvalidArgument, err.Error())
-			}
-			if len(rc.credentials) > 0 {
-				return nil, status.Error(codes.Unimplemented, "required credential types: package mls cannot express them yet")
-			}
-			opts.RequiredExtensions, opts.RequiredProposals = rc.extensions, rc.proposals
-		case uint32(extExternalSenders):
-			senders, err := parseExternalSenders(e.GetExtensionData())
-			if err != nil {
-				return nil, status.Error(codes.InvalidArgument, err.Error())
-			}
-			for _, es := range senders {
-				opts.ExternalSenders = append(opts.ExternalSenders, mls.ExternalSender{
-					SignatureKey: mls.SignaturePublicKey(es.signatureKey), Credential: mls.Credential{Identity: es.identity},
-				})
-			}
-		default:
-			return nil, status.Errorf(codes.Unimplemented, "group context extension type %d: package mls takes no raw extensions yet", e.GetExtensionType())
-		}
+		opts.Extensions = append(opts.Extensions, mls.Extension{Type: uint16(e.GetExtensionType()), Data: e.GetExtensionData()})
 	}
 	return opts, nil
 }

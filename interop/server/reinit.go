@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -11,41 +10,14 @@ import (
 	"github.com/parley-im/parley/mls"
 )
 
-// reinitSuite finds the cipher suite a reinitialised group continues in.
-// package mls does not expose the ReInit parameters yet
-// (/work/plans/interop-needs.md item 1), but Group.ReInit refuses a config
-// of another suite with ErrUnsupported, so each supported suite is tried
-// with a throwaway signer and no members; the group it makes is dropped.
-// The old group is not changed by these calls.
-func reinitSuite(g *mls.Group) (uint32, error) {
-	for _, cs := range supported {
-		cfg := &mls.Config{Suite: cs}
-		signer, err := mls.GenerateSigner(cfg)
-		if err != nil {
-			return 0, fail("generate a signature key", err)
-		}
-		_, _, err = g.ReInit(cfg, signer, nil)
-		if err == nil {
-			return uint32(cs), nil
-		}
-		if !errors.Is(err, mls.ErrUnsupported) {
-			return 0, fail("read the reinitialisation", err)
-		}
-	}
-	return 0, status.Error(codes.Unimplemented, "the group continues in a cipher suite this server does not support")
-}
-
 // startReInit makes the KeyPackage a member of a reinitialised group
 // offers for the new group, and remembers both under a reinit id.
 func (s *Server) startReInit(st *state) (*mlsclientpb.HandleReInitCommitResponse, error) {
-	if st.group.Active() {
+	params, ok := st.group.ReInitParams()
+	if !ok {
 		return nil, status.Error(codes.InvalidArgument, "the commit did not reinitialise the group")
 	}
-	cs, err := reinitSuite(st.group)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := newTransaction(cs, st.cred.Identity)
+	tx, err := newTransaction(uint32(params.Suite), st.cred.Identity)
 	if err != nil {
 		return nil, err
 	}
@@ -112,16 +84,13 @@ func (s *Server) ReInitWelcome(_ context.Context, req *mlsclientpb.ReInitWelcome
 	if err != nil {
 		return nil, err
 	}
-	if req.GetForcePath() {
-		return nil, status.Error(codes.Unimplemented, "force_path in a reinitialisation: mls.Group.ReInit takes no commit options yet")
-	}
 	cfg := *ri.tx.cfg
 	cfg.EncryptHandshake = ri.old.cfg.EncryptHandshake
 	kps, err := parseKeyPackages(&cfg, req.GetKeyPackage())
 	if err != nil {
 		return nil, err
 	}
-	g, welcome, err := ri.old.group.ReInit(&cfg, ri.tx.signer, kps)
+	g, welcome, err := ri.old.group.ReInit(&cfg, ri.tx.signer, kps, &mls.ResumeOptions{ForcePath: req.GetForcePath(), ExternalTree: req.GetExternalTree()})
 	if err != nil {
 		return nil, fail("create the reinitialised group", err)
 	}

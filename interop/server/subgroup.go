@@ -27,23 +27,8 @@ func parseKeyPackages(cfg *mls.Config, raw [][]byte) ([]*mls.KeyPackage, error) 
 	return kps, nil
 }
 
-// sameExtensions reports whether the runner's extensions equal the group's.
-func sameExtensions(want []*mlsclientpb.Extension, have []rawExtension) bool {
-	if len(want) != len(have) {
-		return false
-	}
-	for i, e := range want {
-		if e.GetExtensionType() != uint32(have[i].typ) || !bytes.Equal(e.GetExtensionData(), have[i].data) {
-			return false
-		}
-	}
-	return true
-}
-
 // CreateBranch starts a subgroup of a group with the members whose
-// KeyPackages are given. package mls's Branch keeps the group's extensions
-// and decides itself whether the commit has a path, so other extensions
-// and force_path are refused (see /work/plans/interop-needs.md item 4).
+// KeyPackages are given.
 func (s *Server) CreateBranch(_ context.Context, req *mlsclientpb.CreateBranchRequest) (*mlsclientpb.CreateSubgroupResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -51,23 +36,17 @@ func (s *Server) CreateBranch(_ context.Context, req *mlsclientpb.CreateBranchRe
 	if err != nil {
 		return nil, err
 	}
-	if req.GetForcePath() {
-		return nil, status.Error(codes.Unimplemented, "force_path in a branch: mls.Group.Branch takes no commit options yet")
-	}
+	opts := &mls.ResumeOptions{ForcePath: req.GetForcePath(), ExternalTree: req.GetExternalTree()}
 	if len(req.GetExtensions()) > 0 {
-		current, err := st.extensions()
-		if err != nil {
+		if opts.Extensions, err = groupOptions(req.GetExtensions()); err != nil {
 			return nil, err
-		}
-		if !sameExtensions(req.GetExtensions(), current) {
-			return nil, status.Error(codes.Unimplemented, "new extensions in a branch: mls.Group.Branch keeps the group's extensions")
 		}
 	}
 	kps, err := parseKeyPackages(st.cfg, req.GetKeyPackages())
 	if err != nil {
 		return nil, err
 	}
-	g, welcome, err := st.group.Branch(mls.GroupID(bytes.Clone(req.GetGroupId())), kps)
+	g, welcome, err := st.group.Branch(mls.GroupID(bytes.Clone(req.GetGroupId())), kps, opts)
 	if err != nil {
 		return nil, fail("branch the group", err)
 	}

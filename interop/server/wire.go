@@ -20,10 +20,7 @@ import (
 var errDecode = errors.New("interop: malformed encoding")
 
 // Extension types of RFC 9420, Section 17.3, that the service interprets.
-const (
-	extRequiredCapabilities uint16 = 3
-	extExternalSenders      uint16 = 5
-)
+const extExternalSenders uint16 = 5
 
 // credentialBasic is the basic credential type (RFC 9420, Section 5.3).
 const credentialBasic uint16 = 1
@@ -154,6 +151,17 @@ func parseExternalSender(data []byte) (*externalSender, error) {
 	return &e, nil
 }
 
+// marshalExternalSenders encodes the external_senders extension payload.
+func marshalExternalSenders(list []externalSender) []byte {
+	var b cryptobyte.Builder
+	addVector(&b, func(b *cryptobyte.Builder) {
+		for i := range list {
+			list[i].encode(b)
+		}
+	})
+	return b.BytesOrPanic()
+}
+
 // parseExternalSenders decodes the external_senders extension payload.
 func parseExternalSenders(data []byte) ([]externalSender, error) {
 	s := cryptobyte.String(data)
@@ -175,34 +183,6 @@ func parseExternalSenders(data []byte) ([]externalSender, error) {
 		return nil, fmt.Errorf("%w: external_senders extension", errDecode)
 	}
 	return out, nil
-}
-
-// requiredCapabilities is the required_capabilities extension payload
-// (RFC 9420, Section 11.1).
-type requiredCapabilities struct {
-	extensions, proposals, credentials []uint16
-}
-
-// parseRequiredCapabilities decodes the required_capabilities payload.
-func parseRequiredCapabilities(data []byte) (*requiredCapabilities, error) {
-	s := cryptobyte.String(data)
-	var rc requiredCapabilities
-	readList := func(out *[]uint16) bool {
-		return readVector(&s, func(body *cryptobyte.String) bool {
-			for !body.Empty() {
-				var v uint16
-				if len(*out) == maxListItems || !body.ReadUint16(&v) {
-					return false
-				}
-				*out = append(*out, v)
-			}
-			return true
-		})
-	}
-	if !readList(&rc.extensions) || !readList(&rc.proposals) || !readList(&rc.credentials) || !s.Empty() {
-		return nil, fmt.Errorf("%w: required_capabilities extension", errDecode)
-	}
-	return &rc, nil
 }
 
 // rawExtension is an extension as the runner sends it.

@@ -37,28 +37,12 @@ func TestExternalSenderRoundTrip(t *testing.T) {
 	if _, err := parseExternalSender(append(enc, 0)); err == nil {
 		t.Fatal("trailing byte accepted")
 	}
-	var b cryptobyte.Builder
-	addVector(&b, func(b *cryptobyte.Builder) { e.encode(b); e.encode(b) })
-	list, err := parseExternalSenders(b.BytesOrPanic())
+	list, err := parseExternalSenders(marshalExternalSenders([]externalSender{*e, *e}))
 	if err != nil || len(list) != 2 {
 		t.Fatalf("list: %v, %d senders", err, len(list))
 	}
 	if l, err := parseExternalSenders([]byte{0}); err != nil || len(l) != 0 {
 		t.Fatalf("empty list: %v %v", l, err)
-	}
-}
-
-func TestRequiredCapabilities(t *testing.T) {
-	rc, err := parseRequiredCapabilities([]byte{0, 0, 0})
-	if err != nil || len(rc.extensions)+len(rc.proposals)+len(rc.credentials) != 0 {
-		t.Fatalf("empty: %v %+v", err, rc)
-	}
-	rc, err = parseRequiredCapabilities([]byte{2, 0, 5, 2, 0, 7, 0})
-	if err != nil || len(rc.extensions) != 1 || rc.extensions[0] != 5 || rc.proposals[0] != 7 {
-		t.Fatalf("decoded %+v, %v", rc, err)
-	}
-	if _, err := parseRequiredCapabilities([]byte{1, 0, 0, 0}); err == nil {
-		t.Fatal("odd-length list accepted")
 	}
 }
 
@@ -73,7 +57,6 @@ func FuzzWire(f *testing.F) {
 			}
 		}
 		parseExternalSenders(data)
-		parseRequiredCapabilities(data)
 		parseGroupInfoContext(data)
 		leafIdentities(data)
 	})
