@@ -29,6 +29,10 @@ func fuzzGroup(f *testing.F) (cfg *Config, bobState []byte, welcome []byte, kp *
 	if bobState, err = bob.g.Marshal(); err != nil {
 		f.Fatal(err)
 	}
+	inlineGI, err := alice.g.GroupInfo(true, true)
+	if err != nil {
+		f.Fatal(err)
+	}
 	prop, err := alice.g.ProposeUpdate()
 	if err != nil {
 		f.Fatal(err)
@@ -42,7 +46,7 @@ func fuzzGroup(f *testing.F) (cfg *Config, bobState []byte, welcome []byte, kp *
 	if err != nil {
 		f.Fatal(err)
 	}
-	return cfg, bobState, welcome, kp, [][]byte{prop, app, res.Commit, res.GroupInfo, welcome}
+	return cfg, bobState, welcome, kp, [][]byte{prop, app, res.Commit, res.GroupInfo, welcome, inlineGI}
 }
 
 // FuzzProcess feeds arbitrary messages to a group member: it must never
@@ -84,6 +88,17 @@ func FuzzJoinExternal(f *testing.F) {
 	f.Add(seeds[3])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _, _ = JoinExternal(cfg, data, Credential{Identity: []byte("x")}, kp.signer, nil)
+	})
+}
+
+// FuzzParseGroupInfo feeds arbitrary GroupInfo messages and trees to
+// ParseGroupInfo.
+func FuzzParseGroupInfo(f *testing.F) {
+	cfg, _, _, _, seeds := fuzzGroup(f)
+	f.Add(seeds[5], []byte(nil))
+	f.Add(seeds[3], []byte{0})
+	f.Fuzz(func(t *testing.T, gi, tree []byte) {
+		_, _ = ParseGroupInfo(cfg, gi, tree)
 	})
 }
 

@@ -357,3 +357,84 @@ func TestKeyPackagePrivateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGroupInfoAndPendingTree(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	ds := mustSigner(t, cfg)
+	alice, bob, carol := newClient(t, cfg, "alice"), newClient(t, cfg, "bob"), newClient(t, cfg, "carol")
+	var err error
+	alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, &GroupOptions{
+		ExternalSenders: []ExternalSender{{SignatureKey: ds.PublicKey(), Credential: Credential{Identity: []byte("ds")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.PendingRatchetTree(); !errors.Is(err, ErrPendingCommit) {
+		t.Fatalf("no pending commit: %v", err)
+	}
+	// The Welcome does not carry the tree: the new members get the
+	// pending epoch's tree.
+	kb, kc := bob.keyPackage(t), carol.keyPackage(t)
+	res, err := alice.g.Commit(&CommitOptions{Add: []*KeyPackage{kb.KeyPackage, kc.KeyPackage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := alice.g.PendingRatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if bob.g, err = Join(cfg, res.Welcome, kb, &JoinOptions{RatchetTree: tree}); err != nil {
+		t.Fatal(err)
+	}
+	mustAuth(t, alice, bob)
+
+	gi, err := bob.g.GroupInfo(true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ParseGroupInfo(nil, gi, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(v.GroupID) != "g" || v.Epoch != 1 || v.CipherSuite != X25519AES128GCM || !v.ExternalPub ||
+		len(v.Members) != 3 || string(v.Members[2].Credential.Identity) != "carol" || v.Members[2].Index != 2 ||
+		len(v.ExternalSenders) != 1 || string(v.ExternalSenders[0].Credential.Identity) != "ds" ||
+		!bytes.Equal(v.ExternalSenders[0].SignatureKey, ds.PublicKey()) || !extensionsMatch(v.Extensions, bob.g.Extensions()) {
+		t.Fatalf("view %+v", v)
+	}
+	if _, err := ParseGroupInfo(cfg, gi, nil); err == nil {
+		t.Fatal("group info without a tree parsed")
+	}
+	// A tree of another epoch does not match the group context.
+	stale, err := alice.g.RatchetTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Commit(&CommitOptions{ForcePath: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	newGI, _ := alice.g.GroupInfo(false, false)
+	if _, err := ParseGroupInfo(cfg, newGI, stale); !errors.Is(err, ErrInvalidTree) {
+		t.Fatalf("stale tree: %v", err)
+	}
+	tampered := bytes.Clone(gi)
+	tampered[len(tampered)-1] ^= 1
+	if _, err := ParseGroupInfo(cfg, tampered, tree); !errors.Is(err, ErrInvalidSignature) {
+		t.Fatalf("tampered signature: %v", err)
+	}
+	reject := &Config{Suite: X25519AES128GCM, CredentialValidator: func(c Credential) error {
+		if string(c.Identity) == "carol" {
+			return errors.New("no carol")
+		}
+		return nil
+	}}
+	if _, err := ParseGroupInfo(reject, gi, tree); !errors.Is(err, ErrInvalidTree) {
+		t.Fatalf("credential policy: %v", err)
+	}
+}
