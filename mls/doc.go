@@ -32,10 +32,16 @@
 //
 // Parties outside the group send proposals with [ExternalSenderProposal]
 // (when listed in GroupOptions.ExternalSenders) or ask to be added with
-// [NewMemberProposal]. A committed ReInit proposal closes the group; its
-// successor is made with [Group.ReInit], and [Group.Branch] starts a
-// subgroup. Members join both with [Join], passing the old group in
-// JoinOptions.Resume.
+// [NewMemberProposal]. [ParseGroupInfo] shows them a group's members and
+// settings from a verified GroupInfo.
+//
+// A group's context extensions are set with [GroupOptions] (structured
+// fields, or raw [Extension] values passed through verbatim) and read with
+// [Group.Extensions]. A committed ReInit proposal closes the group:
+// [Group.ReInitParams] tells every member the suite of the successor to
+// make key packages for, and one member creates it with [Group.ReInit].
+// [Group.Branch] starts a subgroup. Members join both with [Join], passing
+// the old group in JoinOptions.Resume.
 //
 // # Promises
 //

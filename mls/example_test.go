@@ -166,3 +166,67 @@ func ExampleUnmarshal() {
 	fmt.Println(string(a) == string(b))
 	// Output: true
 }
+
+// Alice moves a two-member group to another cipher suite: she commits a
+// ReInit, Bob learns the new suite from the closed group and publishes a
+// key package for it, and Alice creates the successor group.
+func ExampleGroup_ReInitParams() {
+	cfg := &mls.Config{Suite: mls.X25519AES128GCM}
+	alice, bob := newMember(cfg, "alice"), newMember(cfg, "bob")
+	bundle, err := mls.NewKeyPackage(cfg, bob.cred, bob.signer)
+	if err != nil {
+		log.Fatal(err)
+	}
+	alice.group, err = mls.Create(cfg, mls.GroupID("g"), alice.cred, alice.signer, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := alice.group.Commit(&mls.CommitOptions{Add: []*mls.KeyPackage{bundle.KeyPackage}, InlineTree: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := alice.group.MergePendingCommit(); err != nil {
+		log.Fatal(err)
+	}
+	if bob.group, err = mls.Join(cfg, res.Welcome, bundle, nil); err != nil {
+		log.Fatal(err)
+	}
+
+	// Alice commits a ReInit by value; Bob processes it.
+	res, err = alice.group.Commit(&mls.CommitOptions{ReInit: &mls.ReInit{ID: mls.GroupID("g2"), Suite: mls.X25519ChaCha20}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := alice.group.MergePendingCommit(); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := bob.group.Process(res.Commit); err != nil {
+		log.Fatal(err)
+	}
+
+	// Bob makes a key package for the successor's suite.
+	params, ok := bob.group.ReInitParams()
+	if !ok {
+		log.Fatal("not reinitialised")
+	}
+	newCfg := &mls.Config{Suite: params.Suite}
+	bob2 := newMember(newCfg, "bob")
+	bundle2, err := mls.NewKeyPackage(newCfg, bob2.cred, bob2.signer)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Alice creates the successor; Bob joins it, resuming the old group.
+	alice2 := newMember(newCfg, "alice")
+	g2, welcome, err := alice.group.ReInit(newCfg, alice2.signer, []*mls.KeyPackage{bundle2.KeyPackage}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	bob2.group, err = mls.Join(newCfg, welcome, bundle2, &mls.JoinOptions{Resume: []*mls.Group{bob.group}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s: suite 0x%04x, %d members, epoch %d\n", bob2.group.ID(), uint16(bob2.group.CipherSuite()), len(g2.Members()), bob2.group.Epoch())
+	// Output:
+	// g2: suite 0x0003, 2 members, epoch 1
+}
