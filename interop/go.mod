@@ -1,6 +1,6 @@
 module github.com/parley-im/parley/interop
 
-go 1.26.0
+go 1.26.7
 
 replace github.com/parley-im/parley => ../
 

@@ -66,8 +66,8 @@ var ctx = context.Background()
 func (r *runner) keyPackage(actor string) []byte {
 	resp := must[*pb.CreateKeyPackageResponse](r.t, "CreateKeyPackage "+actor)(
 		r.c.CreateKeyPackage(ctx, &pb.CreateKeyPackageRequest{CipherSuite: r.suite, Identity: []byte(actor)}))
-	if len(resp.KeyPackage) == 0 || len(resp.SignaturePriv) == 0 {
-		r.t.Fatalf("CreateKeyPackage %s: empty key package or signature key", actor)
+	if len(resp.KeyPackage) == 0 || len(resp.SignaturePriv) == 0 || len(resp.InitPriv) == 0 || len(resp.EncryptionPriv) == 0 {
+		r.t.Fatalf("CreateKeyPackage %s: empty key package or private key", actor)
 	}
 	r.tx[actor] = resp.TransactionId
 	r.kp[actor] = resp.KeyPackage
@@ -261,12 +261,16 @@ func scenario(t *testing.T, r *runner) {
 	r.commit("alice", &pb.CommitRequest{ByReference: [][]byte{psk}}, []string{"charlie", "dave"}, nil)
 	r.agree("alice", "charlie", "dave")
 
-	// A resumption PSK of the previous epoch, proposed and committed by
+	// frank joins by external commit injecting the external PSK.
+	r.externalJoinPSK("alice", "frank", pskID, secret, []string{"charlie", "dave"})
+	r.agree("alice", "charlie", "dave", "frank")
+
+	// A resumption PSK of the current epoch (the one frank joined in), proposed and committed by
 	// charlie (who must skip its own proposal in the by-reference list).
 	epoch := r.epoch("charlie")
-	res := r.proposal("ResumptionPSKProposal")(c.ResumptionPSKProposal(ctx, &pb.ResumptionPSKProposalRequest{StateId: r.state["charlie"], EpochId: epoch - 1}))
-	r.commit("charlie", &pb.CommitRequest{ByReference: [][]byte{res}}, []string{"alice", "dave"}, nil)
-	r.agree("alice", "charlie", "dave")
+	res := r.proposal("ResumptionPSKProposal")(c.ResumptionPSKProposal(ctx, &pb.ResumptionPSKProposalRequest{StateId: r.state["charlie"], EpochId: epoch}))
+	r.commit("charlie", &pb.CommitRequest{ByReference: [][]byte{res}}, []string{"alice", "dave", "frank"}, nil)
+	r.agree("alice", "charlie", "dave", "frank")
 
 	// The same by value: an external PSK, a resumption PSK and new group
 	// context extensions (required_capabilities with empty lists) in one
@@ -274,17 +278,17 @@ func scenario(t *testing.T, r *runner) {
 	r.commit("dave", &pb.CommitRequest{ByValue: []*pb.ProposalDescription{
 		{ProposalType: []byte("externalPSK"), PskId: pskID},
 		{ProposalType: []byte("resumptionPSK"), EpochId: epoch},
-		{ProposalType: []byte("groupContextExtensions"), Extensions: []*pb.Extension{{ExtensionType: 3, ExtensionData: []byte{0, 0, 0}}}},
-	}}, []string{"alice", "charlie"}, nil)
-	r.agree("alice", "charlie", "dave")
+		{ProposalType: []byte("groupContextExtensions"), Extensions: []*pb.Extension{{ExtensionType: 3, ExtensionData: []byte{0, 0, 0}}, {ExtensionType: 5, ExtensionData: []byte{0}}}},
+	}}, []string{"alice", "charlie", "frank"}, nil)
+	r.agree("alice", "charlie", "dave", "frank")
 
 	// eve becomes an external signer through a GroupContextExtensions
 	// proposal.
 	es := must[*pb.CreateExternalSignerResponse](t, "CreateExternalSigner")(c.CreateExternalSigner(ctx, &pb.CreateExternalSignerRequest{CipherSuite: r.suite, Identity: []byte("eve")}))
 	gce := r.proposal("AddExternalSigner")(c.AddExternalSigner(ctx, &pb.AddExternalSignerRequest{StateId: r.state["dave"], ExternalSender: es.ExternalSender}))
-	r.commit("alice", &pb.CommitRequest{ByReference: [][]byte{gce}}, []string{"charlie", "dave"}, nil)
-	r.agree("alice", "charlie", "dave")
-	r.message("alice", "charlie", "dave")
+	r.commit("alice", &pb.CommitRequest{ByReference: [][]byte{gce}}, []string{"charlie", "dave", "frank"}, nil)
+	r.agree("alice", "charlie", "dave", "frank")
+	r.message("alice", "charlie", "dave", "frank")
 
 	// Free releases states; a freed state is gone.
 	must[*pb.FreeResponse](t, "Free")(c.Free(ctx, &pb.FreeRequest{StateId: removedBob}))
@@ -309,6 +313,22 @@ func (r *runner) epoch(actor string) uint64 {
 		e = e<<8 | uint64(x)
 	}
 	return e
+}
+
+// externalJoinPSK has joiner join by external commit with an external PSK
+// that the members hold.
+func (r *runner) externalJoinPSK(member, joiner string, id, secret []byte, others []string) {
+	r.t.Helper()
+	gi := must[*pb.GroupInfoResponse](r.t, "GroupInfo")(r.c.GroupInfo(ctx, &pb.GroupInfoRequest{StateId: r.state[member]}))
+	ej := must[*pb.ExternalJoinResponse](r.t, "ExternalJoin "+joiner)(r.c.ExternalJoin(ctx, &pb.ExternalJoinRequest{
+		GroupInfo: gi.GroupInfo, EncryptHandshake: r.encrypt, Identity: []byte(joiner), Psks: []*pb.PreSharedKey{{PskId: id, PskSecret: secret}}}))
+	r.state[joiner] = ej.StateId
+	for _, m := range append([]string{member}, others...) {
+		resp := must[*pb.HandleCommitResponse](r.t, "HandleCommit "+m)(r.c.HandleCommit(ctx, &pb.HandleCommitRequest{StateId: r.state[m], Commit: ej.Commit}))
+		if !bytes.Equal(resp.EpochAuthenticator, ej.EpochAuthenticator) {
+			r.t.Fatalf("%s disagrees with external joiner %s", m, joiner)
+		}
+	}
 }
 
 // externalJoin has joiner join by external commit from member's GroupInfo;
