@@ -21,5 +21,6 @@
 // ([NewLocal] for the data folder, [NewS3] for S3-compatible storage), a
 // [MetaStore] (bookkeeping: owner, sizes, offsets, times; [OpenFileMeta]
 // keeps it in JSON sidecar files) and an [Authorizer] that maps a bearer
-// token to an account. Handler.Sweep deletes expired blobs.
+// token to an account ([Tokens] mints and checks HMAC tokens that a device
+// session can hand out). [Handler.Sweep] deletes expired blobs.
 package blob
