@@ -106,7 +106,7 @@ func (u *user) recvUntil(want ...string) []messageJSON {
 	var got []messageJSON
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		got = append(got, decode[messageJSON](u.t, u.cmd("recv", "--json", "--timeout", "5s"))...)
+		got = append(got, u.checked(decode[messageJSON](u.t, u.cmd("recv", "--json", "--timeout", "5s")))...)
 		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool {
 			return slices.ContainsFunc(got, func(m messageJSON) bool { return m.Text == w })
 		})
@@ -117,6 +117,18 @@ func (u *user) recvUntil(want ...string) []messageJSON {
 			u.t.Fatalf("%s never received %q; got %+v", u.me.Address, missing, got)
 		}
 	}
+}
+
+// checked fails the test if any message could not be decrypted: that is a
+// bug, never an expected outcome.
+func (u *user) checked(msgs []messageJSON) []messageJSON {
+	u.t.Helper()
+	for _, m := range msgs {
+		if m.Kind == "undecryptable" {
+			u.t.Errorf("%s could not decrypt message %s in chat %s", u.me.Address, m.ID, m.Chat)
+		}
+	}
+	return msgs
 }
 
 // texts returns the texts of the text messages among msgs.
@@ -196,7 +208,7 @@ func textOf(t *testing.T, msgs []messageJSON, text string) messageJSON {
 // recvFor runs `recv --json --timeout` once and returns the texts printed.
 func (u *user) recvFor(d time.Duration) []string {
 	u.t.Helper()
-	return texts(decode[messageJSON](u.t, u.cmd("recv", "--json", "--timeout", d.String())))
+	return texts(u.checked(decode[messageJSON](u.t, u.cmd("recv", "--json", "--timeout", d.String()))))
 }
 
 func TestCLI(t *testing.T) {
@@ -506,7 +518,11 @@ func TestCLI(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"serving"`) {
 		t.Fatal("the server's logs were not captured")
 	}
-	for _, dir := range []string{srv.Data, alice.dir, bob.dir, carol.dir, alice2.dir} {
+	dirs := []string{srv.Data}
+	for _, u := range users {
+		dirs = append(dirs, u.dir)
+	}
+	for _, dir := range dirs {
 		files := 0
 		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -533,7 +549,6 @@ func TestCLI(t *testing.T) {
 			t.Errorf("the server's logs hold the plaintext %q", text)
 		}
 	}
-	_ = users
 }
 
 // TestUnreachable checks that an unreachable server is named as such.
