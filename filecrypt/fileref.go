@@ -39,6 +39,7 @@ func ParseBlobID(s string) (BlobID, error) {
 const (
 	MaxNameLen      = 255
 	MaxMediaTypeLen = 255
+	MaxOriginLen    = 255
 	fileRefVersion  = 1
 )
 
@@ -60,6 +61,10 @@ type FileRef struct {
 	// MediaType is a MIME type such as "image/png" (printable ASCII, at most
 	// MaxMediaTypeLen bytes; may be empty).
 	MediaType string
+	// Origin is the server that holds the blob (such as "example.org"), for
+	// recipients on other servers; empty means the sender's own server.
+	// Printable ASCII without spaces, at most MaxOriginLen bytes.
+	Origin string
 }
 
 // Validate checks the reference's fields.
@@ -76,6 +81,14 @@ func (r *FileRef) Validate() error {
 	for i := 0; i < len(r.MediaType); i++ {
 		if c := r.MediaType[i]; c < 0x20 || c > 0x7e {
 			return fmt.Errorf("%w: media type is not printable ASCII", ErrFileRef)
+		}
+	}
+	if len(r.Origin) > MaxOriginLen {
+		return fmt.Errorf("%w: origin too long", ErrFileRef)
+	}
+	for i := 0; i < len(r.Origin); i++ {
+		if c := r.Origin[i]; c <= 0x20 || c > 0x7e {
+			return fmt.Errorf("%w: origin is not printable ASCII without spaces", ErrFileRef)
 		}
 	}
 	return nil
@@ -104,11 +117,12 @@ func validName(name string) error {
 //	uint64 size
 //	opaque name<1..255>        (uint8 length)
 //	opaque media_type<0..255>  (uint8 length)
+//	opaque origin<0..255>      (uint8 length)
 func (r *FileRef) MarshalBinary() ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	b := cryptobyte.NewFixedBuilder(make([]byte, 0, 1+3*32+8+2+len(r.Name)+len(r.MediaType)))
+	b := cryptobyte.NewFixedBuilder(make([]byte, 0, 1+3*32+8+3+len(r.Name)+len(r.MediaType)+len(r.Origin)))
 	b.AddUint8(fileRefVersion)
 	b.AddBytes(r.Blob[:])
 	b.AddBytes(r.Key[:])
@@ -116,6 +130,7 @@ func (r *FileRef) MarshalBinary() ([]byte, error) {
 	b.AddUint64(uint64(r.Size))
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.Name)) })
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.MediaType)) })
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.Origin)) })
 	out, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode file reference: %w", err)
@@ -132,6 +147,7 @@ func ParseFileRef(data []byte) (FileRef, error) {
 		version   uint8
 		size      uint64
 		name, typ cryptobyte.String
+		origin    cryptobyte.String
 	)
 	if !s.ReadUint8(&version) {
 		return FileRef{}, fmt.Errorf("%w: empty", ErrFileRef)
@@ -140,7 +156,8 @@ func ParseFileRef(data []byte) (FileRef, error) {
 		return FileRef{}, fmt.Errorf("%w: version %d", ErrFileRef, version)
 	}
 	if !s.CopyBytes(r.Blob[:]) || !s.CopyBytes(r.Key[:]) || !s.CopyBytes(r.Hash[:]) ||
-		!s.ReadUint64(&size) || !s.ReadUint8LengthPrefixed(&name) || !s.ReadUint8LengthPrefixed(&typ) {
+		!s.ReadUint64(&size) || !s.ReadUint8LengthPrefixed(&name) || !s.ReadUint8LengthPrefixed(&typ) ||
+		!s.ReadUint8LengthPrefixed(&origin) {
 		return FileRef{}, fmt.Errorf("%w: truncated", ErrFileRef)
 	}
 	if !s.Empty() {
@@ -152,6 +169,7 @@ func ParseFileRef(data []byte) (FileRef, error) {
 	r.Size = int64(size)
 	r.Name = string(name)
 	r.MediaType = string(typ)
+	r.Origin = string(origin)
 	if err := r.Validate(); err != nil {
 		return FileRef{}, err
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func sampleRef() FileRef {
-	r := FileRef{Key: testKey(9), Size: 12345, Name: "holiday photo é.jpg", MediaType: "image/jpeg"}
+	r := FileRef{Key: testKey(9), Size: 12345, Name: "holiday photo é.jpg", MediaType: "image/jpeg", Origin: "example.org"}
 	r.Blob[0], r.Hash[31] = 1, 2
 	return r
 }
@@ -46,6 +46,8 @@ func TestFileRefRejectsBadFields(t *testing.T) {
 		func(r *FileRef) { r.Name = "\xff" },
 		func(r *FileRef) { r.Name = strings.Repeat("a", MaxNameLen+1) },
 		func(r *FileRef) { r.MediaType = "image/\x01" },
+		func(r *FileRef) { r.Origin = "a b" },
+		func(r *FileRef) { r.Origin = strings.Repeat("a", MaxOriginLen+1) },
 		func(r *FileRef) { r.Size = -1 },
 		func(r *FileRef) { r.Size = MaxSize + 1 },
 	} {
