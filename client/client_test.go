@@ -331,7 +331,14 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := c1.Edit(h.ctx, group, mine.ID, "canary-edited"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b1.Delete(h.ctx, group, ms[len(ms)-1].ID); err != nil { // not bob's: must not apply
+	var notBobs *Message
+	for _, m := range ms {
+		if m.Sender != b1.Me().AccountID && m != mine {
+			notBobs = m
+		}
+	}
+	badDelete, err := b1.Delete(h.ctx, group, notBobs.ID) // not bob's: must not apply
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a2.React(h.ctx, group, mine.ID, "+1"); err != nil {
@@ -359,7 +366,39 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	if m, _ := a1.st.Message(h.ctx, ms[len(ms)-1].ID); m.Deleted {
+	// Delete for everyone, by the sender.
+	var carols2 *Message
+	for _, m := range ms {
+		if m.SenderDevice == c1.Me().DeviceID && m.ID != mine.ID {
+			carols2 = m
+		}
+	}
+	if _, err := c1.Delete(h.ctx, group, carols2.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("deleted everywhere", func() error {
+		for _, c := range all {
+			m, err := c.st.Message(h.ctx, carols2.ID)
+			if err != nil {
+				return err
+			}
+			if !m.Deleted || len(m.Body) != 0 {
+				return fmt.Errorf("%s still shows it", c.Me().Address)
+			}
+		}
+		return nil
+	})
+	for i, g := range groupTexts {
+		if g == string(carols2.Body) {
+			groupTexts = slices.Delete(groupTexts, i, i+1)
+			break
+		}
+	}
+	h.eventually("bob's deletion arrives", func() error {
+		_, err := a1.st.Message(h.ctx, badDelete)
+		return err
+	})
+	if m, _ := a1.st.Message(h.ctx, notBobs.ID); m.Deleted {
 		t.Fatal("a member deleted someone else's message")
 	}
 

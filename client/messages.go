@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/parley-im/parley/client/content"
@@ -149,6 +150,9 @@ func (c *Client) retryDelay(n int) time.Duration {
 	return min(d, c.opts.MaxBackoff)
 }
 
+// sendBatch is how many outbox items are encrypted and sent together.
+const sendBatch = 128
+
 // flushOutbox encrypts and sends every due outbox item and returns how
 // many were sent.
 func (c *Client) flushOutbox(ctx context.Context, conn *wireclient.Client) (int, error) {
@@ -156,101 +160,179 @@ func (c *Client) flushOutbox(ctx context.Context, conn *wireclient.Client) (int,
 	defer c.mu.Unlock()
 	sent := 0
 	for range 1000 {
-		items, err := c.st.OutboxDue(ctx, c.now(), 64)
-		if err != nil {
+		n, err := c.flushBatch(ctx, conn)
+		sent += n
+		if err != nil || n == 0 {
 			return sent, err
-		}
-		if len(items) == 0 {
-			return sent, nil
-		}
-		progress := false
-		for _, it := range items {
-			ok, err := c.sendItem(ctx, conn, it)
-			if err != nil {
-				return sent, err
-			}
-			if ok {
-				sent++
-				progress = true
-			}
-		}
-		if !progress {
-			return sent, nil
 		}
 	}
 	return sent, nil
 }
 
-// sendItem sends one outbox item. It reports whether the item left the
-// outbox; a connection error is returned so the caller reconnects.
-func (c *Client) sendItem(ctx context.Context, conn *wireclient.Client, it *store.OutboxItem) (bool, error) {
-	drop := func(state store.MessageState) (bool, error) {
-		err := c.st.Update(ctx, func(tx *store.Tx) error {
-			if !it.Message.IsZero() {
-				if err := tx.SetMessageState(it.Message, state); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
+// outgoing is one outbox item on its way.
+type outgoing struct {
+	item  *store.OutboxItem
+	group store.GroupID
+	epoch uint64
+	data  []byte
+	seq   uint64
+	err   error
+}
+
+// dueItems returns the due items of every chat, each chat's in order,
+// up to sendBatch in all.
+func (c *Client) dueItems(ctx context.Context) ([]*store.OutboxItem, error) {
+	now := c.now()
+	heads, err := c.st.OutboxDue(ctx, now, sendBatch)
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.OutboxItem
+	for _, h := range heads {
+		items, err := c.st.Outbox(ctx, h.Chat, sendBatch)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if it.NextAttempt.After(now) || len(out) >= sendBatch {
+				break
 			}
-			return tx.RemoveFromOutbox(it.ID)
-		})
-		return true, err
+			out = append(out, it)
+		}
 	}
-	conv, err := c.st.Conversation(ctx, it.Chat)
-	if errors.Is(err, store.ErrNotFound) {
-		return drop(store.StateFailed)
+	return out, nil
+}
+
+// flushBatch encrypts a batch, stores the advanced ratchets once, sends the
+// ciphertexts pipelined on the connection, and records the outcomes in one
+// transaction. It returns how many items left the outbox. Caller holds c.mu.
+func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, error) {
+	items, err := c.dueItems(ctx)
+	if err != nil || len(items) == 0 {
+		return 0, err
 	}
-	if err != nil {
-		return false, err
+	var out []*outgoing
+	var dropped []*store.OutboxItem
+	dirty := make(map[store.GroupID]bool)
+	for _, it := range items {
+		conv, err := c.st.Conversation(ctx, it.Chat)
+		if errors.Is(err, store.ErrNotFound) {
+			dropped = append(dropped, it)
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		grp, err := c.group(ctx, conv.Group)
+		if err != nil {
+			return 0, err
+		}
+		if conv.Left || grp == nil || !grp.Active() {
+			dropped = append(dropped, it)
+			continue
+		}
+		data, err := grp.Encrypt(it.Payload, nil)
+		if err != nil {
+			return 0, fmt.Errorf("failed to encrypt: %w", err)
+		}
+		dirty[conv.Group] = true
+		out = append(out, &outgoing{item: it, group: conv.Group, epoch: grp.Epoch(), data: data})
 	}
-	grp, err := c.group(ctx, conv.Group)
-	if err != nil {
-		return false, err
-	}
-	if conv.Left || grp == nil || !grp.Active() {
-		return drop(store.StateFailed)
-	}
-	ct, err := grp.Encrypt(it.Payload, nil)
-	if err != nil {
-		return false, fmt.Errorf("failed to encrypt: %w", err)
-	}
-	// The ratchet moved: store it before the ciphertext leaves, so a
+	// The ratchets moved: store them before any ciphertext leaves, so a
 	// crash never reuses a key.
-	if err := c.saveGroup(ctx, grp); err != nil {
-		return false, err
-	}
-	seq, err := conn.SendMessage(ctx, []byte(conv.Group), grp.Epoch(), it.Message, ct)
-	if err != nil {
-		if isConnErr(conn, err) || ctx.Err() != nil {
-			return false, err
+	states := make(map[store.GroupID][]byte, len(dirty))
+	for g := range dirty {
+		raw, err := c.groups[g].Marshal()
+		if err != nil {
+			return 0, fmt.Errorf("failed to encode group state: %w", err)
 		}
-		code := wireCode(err)
-		c.log.Info("send refused; will retry", "chat", conv.ID, "code", code.String())
-		if it.Attempts+1 >= maxSendAttempts || code == wire.ErrorCode_TOO_LARGE || code == wire.ErrorCode_INVALID_ARGUMENT {
-			return drop(store.StateFailed)
-		}
-		if err := c.st.Update(ctx, func(tx *store.Tx) error {
-			return tx.RetryLater(it.ID, c.now().Add(c.retryDelay(it.Attempts)))
-		}); err != nil {
-			return false, err
-		}
-		// An epoch we are behind on: catch up before the retry.
-		if ferr := c.fetchAll(ctx, conn); ferr != nil {
-			return false, ferr
-		}
-		return false, nil
+		states[g] = raw
 	}
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
-		if !it.Message.IsZero() {
-			if err := tx.MarkSent(it.Message, seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+		for g, raw := range states {
+			if err := tx.PutGroupState(g, raw, c.now()); err != nil {
 				return err
 			}
 		}
-		return tx.RemoveFromOutbox(it.ID)
+		for _, it := range dropped {
+			if err := c.dropItem(tx, it); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return false, err
+		c.forgetGroups()
+		return 0, fmt.Errorf("failed to store group state: %w", err)
 	}
-	return true, nil
+	var wg sync.WaitGroup
+	for _, o := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.seq, o.err = conn.SendMessage(ctx, []byte(o.group), o.epoch, o.item.Message, o.data)
+		}()
+	}
+	wg.Wait()
+	done := len(dropped)
+	var connErr error
+	refused := false
+	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		for _, o := range out {
+			switch {
+			case o.err == nil:
+				done++
+				if !o.item.Message.IsZero() {
+					if err := tx.MarkSent(o.item.Message, o.seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+				if err := tx.RemoveFromOutbox(o.item.ID); err != nil {
+					return err
+				}
+			case isConnErr(conn, o.err) || ctx.Err() != nil:
+				connErr = o.err
+			default:
+				code := wireCode(o.err)
+				c.log.Info("send refused; will retry", "chat", o.item.Chat, "code", code.String())
+				if o.item.Attempts+1 >= maxSendAttempts || code == wire.ErrorCode_TOO_LARGE || code == wire.ErrorCode_INVALID_ARGUMENT {
+					done++
+					if err := c.dropItem(tx, o.item); err != nil {
+						return err
+					}
+					continue
+				}
+				refused = true
+				if err := tx.RetryLater(o.item.ID, c.now().Add(c.retryDelay(o.item.Attempts))); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return done, fmt.Errorf("failed to record sends: %w", err)
+	}
+	if connErr != nil {
+		return done, connErr
+	}
+	if refused {
+		// Probably an epoch we are behind on: catch up before the retry.
+		if err := c.fetchAll(ctx, conn); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// dropItem gives up on an outbox item, marking its message failed.
+func (c *Client) dropItem(tx *store.Tx, it *store.OutboxItem) error {
+	if !it.Message.IsZero() {
+		if err := tx.SetMessageState(it.Message, store.StateFailed); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return tx.RemoveFromOutbox(it.ID)
 }
 
 // expire deletes disappearing messages whose time has come.
