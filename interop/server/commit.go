@@ -47,7 +47,7 @@ func (st *state) commitOptions(req *mlsclientpb.CommitRequest) (*mls.CommitOptio
 			}
 			opts.Add = append(opts.Add, kp)
 		case descRemove:
-			leaf, err := memberByIdentity(st.group, d.GetRemovedId())
+			leaf, err := memberIn(st.group.Members(), d.GetRemovedId())
 			if err != nil {
 				return nil, err
 			}
@@ -103,35 +103,12 @@ func (s *Server) commit(req *mlsclientpb.CommitRequest) (*mlsclientpb.CommitResp
 	}
 	resp := &mlsclientpb.CommitResponse{Commit: res.Commit, Welcome: res.Welcome}
 	if req.GetExternalTree() {
-		if resp.RatchetTree, err = st.pendingTree(); err != nil {
+		if resp.RatchetTree, err = st.group.PendingRatchetTree(); err != nil {
 			st.group.ClearPendingCommit()
-			return nil, err
+			return nil, fail("encode the new epoch's ratchet tree", err)
 		}
 	}
 	return resp, nil
-}
-
-// pendingTree returns the ratchet tree of the epoch our pending commit
-// creates. Package mls exposes only the current tree, so a copy of the
-// state is made and merged.
-func (st *state) pendingTree() ([]byte, error) {
-	data, err := st.group.Marshal()
-	if err != nil {
-		return nil, fail("copy the group state", err)
-	}
-	cp, err := mls.Unmarshal(data, st.cfg)
-	clear(data)
-	if err != nil {
-		return nil, fail("copy the group state", err)
-	}
-	if err := cp.MergePendingCommit(); err != nil {
-		return nil, fail("merge the copied pending commit", err)
-	}
-	tree, err := cp.RatchetTree()
-	if err != nil {
-		return nil, fail("encode the ratchet tree", err)
-	}
-	return tree, nil
 }
 
 // Commit commits proposals by reference and by value.

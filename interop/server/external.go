@@ -89,29 +89,20 @@ func (s *Server) HandleBranch(_ context.Context, req *mlsclientpb.HandleBranchRe
 	return &mlsclientpb.HandleBranchResponse{StateId: id, EpochAuthenticator: st.group.EpochAuthenticator()}, nil
 }
 
-// readGroupInfo decodes the head of a GroupInfo given by the runner.
-func readGroupInfo(gi []byte) (*groupContextHead, error) {
-	head, err := parseGroupInfoContext(gi)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "failed to read the group info: %v", err)
-	}
-	return head, nil
-}
-
 // NewMemberAddProposal makes a KeyPackage and proposes, as that new member,
 // to be added to the group a GroupInfo describes.
 func (s *Server) NewMemberAddProposal(_ context.Context, req *mlsclientpb.NewMemberAddProposalRequest) (*mlsclientpb.NewMemberAddProposalResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	head, err := readGroupInfo(req.GetGroupInfo())
+	view, err := readGroupInfo(req.GetGroupInfo(), nil)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := newTransaction(uint32(head.cipherSuite), req.GetIdentity())
+	tx, err := newTransaction(uint32(view.CipherSuite), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
-	msg, err := mls.NewMemberProposal(tx.bundle, mls.GroupID(head.groupID), head.epoch)
+	msg, err := mls.NewMemberProposal(tx.bundle, view.GroupID, view.Epoch)
 	if err != nil {
 		return nil, fail("make the new member proposal", err)
 	}
@@ -127,8 +118,9 @@ func (s *Server) NewMemberAddProposal(_ context.Context, req *mlsclientpb.NewMem
 
 // ExternalSignerProposal signs a proposal as an external sender of the
 // group a GroupInfo describes. The signer's index is looked up in the
-// group's external_senders extension by its key; signer_index is used only
-// when the key is not listed there.
+// group's external_senders extension by its key (the runner leaves
+// signer_index at zero); signer_index is used only when the key is not
+// listed there.
 func (s *Server) ExternalSignerProposal(_ context.Context, req *mlsclientpb.ExternalSignerProposalRequest) (*mlsclientpb.ProposalResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,26 +128,20 @@ func (s *Server) ExternalSignerProposal(_ context.Context, req *mlsclientpb.Exte
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no external signer %d", req.GetSignerId())
 	}
-	head, err := readGroupInfo(req.GetGroupInfo())
+	view, err := readGroupInfo(req.GetGroupInfo(), req.GetRatchetTree())
 	if err != nil {
 		return nil, err
 	}
-	if uint32(head.cipherSuite) != uint32(es.cfg.Suite) {
-		return nil, status.Errorf(codes.InvalidArgument, "signer suite %d, group suite %d", es.cfg.Suite, head.cipherSuite)
+	if view.CipherSuite != es.cfg.Suite {
+		return nil, status.Errorf(codes.InvalidArgument, "signer suite %d, group suite %d", es.cfg.Suite, view.CipherSuite)
 	}
 	index := req.GetSignerIndex()
-	if data, ok := findExtension(head.extensions, extExternalSenders); ok {
-		senders, err := parseExternalSenders(data)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		for i, e := range senders {
-			if bytes.Equal(e.signatureKey, es.signer.PublicKey()) {
-				index = uint32(i)
-			}
+	for i, e := range view.ExternalSenders {
+		if bytes.Equal(e.SignatureKey, es.signer.PublicKey()) {
+			index = uint32(i)
 		}
 	}
-	p := &mls.ExternalProposal{GroupID: mls.GroupID(head.groupID), Epoch: head.epoch}
+	p := &mls.ExternalProposal{GroupID: view.GroupID, Epoch: view.Epoch}
 	d := req.GetDescription()
 	switch string(d.GetProposalType()) {
 	case descAdd:
@@ -165,7 +151,7 @@ func (s *Server) ExternalSignerProposal(_ context.Context, req *mlsclientpb.Exte
 		}
 		p.Add = kp
 	case descRemove:
-		leaf, err := memberInTree(head, req.GetRatchetTree(), d.GetRemovedId())
+		leaf, err := memberIn(view.Members, d.GetRemovedId())
 		if err != nil {
 			return nil, err
 		}

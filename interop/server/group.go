@@ -119,12 +119,12 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 	if len(req.GetPsks()) > maxPSKs {
 		return nil, status.Errorf(codes.InvalidArgument, "%d PSKs", len(req.GetPsks()))
 	}
-	head, err := parseGroupInfoContext(req.GetGroupInfo())
+	view, err := readGroupInfo(req.GetGroupInfo(), req.GetRatchetTree())
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "failed to read the group info: %v", err)
+		return nil, err
 	}
 	psks := pskStore{}
-	cfg, err := newConfig(uint32(head.cipherSuite), req.GetEncryptHandshake(), psks)
+	cfg, err := newConfig(uint32(view.CipherSuite), req.GetEncryptHandshake(), psks)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 		opts.PSKs = append(opts.PSKs, bytes.Clone(p.GetPskId()))
 	}
 	if req.GetRemovePrior() {
-		prior, err := memberInTree(head, req.GetRatchetTree(), cred.Identity)
+		prior, err := memberIn(view.Members, cred.Identity)
 		if err != nil {
 			return nil, err
 		}
@@ -159,28 +159,25 @@ func (s *Server) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinRe
 	return &mlsclientpb.ExternalJoinResponse{StateId: id, Commit: commit, EpochAuthenticator: g.EpochAuthenticator()}, nil
 }
 
-// memberInTree finds the leaf of the member with the given identity in the
-// tree of a GroupInfo: the one given separately or its ratchet_tree
-// extension. (package mls offers no read-only view of a GroupInfo's
-// members; see /work/plans/interop-needs.md.)
-func memberInTree(head *groupContextHead, tree, identity []byte) (mls.LeafIndex, error) {
-	if len(tree) == 0 {
-		inline, ok := findExtension(head.infoExtensions, extRatchetTree)
-		if !ok {
-			return 0, status.Error(codes.InvalidArgument, "no ratchet tree given or in the group info")
-		}
-		tree = inline
-	}
-	ids, err := leafIdentities(tree)
+// readGroupInfo decodes and verifies a GroupInfo given by the runner, with
+// the group's tree inline or given separately.
+func readGroupInfo(gi, tree []byte) (*mls.GroupInfo, error) {
+	view, err := mls.ParseGroupInfo(nil, gi, tree)
 	if err != nil {
-		return 0, status.Errorf(codes.InvalidArgument, "failed to read the ratchet tree: %v", err)
+		return nil, fail("read the group info", err)
 	}
-	for i, id := range ids {
-		if id != nil && bytes.Equal(id, identity) {
-			return mls.LeafIndex(i), nil
+	return view, nil
+}
+
+// memberIn finds the leaf of the member with the given identity.
+func memberIn(members []mls.Member, identity []byte) (mls.LeafIndex, error) {
+	want := mls.Credential{Identity: identity}
+	for _, m := range members {
+		if m.Credential.Equal(want) {
+			return m.Index, nil
 		}
 	}
-	return 0, status.Errorf(codes.NotFound, "no member with identity %q in the tree", identity)
+	return 0, status.Errorf(codes.NotFound, "no member with identity %q", identity)
 }
 
 // GroupInfo returns a signed GroupInfo that allows external joins, with the

@@ -27,17 +27,6 @@ func (st *state) proposed(msg []byte, err error) (*mlsclientpb.ProposalResponse,
 	return &mlsclientpb.ProposalResponse{Proposal: msg}, nil
 }
 
-// memberByIdentity finds the leaf of the member with the given identity.
-func memberByIdentity(g *mls.Group, identity []byte) (mls.LeafIndex, error) {
-	want := mls.Credential{Identity: identity}
-	for _, m := range g.Members() {
-		if m.Credential.Equal(want) {
-			return m.Index, nil
-		}
-	}
-	return 0, status.Errorf(codes.NotFound, "no member with identity %q", identity)
-}
-
 // AddProposal proposes adding the owner of a KeyPackage.
 func (s *Server) AddProposal(_ context.Context, req *mlsclientpb.AddProposalRequest) (*mlsclientpb.ProposalResponse, error) {
 	s.mu.Lock()
@@ -72,7 +61,7 @@ func (s *Server) RemoveProposal(_ context.Context, req *mlsclientpb.RemovePropos
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := memberByIdentity(st.group, req.GetRemovedId())
+	leaf, err := memberIn(st.group.Members(), req.GetRemovedId())
 	if err != nil {
 		return nil, err
 	}
