@@ -21,11 +21,11 @@ func TestFileMetaPersists(t *testing.T) {
 	a := Meta{ID: ID{1}, Owner: "alice", Size: 100, Created: now, Updated: now}
 	b := Meta{ID: ID{2}, Owner: "alice", Size: 50, Created: now, Updated: now}
 	for _, m := range []Meta{a, b} {
-		if err := s.Create(ctx, m, 200); err != nil {
+		if err := s.Create(ctx, m, Quota{Bytes: 200}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 51}, 200); !errors.Is(err, ErrQuota) {
+	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 51}, Quota{Bytes: 200}); !errors.Is(err, ErrQuota) {
 		t.Fatalf("over quota: %v", err)
 	}
 	a.Offset, a.HashState, a.Finished = 100, []byte{1, 2, 3}, now.Add(time.Hour)
@@ -45,7 +45,7 @@ func TestFileMetaPersists(t *testing.T) {
 		t.Fatalf("reopened: %+v, %v", got, err)
 	}
 	// Usage was rebuilt: 150 of 200 used.
-	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 51}, 200); !errors.Is(err, ErrQuota) {
+	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 51}, Quota{Bytes: 200}); !errors.Is(err, ErrQuota) {
 		t.Fatalf("usage after reopen: %v", err)
 	}
 	ids, err := s.Expired(ctx, now.Add(time.Minute), now, 10)
@@ -58,8 +58,15 @@ func TestFileMetaPersists(t *testing.T) {
 	if _, err := s.Get(ctx, a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 150}, 200); err != nil {
+	if err := s.Create(ctx, Meta{ID: ID{3}, Owner: "alice", Size: 150}, Quota{Bytes: 200}); err != nil {
 		t.Fatalf("quota not freed: %v", err)
+	}
+	// The blob count is limited too: alice holds 2 blobs now.
+	if err := s.Create(ctx, Meta{ID: ID{4}, Owner: "alice"}, Quota{Blobs: 2}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("blob count: %v", err)
+	}
+	if err := s.Create(ctx, Meta{ID: ID{4}, Owner: "bob"}, Quota{Blobs: 2}); err != nil {
+		t.Fatalf("another account's count: %v", err)
 	}
 	// A record that does not parse, or names another id, stops the open.
 	if err := os.WriteFile(filepath.Join(dir, ID{9}.String()+".json"), []byte(`{"id":"`+ID{8}.String()+`"}`), 0o600); err != nil {

@@ -14,12 +14,13 @@ import (
 const (
 	// DefaultMaxSize admits the ciphertext of a 4 GiB file (the encryption
 	// adds a header and 16 bytes per 64 KiB chunk, about 1 MiB in all).
-	DefaultMaxSize   = 4<<30 + 2<<20
-	DefaultQuota     = 16 << 30
-	DefaultUploadTTL = 24 * time.Hour
-	DefaultRetention = 30 * 24 * time.Hour
-	DefaultUploads   = 16
-	DefaultIdle      = time.Minute
+	DefaultMaxSize    = 4<<30 + 2<<20
+	DefaultQuota      = 16 << 30
+	DefaultQuotaBlobs = 100000
+	DefaultUploadTTL  = 24 * time.Hour
+	DefaultRetention  = 30 * 24 * time.Hour
+	DefaultUploads    = 16
+	DefaultIdle       = time.Minute
 )
 
 // Config configures the blob service; zero fields get defaults.
@@ -29,6 +30,9 @@ type Config struct {
 	// Quota is the most bytes one account may hold in blobs, finished or
 	// not, counted at their declared size. Negative means unlimited.
 	Quota int64
+	// QuotaBlobs is the most blobs one account may hold. Negative means
+	// unlimited.
+	QuotaBlobs int
 	// UploadTTL is how long an unfinished upload may go without progress
 	// before it is deleted.
 	UploadTTL time.Duration
@@ -59,6 +63,12 @@ func (c *Config) setDefaults() {
 		c.Quota = DefaultQuota
 	case c.Quota < 0:
 		c.Quota = 0 // the MetaStore's "unlimited"
+	}
+	switch {
+	case c.QuotaBlobs == 0:
+		c.QuotaBlobs = DefaultQuotaBlobs
+	case c.QuotaBlobs < 0:
+		c.QuotaBlobs = 0
 	}
 	if c.UploadTTL <= 0 {
 		c.UploadTTL = DefaultUploadTTL

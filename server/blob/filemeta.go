@@ -21,7 +21,23 @@ type FileMeta struct {
 	dir   string
 	mu    sync.Mutex
 	index map[ID]Meta
-	usage map[identity.AccountID]int64
+	usage map[identity.AccountID]usage
+}
+
+type usage struct {
+	bytes int64
+	blobs int
+}
+
+func (s *FileMeta) add(owner identity.AccountID, bytes int64, blobs int) {
+	u := s.usage[owner]
+	u.bytes += bytes
+	u.blobs += blobs
+	if u.blobs == 0 {
+		delete(s.usage, owner)
+		return
+	}
+	s.usage[owner] = u
 }
 
 // metaFile is the JSON form of a record.
@@ -49,7 +65,7 @@ func OpenFileMeta(dir string) (*FileMeta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to list blob records: %w", err)
 	}
-	s := &FileMeta{dir: dir, index: map[ID]Meta{}, usage: map[identity.AccountID]int64{}}
+	s := &FileMeta{dir: dir, index: map[ID]Meta{}, usage: map[identity.AccountID]usage{}}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
@@ -64,7 +80,7 @@ func OpenFileMeta(dir string) (*FileMeta, error) {
 			return nil, err
 		}
 		s.index[m.ID] = m
-		s.usage[m.Owner] += m.Size
+		s.add(m.Owner, m.Size, 1)
 	}
 	return s, nil
 }
@@ -120,20 +136,24 @@ func (s *FileMeta) write(m Meta) error {
 }
 
 // Create implements [MetaStore].
-func (s *FileMeta) Create(_ context.Context, m Meta, quota int64) error {
+func (s *FileMeta) Create(_ context.Context, m Meta, quota Quota) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.index[m.ID]; ok {
 		return fmt.Errorf("%w: duplicate blob id", ErrBadRequest)
 	}
-	if quota > 0 && s.usage[m.Owner]+m.Size > quota {
-		return fmt.Errorf("%w: %d of %d bytes in use, %d more requested", ErrQuota, s.usage[m.Owner], quota, m.Size)
+	u := s.usage[m.Owner]
+	if quota.Bytes > 0 && u.bytes+m.Size > quota.Bytes {
+		return fmt.Errorf("%w: %d of %d bytes in use, %d more requested", ErrQuota, u.bytes, quota.Bytes, m.Size)
+	}
+	if quota.Blobs > 0 && u.blobs >= quota.Blobs {
+		return fmt.Errorf("%w: %d of %d blobs in use", ErrQuota, u.blobs, quota.Blobs)
 	}
 	if err := s.write(m); err != nil {
 		return err
 	}
 	s.index[m.ID] = m
-	s.usage[m.Owner] += m.Size
+	s.add(m.Owner, m.Size, 1)
 	return nil
 }
 
@@ -160,7 +180,7 @@ func (s *FileMeta) Update(_ context.Context, m Meta) error {
 		return err
 	}
 	s.index[m.ID] = m
-	s.usage[old.Owner] += m.Size - old.Size
+	s.add(old.Owner, m.Size-old.Size, 0)
 	return nil
 }
 
@@ -176,9 +196,7 @@ func (s *FileMeta) Delete(_ context.Context, id ID) error {
 		return fmt.Errorf("failed to delete blob record: %w", err)
 	}
 	delete(s.index, id)
-	if s.usage[m.Owner] -= m.Size; s.usage[m.Owner] == 0 {
-		delete(s.usage, m.Owner)
-	}
+	s.add(m.Owner, -m.Size, -1)
 	return nil
 }
 

@@ -177,7 +177,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.cfg.Now()
 	m := Meta{ID: id, Owner: acct, Size: size, Created: now, Updated: now}
-	if err := h.meta.Create(r.Context(), m, h.cfg.Quota); err != nil {
+	if err := h.meta.Create(r.Context(), m, Quota{Bytes: h.cfg.Quota, Blobs: h.cfg.QuotaBlobs}); err != nil {
 		h.writeError(w, err)
 		return
 	}

@@ -22,14 +22,20 @@ type Meta struct {
 	Finished  time.Time // zero until finished
 }
 
+// Quota limits what one account holds; a zero field means no limit.
+type Quota struct {
+	Bytes int64 // sum of declared sizes
+	Blobs int   // number of blobs (so empty blobs cannot pile up)
+}
+
 // MetaStore keeps blob records. Implementations must be safe for concurrent
 // use; the [Handler] serialises operations on one blob itself.
 type MetaStore interface {
-	// Create stores a new record unless the owner's blobs (finished or not,
-	// counted at their declared size) plus m.Size would exceed quota
-	// (0 = unlimited), in which case it returns ErrQuota. The check and the
-	// insert must be atomic.
-	Create(ctx context.Context, m Meta, quota int64) error
+	// Create stores a new record unless it would take the owner's blobs
+	// (finished or not, counted at their declared size) over the quota, in
+	// which case it returns ErrQuota. The check and the insert must be
+	// atomic.
+	Create(ctx context.Context, m Meta, quota Quota) error
 	// Get returns a record or ErrNotFound.
 	Get(ctx context.Context, id ID) (Meta, error)
 	// Update replaces an existing record (ErrNotFound if there is none).
