@@ -22,6 +22,9 @@ func payloadFor(id msgID) []byte {
 	return fmt.Appendf(nil, "crash test payload %x", id[:])
 }
 
+// mailbox stands for the device's mailbox where a group id would be.
+const mailbox = "(mailbox)"
+
 // seen is what one device received under one message id.
 type seen struct {
 	group string
@@ -100,26 +103,34 @@ func (dv *device) record(ds []*wire.Delivery) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	for _, d := range ds {
-		if len(d.GetGroupId()) == 0 || d.GetKind() != wire.MessageKind_MESSAGE_KIND_APPLICATION {
-			continue // Welcomes and commits of the setup
-		}
-		g := string(d.GetGroupId())
-		if !dv.groups[g] {
-			dv.problem("delivery for a group it is not in: %q", g)
-			continue
-		}
 		var id msgID
 		copy(id[:], d.GetMessageId())
+		var where seen
+		switch {
+		case len(d.GetGroupId()) > 0 && d.GetKind() == wire.MessageKind_MESSAGE_KIND_APPLICATION:
+			where = seen{string(d.GetGroupId()), d.GetSeq()}
+			if !dv.groups[where.group] {
+				dv.problem("delivery for a group it is not in: %q", where.group)
+				continue
+			}
+		case len(d.GetGroupId()) == 0 && d.GetKind() == wire.MessageKind_MESSAGE_KIND_OTHER:
+			where = seen{mailbox, d.GetMailboxSeq()}
+		default:
+			continue // Welcomes and commits of the setup
+		}
 		if !bytes.Equal(d.GetData(), payloadFor(id)) {
 			dv.problem("message %x arrived with other data than was sent", id)
 		}
 		if prev, ok := dv.got[id]; ok {
-			if prev != (seen{g, d.GetSeq()}) {
-				dv.problem("message %x stored twice: at %s/%d and %s/%d", id, prev.group, prev.seq, g, d.GetSeq())
+			// A mailbox entry is deleted once acked, so a resend that
+			// reaches the server after the ack is stored again: the id is
+			// what tells the client it has it already.
+			if prev != where && where.group != mailbox {
+				dv.problem("message %x stored twice: at %s/%d and %s/%d", id, prev.group, prev.seq, where.group, where.seq)
 			}
 			dv.again++
 		} else {
-			dv.got[id] = seen{g, d.GetSeq()}
+			dv.got[id] = where
 		}
 	}
 }
@@ -236,7 +247,8 @@ func (dv *device) run(ctx context.Context, ep *endpoint) {
 // same id, once the device has reconnected.
 type sender struct {
 	dev   *device
-	group []byte
+	group []byte  // a group to send to, or
+	to    *device // a device whose mailbox to send to
 	epoch uint64
 	rec   *ledger
 
@@ -248,7 +260,7 @@ type sender struct {
 type ledger struct {
 	mu        sync.Mutex
 	attempted map[msgID]*device
-	acked     map[msgID]string // id -> group
+	acked     map[msgID]string // id -> group, or mailbox+device name
 	ackedBy   map[msgID]*device
 	resent    map[msgID]bool // ids sent more than once
 }
@@ -287,14 +299,25 @@ func (s *sender) send(ctx context.Context, id msgID) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := c.SendMessage(sctx, s.group, s.epoch, id, payloadFor(id)); err != nil {
+	if s.to != nil {
+		_, err = c.Do(sctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{
+			Items: []*wire.MailboxItem{{To: s.to.d.WireRef(), MessageId: id[:], Kind: wire.MessageKind_MESSAGE_KIND_OTHER, Data: payloadFor(id)}},
+		}}})
+	} else {
+		_, err = c.SendMessage(sctx, s.group, s.epoch, id, payloadFor(id))
+	}
+	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.GetCode() != wire.ErrorCode_UNAVAILABLE && we.GetCode() != wire.ErrorCode_INTERNAL {
 			return fmt.Errorf("send refused: %w", err)
 		}
 		return errRetry
 	}
-	s.rec.ack(id, string(s.group), s.dev)
+	if s.to != nil {
+		s.rec.ack(id, mailbox+s.to.name, s.dev)
+	} else {
+		s.rec.ack(id, string(s.group), s.dev)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,11 +52,12 @@ type group struct {
 	senders []*device
 }
 
-// TestSIGKILL kills `parley serve` with SIGKILL while clients send, restarts
-// it on the same data directory, and checks that every message the server
-// acknowledged reaches every other member device, that nothing arrives that
-// was not sent, and that every redelivery carries the id (and log position)
-// of the first delivery, so clients can drop it.
+// TestSIGKILL kills `parley serve` with SIGKILL while clients send (to two
+// groups and to a device mailbox), restarts it on the same data directory,
+// and checks that every message the server acknowledged reaches every other
+// member device (or the mailbox owner), that nothing arrives that was not
+// sent, and that every redelivery carries the id (and, for group messages,
+// the log position) of the first delivery, so clients can drop it.
 func TestSIGKILL(t *testing.T) {
 	n := cycles(t)
 	sd := seed(t)
@@ -138,6 +140,8 @@ func TestSIGKILL(t *testing.T) {
 			senders = append(senders, &sender{dev: d, group: g.id, epoch: 1, rec: rec, retry: make(chan msgID, perSender)})
 		}
 	}
+	// And one device writes into another's mailbox (the Welcome path).
+	senders = append(senders, &sender{dev: devs["erin"], to: devs["alice"], rec: rec, retry: make(chan msgID, perSender)})
 	sendCtx, stopSend := context.WithCancel(runCtx)
 	var sendWG sync.WaitGroup
 	sendFailed := make(chan error, 1)
@@ -204,6 +208,21 @@ func TestSIGKILL(t *testing.T) {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		count, example := 0, ""
+		for id, where := range rec.acked {
+			name, ok := strings.CutPrefix(where, mailbox)
+			if !ok {
+				continue
+			}
+			m := devs[name]
+			m.mu.Lock()
+			if _, ok := m.got[id]; !ok {
+				count++
+				if example == "" {
+					example = fmt.Sprintf("%x to %s's mailbox", id, name)
+				}
+			}
+			m.mu.Unlock()
+		}
 		for _, g := range groups {
 			for _, m := range g.members {
 				m.mu.Lock()
@@ -243,7 +262,16 @@ func TestSIGKILL(t *testing.T) {
 
 	rec.mu.Lock()
 	attempted, acked, resent := len(rec.attempted), len(rec.acked), len(rec.resent)
+	toMailbox := 0
+	for _, where := range rec.acked {
+		if strings.HasPrefix(where, mailbox) {
+			toMailbox++
+		}
+	}
 	rec.mu.Unlock()
+	if toMailbox == 0 || toMailbox == acked {
+		t.Errorf("%d of %d acknowledged messages went to the mailbox; the test needs both kinds", toMailbox, acked)
+	}
 	if acked != attempted {
 		t.Errorf("%d ids tried, %d acknowledged after resending", attempted, acked)
 	}
@@ -261,8 +289,8 @@ func TestSIGKILL(t *testing.T) {
 		again += dv.again
 		dv.mu.Unlock()
 	}
-	t.Logf("%d cycles in %v: %d messages acknowledged and delivered, %d resent after a crash; %d deliveries of an id already received (pushes, refetches, redeliveries), each with the same log position and data",
-		n, time.Since(start).Round(time.Millisecond), acked, resent, again)
+	t.Logf("%d cycles in %v: %d messages acknowledged and delivered (%d of them to a mailbox), %d resent after a crash; %d deliveries of an id already received (pushes, refetches, redeliveries), each with the same data and, in groups, the same log position",
+		n, time.Since(start).Round(time.Millisecond), acked, toMailbox, resent, again)
 
 	stopRun()
 	runWG.Wait()
