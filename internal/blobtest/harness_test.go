@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
@@ -296,4 +297,52 @@ func forEachBackend(t *testing.T, cfg blob.Config, f func(t *testing.T, e *env))
 			f(t, newEnv(t, b.open, cfg))
 		})
 	}
+}
+
+// gatedReaderAt blocks reads that go past gate until release is closed.
+type gatedReaderAt struct {
+	r       io.ReaderAt
+	gate    int64
+	release chan struct{}
+}
+
+func (g *gatedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > g.gate {
+		<-g.release
+	}
+	return g.r.ReadAt(p, off)
+}
+
+// cutUpload runs an upload whose source stalls at gate (a multiple of 1 MiB,
+// the client's read-ahead unit), waits until the server has read everything
+// the client could send, then cuts the connection. It returns the offset the
+// service holds afterwards, which is exactly the chunks before the gate but
+// the last (held back until the encrypter knows whether it is the last).
+func cutUpload(t *testing.T, e *env, c *transfer.Client, up transfer.Upload, src io.ReaderAt, gate int64) int64 {
+	t.Helper()
+	c.SegmentSize = 1 << 40 // one request, cut while the server reads it
+	want := filecrypt.ChunkOffset(uint64(gate/filecrypt.ChunkSize - 1))
+	start := e.patchRead.Load()
+	g := &gatedReaderAt{r: src, gate: gate, release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(ctx, up, g, nil)
+		done <- err
+	}()
+	for e.patchRead.Load()-start < want {
+		time.Sleep(time.Millisecond) // waiting for progress, not asserting time
+	}
+	cancel()
+	// HEAD waits for the cut request's handler, which holds the blob. The
+	// source stays stalled until then, so nothing more can be sent.
+	off := headOffset(t, e, up.Blob)
+	close(g.release)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cut upload: got %v, want context.Canceled", err)
+	}
+	if off != want {
+		t.Fatalf("after the cut the service holds %d bytes, want %d", off, want)
+	}
+	return off
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,7 +62,6 @@ func TestUploadResumesAfterCut(t *testing.T) {
 		const size = 16 << 20
 		src := writeFile(t, size, 7)
 		c := e.client("token-alice")
-		c.SegmentSize = 1 << 40 // one request for everything, so the cut is mid-request
 		f, err := os.Open(src)
 		if err != nil {
 			t.Fatal(err)
@@ -70,27 +71,9 @@ func TestUploadResumesAfterCut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		_, err = c.Upload(ctx, up, f, func(done, total int64) {
-			if e.patchRead.Load() >= 5<<20 {
-				cancel()
-			}
-		})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cut upload: got %v, want context.Canceled", err)
-		}
-		// The server kept what it received before the cut.
-		off := headOffset(t, e, up.Blob)
-		if off < 5<<20 || off >= size {
-			t.Fatalf("after the cut the server holds %d bytes, want at least %d", off, 5<<20)
-		}
+		cutUpload(t, e, c, up, f, 8<<20)
 		e.start() // restart the service over the same storage
-		var first int64 = -1
-		ref, err := c.Upload(context.Background(), up, f, func(done, total int64) {
-			if first < 0 {
-				first = done
-			}
-		})
+		ref, err := c.Upload(context.Background(), up, f, nil)
 		if err != nil {
 			t.Fatalf("resumed upload: %v", err)
 		}
@@ -125,14 +108,11 @@ func TestDownloadResumes(t *testing.T) {
 		src := writeFile(t, size, 8)
 		ref := e.send(e.client("token-alice"), src)
 		dst := filepath.Join(t.TempDir(), "out")
+		// The network dies after 3 MiB of the first response.
 		c := e.client("")
-		ctx, cancel := context.WithCancel(context.Background())
-		err := c.Download(ctx, ref, dst, func(done, total int64) {
-			if done >= 3<<20 {
-				cancel()
-			}
-		})
-		if !errors.Is(err, context.Canceled) {
+		c.HTTP = &http.Client{Transport: &cutTransport{base: e.srv.Client().Transport, after: 3 << 20}}
+		err := c.Download(context.Background(), ref, dst, nil)
+		if !errors.Is(err, errCut) {
 			t.Fatalf("cut download: got %v", err)
 		}
 		if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
@@ -146,8 +126,11 @@ func TestDownloadResumes(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if first < 3<<20 {
-			t.Fatalf("resumed download restarted near the beginning (first progress %d)", first)
+		// Every whole chunk within the first 3 MiB of ciphertext was
+		// verified and kept; the resumed download continues after them.
+		verified := int64((3<<20-filecrypt.HeaderSize)/(filecrypt.ChunkSize+filecrypt.Overhead)) * filecrypt.ChunkSize
+		if first <= verified || first > verified+filecrypt.ChunkSize {
+			t.Fatalf("resumed download's first progress is %d, want just after %d", first, verified)
 		}
 		sameFiles(t, src, dst)
 		if _, err := os.Stat(dst + transfer.PartSuffix); !errors.Is(err, os.ErrNotExist) {
@@ -206,4 +189,88 @@ func TestWrongHashNotWrittenOut(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStaleDataAfterCrashDiscarded: bytes a backend stored but the record
+// never counted (a crash between the two) are discarded when the upload
+// resumes, so the finished blob is exactly what the client sent.
+func TestStaleDataAfterCrashDiscarded(t *testing.T) {
+	forEachBackend(t, blob.Config{}, func(t *testing.T, e *env) {
+		const size = 16<<20 + 77
+		src := writeFile(t, size, 11)
+		c := e.client("token-alice")
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		up, err := c.CreateUpload(context.Background(), size, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := cutUpload(t, e, c, up, f, 8<<20)
+		// Simulate the crash: the backend got two more segments of junk the
+		// record does not know about.
+		app, err := e.backend.OpenAppend(context.Background(), blob.ID(up.Blob), off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		junk := make([]byte, 600000)
+		for i := range junk {
+			junk[i] = 0xAA
+		}
+		for range 2 {
+			if err := app.Append(junk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := app.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := c.Upload(context.Background(), up, f, nil)
+		if err != nil {
+			t.Fatalf("resume after the crash: %v", err)
+		}
+		dst := filepath.Join(t.TempDir(), "out")
+		if err := e.client("").Download(context.Background(), ref, dst, nil); err != nil {
+			t.Fatal(err)
+		}
+		sameFiles(t, src, dst)
+	})
+}
+
+var errCut = errors.New("network cut")
+
+// cutTransport fails the body of its first response after some bytes.
+type cutTransport struct {
+	base  http.RoundTripper
+	after int64
+	used  bool
+}
+
+func (c *cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err != nil || c.used {
+		return resp, err
+	}
+	c.used = true
+	resp.Body = &cutBody{ReadCloser: resp.Body, left: c.after}
+	return resp, nil
+}
+
+type cutBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errCut
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
