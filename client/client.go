@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -363,4 +364,18 @@ func hostOf(wsURL string) string {
 		return ""
 	}
 	return u.Host
+}
+
+// ParseChatID parses the text form of a chat id.
+func ParseChatID(s string) (ChatID, error) { return store.ParseChatID(s) }
+
+// ParseMessageID parses the text form (32 hex digits) of a message id.
+func ParseMessageID(s string) (MessageID, error) {
+	var id MessageID
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: message id must be %d hex digits", store.ErrInvalid, 2*len(id))
+	}
+	copy(id[:], b)
+	return id, nil
 }

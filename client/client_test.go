@@ -333,7 +333,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var notBobs *Message
 	for _, m := range ms {
-		if m.Sender != b1.Me().AccountID && m != mine {
+		if m.Sender == a1.Me().AccountID {
 			notBobs = m
 		}
 	}

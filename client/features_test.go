@@ -236,3 +236,49 @@ func accountsOfClients(cs ...*Client) []identity.AccountID {
 	}
 	return out
 }
+
+// The outbox survives a restart: a message queued while the client was not
+// connected is sent when the profile is opened and run again; the
+// connection state is reported.
+func TestOutboxSurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	a1, b1 := h.account("alice"), h.account("bob")
+	chat, err := a1.StartDirect(h.ctx, "bob@"+a1.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.chatOn(b1, chat)
+	dir := a1.st.Dir()
+	h.stop(a1)
+	a1, err = Open(h.ctx, dir, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.send(a1, chat, "queued first")
+	id := h.send(a1, chat, "queued while offline")
+	if n, _ := a1.queued(h.ctx); n != 2 {
+		t.Fatalf("queued %d, want 2", n)
+	}
+	if err := a1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a1, err = Open(h.ctx, dir, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := a1.st.Message(h.ctx, id); err != nil || m.State != store.StatePending {
+		t.Fatalf("after restart: %v %v", m, err)
+	}
+	events, stop := a1.Subscribe(64)
+	defer stop()
+	h.run(a1)
+	h.waitEvent(events, "online", func(ev Event) bool { return ev.Kind == EventConnection && ev.State == Online })
+	h.converged(chat, []string{"queued first", "queued while offline"}, a1, b1)
+	if m, _ := a1.st.Message(h.ctx, id); m.State != store.StateSent {
+		t.Fatalf("state %v, want sent", m.State)
+	}
+	if _, err := ParseMessageID(id.String()); err != nil {
+		t.Fatal(err)
+	}
+	h.noUndecryptable(a1, b1)
+}

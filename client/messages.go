@@ -138,10 +138,21 @@ func (c *Client) queueControl(ctx context.Context, chat ChatID, ct *content.Cont
 	return nil
 }
 
-// queued counts outbox items.
+// queued counts outbox items (up to MaxPageSize per chat).
 func (c *Client) queued(ctx context.Context) (int, error) {
-	items, err := c.st.OutboxDue(ctx, time.Unix(1<<40, 0), store.MaxPageSize)
-	return len(items), err
+	heads, err := c.st.OutboxDue(ctx, c.now().Add(50*365*24*time.Hour), store.MaxPageSize)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range heads {
+		items, err := c.st.Outbox(ctx, h.Chat, store.MaxPageSize)
+		if err != nil {
+			return n, err
+		}
+		n += len(items)
+	}
+	return n, nil
 }
 
 // retryDelay is the backoff after n failed attempts.
