@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/mls"
 )
 
 // harness runs clients against one real server.
@@ -436,10 +437,45 @@ func TestEndToEnd(t *testing.T) {
 	if err := b1.RevokeDevice(h.ctx, b2.Me().DeviceID); err != nil {
 		t.Fatal(err)
 	}
+	b2dir, b2dev := b2.st.Dir(), b2.Me().DeviceID
 	h.stop(b2)
 	afterRevoke := "canary-after-revoke"
 	say(a1, direct, afterRevoke)
 	h.converged(direct, []string{afterRevoke}, a1, a2, b1)
+	for _, c := range []*Client{a1, b1} { // removed from the MLS groups
+		for _, chat := range []ChatID{direct, group} {
+			conv, err := c.st.Conversation(h.ctx, chat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			grp, err := c.group(h.ctx, conv.Group)
+			var ms map[mls.LeafIndex]*memberID
+			if err == nil {
+				ms, err = c.groupMembers(grp)
+			}
+			c.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.Device == b2dev {
+					t.Fatalf("the revoked device is still in chat %s", chat)
+				}
+			}
+		}
+	}
+	b2, err = Open(h.ctx, b2dir, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Sync(h.ctx); err == nil {
+		t.Fatal("a revoked device synced")
+	}
+	if got, _ := chatMessages(h.ctx, b2, direct); slices.Contains(bodies(got), afterRevoke) {
+		t.Fatal("the revoked device has a later message")
+	}
+	b2.Close()
 
 	// A newly linked device receives what follows, its own account's too.
 	a3 := h.link(a1)
