@@ -30,7 +30,7 @@ const (
 	keyRecordLabel    = "parley/archive/key-record/v1"
 	keyRecordHeader   = 1 + 4 + chacha20poly1305.NonceSizeX
 	// KeyRecordSize is the size of every key record blob.
-	KeyRecordSize = keyRecordHeader + indexEntrySize + chacha20poly1305.Overhead
+	KeyRecordSize  = keyRecordHeader + indexEntrySize + chacha20poly1305.Overhead
 	indexEntryUsed = 1 + KeySize + 8 + identity.DeviceIDSize + 8 + 4
 )
 

@@ -129,4 +129,3 @@ func parseRecoveryPlain(plain []byte) (*RecoveryBundle, error) {
 	}
 	return &RecoveryBundle{AccountKey: key, Keyring: r}, nil
 }
-
