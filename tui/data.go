@@ -174,14 +174,18 @@ func (m *Model) resolveNames(accounts []identity.AccountID) tea.Cmd {
 // chatDisplay is a chat's name: the group's name, or for a 1:1 chat the
 // other account.
 func (m *Model) chatDisplay(conv *client.Conversation) string {
-	if conv.Name != "" {
+	if conv.Name != "" && conv.Kind != store.ChatDirect {
 		return conv.Name
 	}
 	var others []string
 	for _, a := range conv.Members {
-		if a != m.c.Me().AccountID {
-			others = append(others, m.accountName(a))
+		if a == m.c.Me().AccountID {
+			continue
 		}
+		if _, known := m.names[a]; !known && conv.Name != "" {
+			return conv.Name
+		}
+		others = append(others, m.accountName(a))
 	}
 	if len(others) == 0 {
 		return "(just you)"

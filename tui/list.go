@@ -41,7 +41,10 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 		case "enter":
 			m.searching = false
 			m.search.Blur()
-			return m.openSelected()
+			cmd := m.openSelected()
+			m.search.Reset()
+			m.cursor = 0
+			return cmd
 		case "up", "down":
 			m.moveCursor(s)
 			return nil
@@ -86,6 +89,8 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.openSelected()
 	case "/":
 		m.searching = true
+		m.search.Reset()
+		m.cursor = 0
 		return m.search.Focus()
 	case "n":
 		m.prompting = true

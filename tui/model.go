@@ -70,6 +70,7 @@ type Model struct {
 	status     string
 	statusErr  bool
 	busy       string
+	helpScroll int
 	names      map[identity.AccountID]string
 	resolving  map[identity.AccountID]bool
 	typing     map[client.ChatID]map[identity.AccountID]time.Time
@@ -222,8 +223,20 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case screenChat:
 		return m.chatKey(k)
 	case screenHelp:
-		if s == "esc" || s == "q" || s == "?" {
+		switch s {
+		case "esc", "q", "?":
 			m.screen = m.back
+			if m.screen == screenChat {
+				return m.composer.Focus()
+			}
+		case "down", "j":
+			m.helpScroll++
+		case "up", "k":
+			m.helpScroll = max(0, m.helpScroll-1)
+		case "pgdown", "space", " ":
+			m.helpScroll += m.height - 4
+		case "pgup":
+			m.helpScroll = max(0, m.helpScroll-(m.height-4))
 		}
 		return nil
 	}
@@ -236,6 +249,9 @@ func (m *Model) show(s screen) {
 		m.back = m.screen
 	}
 	m.screen = s
+	if s == screenHelp {
+		m.helpScroll = 0
+	}
 	if s == screenChat {
 		m.composer.Focus()
 	} else {

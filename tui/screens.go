@@ -8,6 +8,7 @@ import (
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/parley-im/parley/client"
@@ -155,7 +156,8 @@ func (m *Model) openVerify(address string) tea.Cmd {
 		if acct.Username != "" && !strings.Contains(address, "@") {
 			name = acct.Username
 		}
-		return verifyMsg{address: name, number: identity.SafetyNumber(mine, theirs), qr: q.ToSmallString(false)}
+		q.DisableBorder = true
+		return verifyMsg{address: name, number: identity.SafetyNumber(mine, theirs), qr: quietZone(q.ToSmallString(false))}
 	}
 }
 
@@ -443,10 +445,33 @@ func (m *Model) verifyView(b *strings.Builder) {
 	}
 	b.WriteString(wrapText("Compare these digits with "+v.address+" in person or over a channel you trust, or scan the code. If they match, nobody is in between.", m.width) + "\n\n")
 	groups := strings.Fields(v.number)
-	for i := 0; i < len(groups); i += 6 {
-		b.WriteString("  " + m.st.bold.Render(strings.Join(groups[i:min(i+6, len(groups))], " ")) + "\n")
+	var digits []string
+	for i := 0; i < len(groups); i += 4 {
+		digits = append(digits, "  "+m.st.bold.Render(strings.Join(groups[i:min(i+4, len(groups))], " ")), "")
 	}
-	b.WriteString(v.qr)
+	qrWidth := lipglossWidth(v.qr)
+	if m.width >= qrWidth+26 {
+		b.WriteString(lipgloss.JoinHorizontal(lipgloss.Top, v.qr, "\n"+strings.Join(digits, "\n")))
+		return
+	}
+	b.WriteString(strings.Join(digits, "\n") + "\n" + v.qr)
+}
+
+// quietZone frames a QR code drawn with half blocks in light modules, so it
+// scans on dark terminals too (the code is drawn without its own border to
+// fit 80x24; two modules of margin are enough for phone scanners).
+func quietZone(qr string) string {
+	lines := strings.Split(strings.TrimRight(qr, "\n"), "\n")
+	w := 0
+	for _, l := range lines {
+		w = max(w, lipglossWidth(l))
+	}
+	full := strings.Repeat("█", w+4)
+	out := []string{full}
+	for _, l := range lines {
+		out = append(out, "██"+l+strings.Repeat(" ", w-lipglossWidth(l))+"██")
+	}
+	return strings.Join(append(out, full), "\n")
 }
 
 func (m *Model) settingsView(b *strings.Builder) {
@@ -489,12 +514,12 @@ func (m *Model) helpView() string {
 	for _, sec := range helpText {
 		col = append(col, m.st.bold.Render(sec.title))
 		for _, k := range sec.keys {
-			col = append(col, fmt.Sprintf("  %-18s %s", k[0], k[1]))
+			col = append(col, fmt.Sprintf("  %-23s %s", k[0], k[1]))
 		}
 	}
-	// Two columns when the window is wide enough.
-	rows := m.height - 2
-	if m.width >= 100 && len(col) > rows {
+	// Two columns when the window is wide enough, else a page at a time.
+	rows := m.height - 3
+	if m.width >= 120 && len(col) > rows {
 		half := (len(col) + 1) / 2
 		for i := 0; i < half; i++ {
 			left := truncate(col[i], m.width/2-1)
@@ -505,6 +530,11 @@ func (m *Model) helpView() string {
 			b.WriteString(truncate(left+strings.Repeat(" ", max(1, m.width/2-lipglossWidth(left)))+right, m.width) + "\n")
 		}
 		return b.String()
+	}
+	m.helpScroll = max(0, min(m.helpScroll, len(col)-rows))
+	col = col[m.helpScroll:]
+	if len(col) > rows {
+		col = append(col[:rows-1], m.st.faint.Render("↓ more: pgdn/space"))
 	}
 	for _, l := range col {
 		b.WriteString(truncate(l, m.width) + "\n")
