@@ -11,8 +11,8 @@
 //
 // Lock order, where locks nest: the bus's lock is held while a connection's
 // send queue lock (transport.Conn) is taken, never the other way round.
-// Server.mu (sessions and per-address counts) and session.stopMu nest with
-// nothing.
+// Server.mu (sessions and per-address counts) nests with nothing. An idle
+// connection holds no goroutine: see package transport.
 package server
 
 import (
@@ -26,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-im/parley/server/metrics"
@@ -226,34 +225,38 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	ws, err := websocket.Accept(smallBufferWriter{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		return
-	}
-	id := s.nextID.Add(1)
-	conn := transport.New(ws, transport.Options{
+	conn, err := transport.Accept(w, r, transport.Options{
 		MaxQueueBytes:  s.cfg.Limits.MaxQueueBytes,
 		OnQueue:        func(d int) { s.metrics.SendQueueBytes.Add(float64(d)) },
 		OnSlowConsumer: func() { s.metrics.SlowConsumers.Inc() },
 	})
+	if err != nil {
+		return
+	}
+	id := s.nextID.Add(1)
 	sess := newSession(s, conn, addr, id)
 	if code, msg := s.admit(sess); code != wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
 		s.metrics.Rejects.WithLabelValues(code.String()).Inc()
 		_ = conn.Send(&wire.Frame{Body: &wire.Frame_Error{Error: wire.NewError(code, "%s", msg)}})
-		conn.Close(websocket.StatusTryAgainLater, msg)
+		conn.Close(transport.StatusTryAgainLater, msg)
+		conn.Start(discard{}) // read the client's answer to the close frame
 		<-conn.Done()
 		return
 	}
-	// Run the session on a fresh goroutine and let net/http's connection
-	// goroutine, whose stack grew while parsing the upgrade, end: the
-	// hijacked connection is ours, and an idle connection then costs one
-	// small stack.
-	// The request and its context are not kept: the session needs neither.
-	go func() {
-		defer s.release(sess)
-		sess.run()
-	}()
+	// The session holds no goroutine while the connection is idle; the
+	// request and its context are not kept: the session needs neither.
+	sess.start()
 }
+
+// discard is the transport.Handler of a refused connection: it ignores
+// messages while the close handshake finishes.
+type discard struct{}
+
+// Message implements transport.Handler.
+func (discard) Message([]byte) {}
+
+// End implements transport.Handler.
+func (discard) End(error) {}
 
 // admit counts a new connection against the limits.
 func (s *Server) admit(sess *session) (wire.ErrorCode, string) {

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-im/parley/internal/pow"
 	"github.com/parley-im/parley/server/bus"
 	"github.com/parley-im/parley/server/store"
@@ -17,14 +15,15 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// session is the server's state for one connection. Its reader goroutine
-// (run) reads one WebSocket message at a time and waits while a worker
-// decodes it and handles its frames in order: the connection-state requests
-// (hello, registration, authentication, ping) are answered right there;
-// every other request is handed to a worker of its own, at most
-// Limits.MaxInFlight at once, so their answers may come back in a different
-// order than the requests. Fields below "written by the frame handler" are
-// only touched while the reader waits, one message at a time.
+// session is the server's state for one connection. The connection hands
+// it one WebSocket message at a time (Message, on a read worker, see
+// package transport), and it decodes and handles the frames in order: the
+// connection-state requests (hello, registration, authentication, ping) are
+// answered right there; every other request is handed to a worker of its
+// own, at most Limits.MaxInFlight at once, so their answers may come back
+// in a different order than the requests. Fields below "written by the
+// frame handler" are only touched from Message, one message at a time.
+// An idle session has no goroutine.
 type session struct {
 	srv  *Server
 	conn *transport.Conn
@@ -32,13 +31,12 @@ type session struct {
 	id   uint64
 	log  *slog.Logger
 
-	inflight chan struct{} // semaphore of MaxInFlight
-	handled  chan struct{} // a worker finished handling a message
-	handlers sync.WaitGroup
+	ctx       context.Context // cancelled by stop (server shutdown)
+	cancel    context.CancelFunc
+	authTimer *time.Timer // nil once authenticated or without a deadline
 
-	stopMu  sync.Mutex
-	stopped bool
-	cancel  context.CancelFunc // ends the read loop; set by run
+	inflight chan struct{} // semaphore of MaxInFlight
+	handlers sync.WaitGroup
 
 	// Written by the frame handler only (see above); request handlers get
 	// the device as a parameter.
@@ -60,92 +58,84 @@ type issued struct {
 }
 
 func newSession(s *Server, conn *transport.Conn, addr string, id uint64) *session {
-	log := s.log.With("conn", id)
+	log := s.log
 	if s.cfg.LogIPs {
 		log = log.With("addr", addr)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		srv: s, conn: conn, addr: addr, id: id, log: log,
+		ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, s.cfg.Limits.MaxInFlight),
-		handled:  make(chan struct{}, 1),
 	}
 }
 
 // stop asks the session to stop reading, finish its handlers, flush and
 // close (server shutdown).
 func (ss *session) stop() {
-	ss.stopMu.Lock()
-	defer ss.stopMu.Unlock()
-	ss.stopped = true
-	if ss.cancel != nil {
-		ss.cancel()
-	}
+	ss.cancel()
+	ss.conn.StopReading()
 }
 
-func (ss *session) run() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ss.stopMu.Lock()
-	ss.cancel = cancel
-	if ss.stopped {
-		cancel()
-	}
-	ss.stopMu.Unlock()
-	ss.log.Debug("connection opened")
+// start begins serving the connection; it does not block. The session
+// ends (and is released) after the connection's End.
+func (ss *session) start() {
+	ss.log.Debug("connection opened", "conn", ss.id)
 	if d := ss.srv.cfg.Limits.AuthTimeout; d > 0 {
-		t := time.AfterFunc(d, func() {
+		ss.authTimer = time.AfterFunc(d, func() {
 			if !ss.authDone.Load() {
 				ss.reject(0, wire.NewError(wire.ErrorCode_UNAUTHENTICATED, "the connection did not authenticate within %v; reconnect and authenticate", d))
-				ss.conn.Close(websocket.StatusPolicyViolation, "authentication timeout")
+				ss.conn.Close(transport.StatusPolicyViolation, "authentication timeout")
 			}
 		})
-		defer t.Stop()
 	}
-	reason := ss.readLoop(ctx)
-	// Let running handlers finish (their writes become durable and their
-	// answers are queued), then flush and close.
+	ss.conn.Start(ss)
+}
+
+// Message implements transport.Handler.
+func (ss *session) Message(msg []byte) {
+	if ss.ctx.Err() != nil {
+		return
+	}
+	ss.handleMessage(ss.ctx, msg)
+}
+
+// End implements transport.Handler: the connection delivers no more
+// messages, so the session finishes on a goroutine of its own.
+func (ss *session) End(err error) {
+	reason := ""
+	switch {
+	case errors.Is(err, transport.ErrNotBinary):
+		ss.reject(0, wire.NewError(wire.ErrorCode_MALFORMED, "frames must be sent as binary WebSocket messages"))
+		reason = "text message"
+	case ss.ctx.Err() != nil:
+		reason = "server shutting down"
+	}
+	go ss.finish(reason)
+}
+
+// finish lets running handlers finish (their writes become durable and
+// their answers are queued), then flushes, closes and releases the
+// session.
+func (ss *session) finish(reason string) {
+	defer ss.srv.release(ss)
+	defer ss.cancel()
+	if ss.authTimer != nil {
+		ss.authTimer.Stop()
+	}
 	ss.handlers.Wait()
 	if ss.unsub != nil {
 		ss.unsub()
 		ss.srv.metrics.Authenticated.Dec()
 	}
-	code := websocket.StatusNormalClosure
+	code := transport.StatusNormalClosure
 	if ss.srv.stopping.Load() {
-		code = websocket.StatusGoingAway
+		code = transport.StatusGoingAway
 		reason = "server shutting down"
 	}
 	ss.conn.Close(code, reason)
 	<-ss.conn.Done()
-	ss.log.Debug("connection closed")
-}
-
-// readLoop reads messages until the connection ends or the session stops,
-// and returns the close reason.
-func (ss *session) readLoop(ctx context.Context) string {
-	for {
-		msg, err := ss.conn.ReadMessage(ctx)
-		if err != nil {
-			if errors.Is(err, transport.ErrNotBinary) {
-				ss.reject(0, wire.NewError(wire.ErrorCode_MALFORMED, "frames must be sent as binary WebSocket messages"))
-				return "text message"
-			}
-			if ctx.Err() != nil {
-				return "server shutting down"
-			}
-			return ""
-		}
-		// Decoding and dispatch run on a worker while the reader waits:
-		// frames are still handled in order, and the reader goroutine,
-		// which lives as long as the connection, keeps a small stack.
-		ss.srv.workers.run(func() {
-			ss.handleMessage(ctx, msg)
-			ss.handled <- struct{}{}
-		})
-		<-ss.handled
-		if ctx.Err() != nil {
-			return "server shutting down"
-		}
-	}
+	ss.log.Debug("connection closed", "conn", ss.id)
 }
 
 // handleMessage decodes the frames of one message and handles them in order.
@@ -154,7 +144,6 @@ func (ss *session) handleMessage(ctx context.Context, msg []byte) {
 		ss.handleFrame(ctx, f, err)
 		return ctx.Err()
 	})
-	transport.ReleaseBuffer(msg)
 	if derr != nil && ctx.Err() == nil {
 		code := wire.ErrorCode_MALFORMED
 		if errors.Is(derr, wire.ErrTooLarge) {
@@ -321,7 +310,7 @@ func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Respo
 		k.Latency.Observe(time.Since(start).Seconds())
 	}
 	if err != nil {
-		ss.reject(id, ss.srv.wireError(ss.log, kind, err))
+		ss.reject(id, ss.srv.wireError(ss.log.With("conn", ss.id), kind, err))
 		return
 	}
 	if r == nil {
@@ -334,7 +323,7 @@ func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Respo
 func (ss *session) subscribe() error {
 	unsub, err := ss.srv.cfg.Bus.Subscribe(ss.device, func(m bus.Message) {
 		if m.Disconnect {
-			ss.conn.Close(websocket.StatusPolicyViolation, "device revoked or account deleted")
+			ss.conn.Close(transport.StatusPolicyViolation, "device revoked or account deleted")
 			return
 		}
 		if ss.conn.SendEncoded(m.Frame) == nil {

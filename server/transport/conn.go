@@ -1,27 +1,36 @@
 // Package transport is the server side of one Parley WebSocket connection:
-// reading length-prefixed frame batches and writing queued frames in
-// batches, with a bounded send queue.
+// reading WebSocket messages (each a batch of length-prefixed frames) and
+// writing queued frames in batches, with a bounded send queue.
 //
-// A [Conn] has one reader (the caller of [Conn.ReadMessage]) and at most one
-// writer goroutine, which runs only while frames are queued, so an idle
-// connection costs one goroutine. Frames queued while the writer is busy
-// are packed into one WebSocket message (up to Options.BatchBytes), so a
-// burst of pushes costs one write per batch rather than one per frame.
-// When more than Options.MaxQueueBytes wait, the peer is a slow consumer:
-// the connection is closed and the queue dropped (everything in it is in
-// the store; the device catches up when it reconnects).
+// An idle [Conn] holds no goroutine and no buffer. On Linux, plain TCP
+// connections are parked in an epoll poller; when one becomes readable a
+// worker from a bounded pool reads what the socket holds, hands every
+// complete message to the connection's [Handler], and parks the connection
+// again. Elsewhere, and for TLS, a goroutine per connection reads instead.
+// Read buffers come from a pool and go back to it once no partial frame
+// is left.
+//
+// The writer goroutine runs only while frames are queued. Frames queued
+// while the writer is busy are packed into one WebSocket message (up to
+// Options.BatchBytes), so a burst of pushes costs one write per batch rather
+// than one per frame. When more than Options.MaxQueueBytes wait, the peer is
+// a slow consumer: the connection is closed and the queue dropped
+// (everything in it is in the store; the device catches up when it
+// reconnects).
+//
+// Lock order: Conn.rmu (read side) is never held while Conn.mu (send queue)
+// is taken, nor the other way round; the poller's lock nests inside rmu.
 package transport
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-im/parley/wire"
@@ -31,8 +40,24 @@ var (
 	// ErrSlowConsumer is returned by Send when the queue limit was exceeded;
 	// the connection is being closed.
 	ErrSlowConsumer = errors.New("transport: slow consumer")
-	// ErrClosed is returned by Send after Close.
+	// ErrClosed is returned by Send after Close, and given to Handler.End
+	// when the connection was closed by this side.
 	ErrClosed = errors.New("transport: connection closed")
+	// ErrStopped is given to Handler.End after StopReading.
+	ErrStopped = errors.New("transport: reading stopped")
+)
+
+// StatusCode is a WebSocket close status code (RFC 6455, section 7.4).
+type StatusCode uint16
+
+// Close status codes used by the server.
+const (
+	StatusNormalClosure   StatusCode = 1000
+	StatusGoingAway       StatusCode = 1001
+	StatusProtocolError   StatusCode = 1002
+	StatusPolicyViolation StatusCode = 1008
+	StatusMessageTooBig   StatusCode = 1009
+	StatusTryAgainLater   StatusCode = 1013
 )
 
 // Options configure a Conn.
@@ -44,6 +69,9 @@ type Options struct {
 	BatchBytes int
 	// WriteTimeout bounds one WebSocket write (default 10 s).
 	WriteTimeout time.Duration
+	// CloseTimeout bounds the wait for the peer's answer to a close frame
+	// (default 5 s).
+	CloseTimeout time.Duration
 	// OnQueue, if set, is told every change of the queued byte count (for
 	// a metrics gauge). It must not block.
 	OnQueue func(delta int)
@@ -64,6 +92,9 @@ func (o Options) withDefaults() Options {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = 5 * time.Second
+	}
 	if o.OnQueue == nil {
 		o.OnQueue = func(int) {}
 	}
@@ -73,28 +104,46 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Conn is one WebSocket connection. Send and Close are safe for concurrent
-// use; ReadMessage must be called from one goroutine.
-type Conn struct {
-	ws   *websocket.Conn
-	opts Options
-
-	mu       sync.Mutex
-	batches  [][]byte // pending WebSocket messages, each a run of frames
-	queued   int      // bytes in batches
-	writing  bool     // a writer goroutine is running
-	closing  bool     // Close called: no more frames accepted
-	code     websocket.StatusCode
-	reason   string
-	finished bool          // the WebSocket has been closed
-	done     chan struct{} // closed when the WebSocket is closed
+// outMsg is one queued WebSocket message. b starts with headerRoom bytes
+// reserved for the frame header, so header and payload go out in one write.
+type outMsg struct {
+	op ws.OpCode
+	b  []byte
 }
 
-// New wraps an accepted WebSocket.
-func New(ws *websocket.Conn, opts Options) *Conn {
-	opts = opts.withDefaults()
-	ws.SetReadLimit(wire.MaxMessageSize)
-	return &Conn{ws: ws, opts: opts, done: make(chan struct{})}
+// headerRoom is the largest header of an unmasked server frame.
+const headerRoom = 10
+
+// Conn is one WebSocket connection. Send, Close, CloseNow and StopReading
+// are safe for concurrent use.
+type Conn struct {
+	nc   net.Conn
+	opts Options
+
+	mu        sync.Mutex
+	batches   []outMsg // pending WebSocket messages
+	queued    int      // payload bytes in batches
+	writing   bool     // a writer goroutine is running
+	closing   bool     // Close called: no more frames accepted
+	code      StatusCode
+	reason    string
+	closeSent bool          // our close frame is written
+	peerClose bool          // the peer's close frame was read
+	finished  bool          // the socket is closed
+	done      chan struct{} // closed when the socket is closed
+
+	read readSide
+}
+
+// New wraps a WebSocket connection whose handshake is complete. pending
+// holds bytes already read from nc after the handshake (may be nil). The
+// connection reads nothing until Start.
+func New(nc net.Conn, pending []byte, opts Options) *Conn {
+	c := &Conn{nc: nc, opts: opts.withDefaults(), done: make(chan struct{})}
+	if len(pending) > 0 {
+		c.read.buf = append(getBuf(), pending...)
+	}
+	return c
 }
 
 // Done is closed once the connection is closed.
@@ -109,7 +158,7 @@ const maxPooled = 256 << 10
 func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
 
 func putBuf(b []byte) {
-	if cap(b) > maxPooled {
+	if cap(b) > maxPooled || cap(b) == 0 {
 		return
 	}
 	b = b[:0]
@@ -148,14 +197,15 @@ func (c *Conn) SendEncoded(frame []byte) error {
 		return ErrSlowConsumer
 	}
 	n := len(c.batches)
-	if n == 0 || len(c.batches[n-1])+size > c.opts.BatchBytes {
-		c.batches = append(c.batches, getBuf())
+	if n == 0 || c.batches[n-1].op != ws.OpBinary || len(c.batches[n-1].b)-headerRoom+size > c.opts.BatchBytes {
+		c.batches = append(c.batches, outMsg{op: ws.OpBinary, b: append(getBuf(), make([]byte, headerRoom)...)})
 		n++
 	}
-	before := len(c.batches[n-1])
-	b := binary.AppendUvarint(c.batches[n-1], uint64(len(frame)))
-	c.batches[n-1] = append(b, frame...)
-	added := len(c.batches[n-1]) - before
+	last := &c.batches[n-1]
+	before := len(last.b)
+	last.b = binary.AppendUvarint(last.b, uint64(len(frame)))
+	last.b = append(last.b, frame...)
+	added := len(last.b) - before
 	c.queued += added
 	start := !c.writing
 	c.writing = true
@@ -165,6 +215,48 @@ func (c *Conn) SendEncoded(frame []byte) error {
 		go c.writeLoop()
 	}
 	return nil
+}
+
+// sendControl queues a control frame (pong) unless the connection closes.
+func (c *Conn) sendControl(op ws.OpCode, payload []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.batches = append(c.batches, outMsg{op: op, b: append(append(getBuf(), make([]byte, headerRoom)...), payload...)})
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// writeFrame writes one frame whose payload follows headerRoom bytes of b.
+func (c *Conn) writeFrame(op ws.OpCode, b []byte) error {
+	payload := len(b) - headerRoom
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(payload)}
+	hs := ws.HeaderSize(h)
+	start := headerRoom - hs
+	if err := ws.WriteHeader(sliceWriter{b[start:headerRoom]}, h); err != nil {
+		return err
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(b[start:])
+	return err
+}
+
+// sliceWriter writes into a fixed slice (the reserved header room).
+type sliceWriter struct{ b []byte }
+
+func (w sliceWriter) Write(p []byte) (int, error) {
+	if len(p) > len(w.b) {
+		return 0, errors.New("transport: header does not fit")
+	}
+	return copy(w.b, p), nil
 }
 
 // writeLoop writes queued batches until the queue is empty, then exits.
@@ -187,13 +279,11 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 		var werr error
-		for _, b := range batches {
+		for _, m := range batches {
 			if werr == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), c.opts.WriteTimeout)
-				werr = c.ws.Write(ctx, websocket.MessageBinary, b)
-				cancel()
+				werr = c.writeFrame(m.op, m.b)
 			}
-			putBuf(b)
+			putBuf(m.b)
 		}
 		c.opts.OnQueue(-queued)
 		if werr != nil {
@@ -201,8 +291,8 @@ func (c *Conn) writeLoop() {
 			c.closing = true
 			c.writing = false
 			dropped := c.queued
-			for _, b := range c.batches {
-				putBuf(b)
+			for _, m := range c.batches {
+				putBuf(m.b)
 			}
 			c.batches, c.queued = nil, 0
 			c.mu.Unlock()
@@ -214,8 +304,13 @@ func (c *Conn) writeLoop() {
 }
 
 // Close stops accepting frames, writes what is queued, then closes the
-// WebSocket with code and reason. It does not wait; see Done.
-func (c *Conn) Close(code websocket.StatusCode, reason string) {
+// WebSocket with code and reason: it sends a close frame and closes the
+// socket once the peer answers (or after Options.CloseTimeout). It does
+// not wait; see Done.
+func (c *Conn) Close(code StatusCode, reason string) {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -230,8 +325,8 @@ func (c *Conn) Close(code websocket.StatusCode, reason string) {
 	}
 }
 
-// CloseNow closes the WebSocket at once without a close handshake,
-// dropping the queue.
+// CloseNow closes the socket at once without a close handshake, dropping
+// the queue.
 func (c *Conn) CloseNow() {
 	c.mu.Lock()
 	c.closing = true
@@ -239,7 +334,51 @@ func (c *Conn) CloseNow() {
 	c.abort()
 }
 
-// abort closes the WebSocket at once, dropping the queue.
+// finish writes the close frame, then closes the socket when the peer has
+// answered it or after CloseTimeout.
+func (c *Conn) finish(code StatusCode, reason string) {
+	c.mu.Lock()
+	if c.finished || c.closeSent {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	b := append(getBuf(), make([]byte, headerRoom)...)
+	b = binary.BigEndian.AppendUint16(b, uint16(code))
+	b = append(b, reason...)
+	err := c.writeFrame(ws.OpClose, b)
+	putBuf(b)
+	c.mu.Lock()
+	c.closeSent = true
+	answered := c.peerClose
+	c.mu.Unlock()
+	if err != nil || answered {
+		c.abort()
+		return
+	}
+	// Half-close: the peer sees the end of our stream after the close
+	// frame; the read side keeps reading until its close frame or EOF.
+	if tcp, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = tcp.CloseWrite()
+	}
+	time.AfterFunc(c.opts.CloseTimeout, c.abort)
+}
+
+// peerClosed records the peer's close frame: it is answered with code (if
+// this side has not sent its own) and the socket is closed.
+func (c *Conn) peerClosed(code StatusCode) {
+	c.mu.Lock()
+	c.peerClose = true
+	sent := c.closeSent
+	c.mu.Unlock()
+	if sent {
+		c.abort()
+		return
+	}
+	c.Close(code, "")
+}
+
+// abort closes the socket at once, dropping the queue.
 func (c *Conn) abort() {
 	c.mu.Lock()
 	if c.finished {
@@ -248,56 +387,6 @@ func (c *Conn) abort() {
 	}
 	c.finished = true
 	c.mu.Unlock()
-	_ = c.ws.CloseNow()
+	c.read.closeSocket(c)
 	close(c.done)
 }
-
-// finish runs the close handshake.
-func (c *Conn) finish(code websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	if c.finished {
-		c.mu.Unlock()
-		return
-	}
-	c.finished = true
-	c.mu.Unlock()
-	_ = c.ws.Close(code, reason)
-	close(c.done)
-}
-
-// ErrNotBinary is returned by ReadMessage for a text message.
-var ErrNotBinary = errors.New("transport: text message on a binary protocol")
-
-// ReadMessage waits for the next WebSocket message and reads it into a
-// pooled buffer, taken only once the message has arrived so that an idle
-// connection holds no read buffer. Give the result back with
-// ReleaseBuffer once it is decoded.
-func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
-	typ, r, err := c.ws.Reader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	buf := getBuf()
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			putBuf(buf)
-			return nil, err
-		}
-	}
-	if typ != websocket.MessageBinary {
-		putBuf(buf)
-		return nil, ErrNotBinary
-	}
-	return buf, nil
-}
-
-// ReleaseBuffer returns a message from ReadMessage to the pool.
-func ReleaseBuffer(b []byte) { putBuf(b) }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,19 +16,33 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// pair returns a server-side Conn and the client WebSocket talking to it.
-func pair(t *testing.T, opts Options) (*Conn, *websocket.Conn) {
+// recorder is a Handler that collects messages and the end.
+type recorder struct {
+	msgs chan []byte
+	end  chan error
+}
+
+func newRecorder() *recorder {
+	return &recorder{msgs: make(chan []byte, 100), end: make(chan error, 1)}
+}
+
+func (r *recorder) Message(msg []byte) { r.msgs <- append([]byte(nil), msg...) }
+func (r *recorder) End(err error)      { r.end <- err }
+
+// pair returns a started server-side Conn, its recorder and the client
+// WebSocket talking to it.
+func pair(t *testing.T, opts Options) (*Conn, *recorder, *websocket.Conn) {
 	t.Helper()
 	got := make(chan *Conn, 1)
+	rec := newRecorder()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
+		c, err := Accept(w, r, opts)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		c := New(ws, opts)
+		c.Start(rec)
 		got <- c
-		<-c.Done()
 	}))
 	t.Cleanup(hs.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -38,7 +53,7 @@ func pair(t *testing.T, opts Options) (*Conn, *websocket.Conn) {
 	}
 	cl.SetReadLimit(wire.MaxMessageSize)
 	t.Cleanup(func() { _ = cl.CloseNow() })
-	return <-got, cl
+	return <-got, rec, cl
 }
 
 func frame(id uint64, size int) *wire.Frame {
@@ -46,14 +61,14 @@ func frame(id uint64, size int) *wire.Frame {
 }
 
 func TestSendOrderBatchAndClose(t *testing.T) {
-	c, cl := pair(t, Options{})
+	c, _, cl := pair(t, Options{})
 	const n = 500
 	for i := 1; i <= n; i++ {
 		if err := c.Send(frame(uint64(i), 10)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.Close(websocket.StatusNormalClosure, "bye")
+	c.Close(StatusNormalClosure, "bye")
 	next, messages := uint64(1), 0
 	ctx := context.Background()
 	for {
@@ -91,7 +106,7 @@ func TestSendOrderBatchAndClose(t *testing.T) {
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	var slow atomic.Int32
 	var queued atomic.Int64
-	c, _ := pair(t, Options{
+	c, _, _ := pair(t, Options{
 		MaxQueueBytes:  256 << 10,
 		WriteTimeout:   time.Minute,
 		OnSlowConsumer: func() { slow.Add(1) },
@@ -124,20 +139,79 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 }
 
-func TestReadMessageRefusesText(t *testing.T) {
-	c, cl := pair(t, Options{})
-	if err := cl.Write(context.Background(), websocket.MessageText, []byte("hi")); err != nil {
+func TestMessagesThenText(t *testing.T) {
+	c, rec, cl := pair(t, Options{})
+	ctx := context.Background()
+	for _, m := range []string{"one", strings.Repeat("big", 100000)} {
+		if err := cl.Write(ctx, websocket.MessageBinary, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-rec.msgs; string(got) != m {
+			t.Fatalf("got %d bytes, want %d", len(got), len(m))
+		}
+	}
+	if err := cl.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ReadMessage(context.Background()); !errors.Is(err, ErrNotBinary) {
-		t.Fatalf("got %v", err)
+	if err := <-rec.end; !errors.Is(err, ErrNotBinary) {
+		t.Fatalf("end: %v", err)
 	}
-	if err := cl.Write(context.Background(), websocket.MessageBinary, []byte("bin")); err != nil {
+	c.Close(StatusNormalClosure, "text")
+	if _, _, err := cl.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("read: %v", err)
+	}
+	<-c.Done()
+}
+
+func TestTooBigClosesWith1009(t *testing.T) {
+	c, rec, cl := pair(t, Options{})
+	cl.SetReadLimit(1 << 10)
+	ctx := context.Background()
+	go func() { _ = cl.Write(ctx, websocket.MessageBinary, make([]byte, wire.MaxMessageSize+1)) }()
+	if err := <-rec.end; !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("end: %v", err)
+	}
+	if _, _, err := cl.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("read: %v", err)
+	}
+	<-c.Done()
+}
+
+func TestPeerCloseAndStop(t *testing.T) {
+	c, rec, cl := pair(t, Options{})
+	if err := cl.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("client close handshake: %v", err)
+	}
+	if err := <-rec.end; !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
+	}
+	<-c.Done()
+
+	c, rec, cl = pair(t, Options{})
+	c.StopReading()
+	if err := <-rec.end; !errors.Is(err, ErrStopped) {
+		t.Fatalf("end: %v", err)
+	}
+	// A message after StopReading is not delivered; the close handshake
+	// still completes.
+	_ = cl.Write(context.Background(), websocket.MessageBinary, []byte("late"))
+	c.Close(StatusGoingAway, "")
+	if _, _, err := cl.Read(context.Background()); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("read: %v", err)
+	}
+	<-c.Done()
+	if len(rec.msgs) != 0 {
+		t.Fatal("message delivered after StopReading")
+	}
+}
+
+func TestPingIsAnswered(t *testing.T) {
+	c, _, cl := pair(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { _, _, _ = cl.Read(ctx) }() // coder/websocket reads pongs in Read
+	if err := cl.Ping(ctx); err != nil {
 		t.Fatal(err)
-	}
-	msg, err := c.ReadMessage(context.Background())
-	if err != nil || string(msg) != "bin" {
-		t.Fatalf("got %q, %v", msg, err)
 	}
 	c.CloseNow()
 }
