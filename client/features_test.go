@@ -1,8 +1,10 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -281,4 +283,45 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.noUndecryptable(a1, b1)
+}
+
+// Both sides compute the same safety number; verification is remembered.
+func TestSafetyNumber(t *testing.T) {
+	h := newHarness(t)
+	a1, b1 := h.account("alice"), h.account("bob")
+	sa, err := a1.SafetyNumber(h.ctx, "bob@"+a1.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b1.SafetyNumber(h.ctx, string(a1.Me().AccountID)+"@"+a1.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Number != sb.Number || len(strings.ReplaceAll(sa.Number, " ", "")) != 60 || sa.Verified {
+		t.Fatalf("numbers %q %q verified %v", sa.Number, sb.Number, sa.Verified)
+	}
+	if err := a1.MarkVerified(h.ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := a1.SafetyNumber(h.ctx, "bob@"+a1.host); err != nil || !again.Verified || again.Changed {
+		t.Fatalf("after verifying: %+v %v", again, err)
+	}
+	chat, _, err := a1.SendText(h.ctx, "bob@"+a1.host, "via address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chat2, _, err := a1.SendText(h.ctx, string(chat), "via chat id"); err != nil || chat2 != chat {
+		t.Fatalf("send by chat id: %v %v", chat2, err)
+	}
+	h.chatOn(b1, chat)
+	h.converged(chat, []string{"via address", "via chat id"}, a1, b1)
+	if _, err := a1.Resolve(h.ctx, "nobody@"+a1.host); !errors.Is(err, ErrUnknownAccount) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if _, err := a1.Resolve(h.ctx, "bob@elsewhere.example"); !errors.Is(err, ErrBadAddress) {
+		t.Fatalf("foreign server: %v", err)
+	}
+	if _, err := a1.Send(h.ctx, "aaaaaaaaaaaaaaaaaaaaaaaaaa", "x"); !errors.Is(err, ErrUnknownChat) {
+		t.Fatalf("unknown chat: %v", err)
+	}
 }
