@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"bytes"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -147,6 +148,11 @@ func decodeGroup(s *cryptobyte.String, cfg *Config, withPending bool) (*Group, b
 	}
 	clear(keysB)
 	if g.ep, err = decodeEpoch(s, cfg, cs); err != nil {
+		return nil, false
+	}
+	// The tree hash cache is not stored: fill it now, on all cores, rather
+	// than in the first commit, and check the tree against the epoch.
+	if !bytes.Equal(g.tree.WarmCache(), g.ep.ctx.TreeHash) {
 		return nil, false
 	}
 	ok := codec.ReadVectorFunc(s, func(s *cryptobyte.String) bool {

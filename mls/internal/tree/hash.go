@@ -51,7 +51,17 @@ func (t *Tree) nodeHash(x treemath.NodeIndex) []byte {
 // fails only for a leaf node that cannot be encoded.
 func leafHash(cs *suite.Suite, l treemath.LeafIndex, leaf *message.LeafNode) ([]byte, error) {
 	var buf [512]byte
-	b := cryptobyte.NewBuilder(buf[:0])
+	in, err := leafHashInput(buf[:0], l, leaf)
+	if err != nil {
+		return nil, err
+	}
+	return cs.Hash(in), nil
+}
+
+// leafHashInput appends the TreeHashInput of leaf l (nil for a blank leaf)
+// to buf.
+func leafHashInput(buf []byte, l treemath.LeafIndex, leaf *message.LeafNode) ([]byte, error) {
+	b := cryptobyte.NewBuilder(buf)
 	b.AddUint8(uint8(message.NodeTypeLeaf))
 	b.AddUint32(uint32(l))
 	codec.AddOptional(b, leaf != nil, leaf.Encode)
@@ -59,7 +69,45 @@ func leafHash(cs *suite.Suite, l treemath.LeafIndex, leaf *message.LeafNode) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
 	}
-	return cs.Hash(in), nil
+	return in, nil
+}
+
+// leafHashInputPrefix is the length of what precedes the LeafNode in the
+// TreeHashInput of a non-blank leaf: node type, leaf index, presence.
+const leafHashInputPrefix = 1 + 4 + 1
+
+// tbsFromHashInput returns the LeafNodeTBS of leaf l from its
+// TreeHashInput in: the LeafNode encoding minus its signature, followed by
+// the group id and leaf index for the update and commit sources (RFC 9420,
+// Section 7.2). It saves encoding the leaf a second time. It returns nil
+// when in is not the encoding of leaf, and the caller encodes afresh.
+func tbsFromHashInput(in []byte, leaf *message.LeafNode, groupID message.GroupID, l treemath.LeafIndex) []byte {
+	sig := len(leaf.Signature)
+	var sigField int
+	switch {
+	case sig < 1<<6:
+		sigField = 1 + sig
+	case sig < 1<<14:
+		sigField = 2 + sig
+	default:
+		sigField = 4 + sig
+	}
+	if len(in) < leafHashInputPrefix+sigField {
+		return nil
+	}
+	content := in[leafHashInputPrefix : len(in)-sigField]
+	if leaf.Source != message.SourceUpdate && leaf.Source != message.SourceCommit {
+		return content
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(content)+len(groupID)+8))
+	b.AddBytes(content)
+	codec.AddOpaque(b, groupID)
+	b.AddUint32(uint32(l))
+	tbs, err := b.Bytes()
+	if err != nil {
+		return nil
+	}
+	return tbs
 }
 
 // parentNodeHash hashes a TreeHashInput for a parent node.
@@ -139,4 +187,22 @@ func (t *Tree) pathParentHashes(copath []treemath.NodeIndex, pubs []message.HPKE
 		above = parentHashOf(t.cs, pubs[i], above, t.nodeHash(copath[i]))
 	}
 	return fields, above
+}
+
+// WarmCache computes every stale hash of the tree, the leaves' on all
+// cores, so that later operations find the cache full (a tree decoded from
+// storage starts cold, and the first commit after would rehash it all). It
+// returns the root tree hash, as TreeHash does.
+func (t *Tree) WarmCache() []byte {
+	_ = parallel(len(t.leaves), func(i int) error {
+		x := treemath.LeafIndex(i).Node()
+		if !t.valid[x] {
+			// Leaves in the tree always encode (see nodeHash).
+			sum, _ := leafHash(t.cs, x.Leaf(), t.leaves[i])
+			copy(t.hashes[int(x)*t.h:], sum)
+			t.valid[x] = true
+		}
+		return nil
+	})
+	return t.TreeHash()
 }

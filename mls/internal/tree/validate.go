@@ -52,6 +52,12 @@ func (o *ValidateOptions) requiredCapabilities() (*message.RequiredCapabilities,
 // leaf node by itself: source, lifetime, capabilities, key formats,
 // signature, credential and required capabilities.
 func (t *Tree) checkLeafAlone(leaf *message.LeafNode, index treemath.LeafIndex, source message.LeafNodeSource, rc *message.RequiredCapabilities, o *ValidateOptions) error {
+	return t.checkLeafAloneTBS(leaf, index, source, rc, o, nil)
+}
+
+// checkLeafAloneTBS is checkLeafAlone with the leaf's LeafNodeTBS already
+// encoded (nil: encode it).
+func (t *Tree) checkLeafAloneTBS(leaf *message.LeafNode, index treemath.LeafIndex, source message.LeafNodeSource, rc *message.RequiredCapabilities, o *ValidateOptions, tbs []byte) error {
 	err := leaf.Validate(message.LeafNodeCheck{Source: source, Now: o.Now, MaxLifetime: o.MaxLifetime})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
@@ -62,8 +68,12 @@ func (t *Tree) checkLeafAlone(leaf *message.LeafNode, index treemath.LeafIndex, 
 	if err := t.cs.ValidateSignaturePublicKey(leaf.SignatureKey); err != nil {
 		return fmt.Errorf("%w: signature key: %w", ErrInvalidLeaf, err)
 	}
-	if err := leaf.Verify(t.cs, o.GroupID, index); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
+	if tbs == nil {
+		if err := leaf.Verify(t.cs, o.GroupID, index); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidLeaf, err)
+		}
+	} else if err := t.cs.VerifyWithLabel(leaf.SignatureKey, "LeafNodeTBS", tbs, leaf.Signature); err != nil {
+		return fmt.Errorf("%w: failed to verify leaf node signature: %w", ErrInvalidLeaf, err)
 	}
 	if o.CheckCredential != nil {
 		if err := o.CheckCredential(leaf); err != nil {
@@ -160,6 +170,7 @@ func (t *Tree) Validate(o ValidateOptions) error {
 	if err := t.checkStructure(); err != nil {
 		return err
 	}
+	inputs := make([][]byte, len(t.leaves))
 	// The cheap checks come first, so that a forged tree is rejected
 	// before thousands of signatures are verified. In parallel per node:
 	// the leaf's tree hash, or the parent's key format.
@@ -174,12 +185,18 @@ func (t *Tree) Validate(o ValidateOptions) error {
 			return nil
 		}
 		if !t.valid[x] {
-			sum, err := leafHash(t.cs, x.Leaf(), t.leaves[x>>1])
+			leaf := t.leaves[x>>1]
+			in, err := leafHashInput(nil, x.Leaf(), leaf)
 			if err != nil {
 				return &NodeError{Node: x, Err: err}
 			}
-			copy(t.hashes[int(x)*t.h:], sum)
+			copy(t.hashes[int(x)*t.h:], t.cs.Hash(in))
 			t.valid[x] = true
+			if leaf != nil {
+				// Kept for the signature check below, which
+				// verifies a prefix of this encoding.
+				inputs[x>>1] = in
+			}
 		}
 		return nil
 	})
@@ -199,7 +216,12 @@ func (t *Tree) Validate(o ValidateOptions) error {
 			return nil
 		}
 		l := treemath.LeafIndex(i)
-		if err := t.checkLeafAlone(leaf, l, leaf.Source, rc, &o); err != nil {
+		var tbs []byte
+		if inputs[i] != nil {
+			tbs = tbsFromHashInput(inputs[i], leaf, o.GroupID, l)
+			inputs[i] = nil
+		}
+		if err := t.checkLeafAloneTBS(leaf, l, leaf.Source, rc, &o, tbs); err != nil {
 			return &NodeError{Node: l.Node(), Err: err}
 		}
 		return nil
