@@ -190,6 +190,14 @@ func TestValidateRejects(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("signature key format", func(t *testing.T) {
+		c := withLeaf(tr, 5, func(n *message.LeafNode) { n.SignatureKey = n.SignatureKey[:31] })
+		err := c.Validate(ValidateOptions{GroupID: testGroup})
+		expectNodeErr(t, err, ErrInvalidLeaf, 10)
+		if !errors.Is(err, suite.ErrInvalidKey) {
+			t.Fatalf("got %v", err)
+		}
+	})
 	t.Run("wrong group", func(t *testing.T) {
 		err := tr.Clone().Validate(ValidateOptions{GroupID: message.GroupID("other")})
 		if !errors.Is(err, suite.ErrInvalidSignature) {
