@@ -443,7 +443,10 @@ type Mailbox interface {
 // Expiry deletes undelivered data past its time to live.
 type Expiry interface {
 	// Expire deletes group log and mailbox entries created before the
-	// given time. Sequence numbers are never reused afterwards.
+	// given time, walking each log and mailbox from its front: an entry
+	// behind a newer one in the same log or mailbox (its time went
+	// backwards) is kept until that newer one expires too. Sequence
+	// numbers are never reused afterwards.
 	Expire(ctx context.Context, before time.Time) (ExpiryResult, error)
 }
 

@@ -63,6 +63,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Mailbox", testMailbox},
 		{"MailboxLimit", testMailboxLimit},
 		{"Expiry", testExpiry},
+		{"ExpiryMany", testExpiryMany},
+		{"ExpiryOrder", testExpiryOrder},
 		{"RevokedDevice", testRevokedDevice},
 		{"DeleteAccount", testDeleteAccount},
 		{"ConcurrentAppenders", testConcurrentAppenders},

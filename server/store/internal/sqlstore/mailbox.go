@@ -28,14 +28,26 @@ const (
 	qDeleteMail      = `DELETE FROM mailbox WHERE account_id = ? AND device_id = ? AND seq = ?`
 	qDecMailboxCount = `UPDATE devices SET mail_count = mail_count - ? WHERE account_id = ? AND device_id = ?`
 	qSelectMailCount = `SELECT mail_count FROM devices WHERE account_id = ? AND device_id = ?`
-	// Expiry deletes in chunks, each its own write, so that a large sweep
-	// never holds up the writer for long.
-	qExpireLog = `DELETE FROM group_log WHERE (group_id, seq) IN
-		(SELECT group_id, seq FROM group_log WHERE created_at < ? LIMIT ?)`
-	qExpireMailbox = `DELETE FROM mailbox WHERE (account_id, device_id, seq) IN
-		(SELECT account_id, device_id, seq FROM mailbox WHERE created_at < ? LIMIT ?)`
-	qRecountMailboxes = `UPDATE devices SET mail_count = (SELECT COUNT(*) FROM mailbox m
-		WHERE m.account_id = devices.account_id AND m.device_id = devices.device_id) WHERE mail_count > 0`
+	// Expiry walks each group log and each non-empty mailbox from its
+	// front in primary-key order and deletes the entries before the first
+	// one created at or after the cutoff (?2), at most ?3 rows at a time.
+	// The cutoff's entry is found by the same key order, so no index on
+	// created_at is needed.
+	qExpireGroupsPage = `SELECT group_id FROM mls_groups WHERE group_id > ? ORDER BY group_id LIMIT ?`
+	qExpireLog        = `DELETE FROM group_log WHERE group_id = ?1 AND seq IN (
+		SELECT seq FROM group_log WHERE group_id = ?1 AND seq < COALESCE(
+			(SELECT f.seq FROM group_log f WHERE f.group_id = ?1 AND f.created_at >= ?2 ORDER BY f.seq LIMIT 1),
+			?4)
+		ORDER BY seq LIMIT ?3)`
+	qExpireDevicesPage = `SELECT account_id, device_id FROM devices
+		WHERE mail_count > 0 AND (account_id > ? OR (account_id = ? AND device_id > ?))
+		ORDER BY account_id, device_id LIMIT ?`
+	qExpireMailbox = `DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND seq IN (
+		SELECT seq FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND seq < COALESCE(
+			(SELECT f.seq FROM mailbox f WHERE f.account_id = ?1 AND f.device_id = ?2 AND f.created_at >= ?3
+				ORDER BY f.seq LIMIT 1),
+			?5)
+		ORDER BY seq LIMIT ?4)`
 )
 
 // insertMail stores one mailbox entry with the given seq and records the
@@ -148,41 +160,149 @@ func (s *Store) MailboxDepth(ctx context.Context, dev store.DeviceRef) (int, err
 	return int(n), wrap("read mailbox depth", err)
 }
 
-// expireChunk is the most rows one expiry write deletes.
-const expireChunk = 5000
+// expireChunk is the most rows one expiry write deletes, and expirePage the
+// most logs or mailboxes it visits, so that a sweep never holds up the
+// writer for long.
+const (
+	expireChunk = 5000
+	expirePage  = 256
+)
 
-// Expire implements store.Expiry.
+// maxSeq bounds "every seq" in the expiry statements.
+const maxSeq = int64(1<<63 - 1)
+
+// Expire implements store.Expiry. Each log and mailbox is cut at its first
+// entry created at or after before: entries in front of it are deleted,
+// entries behind it are kept even if older (appends to one log are stamped
+// in nearly increasing order, so this only delays their expiry until the
+// next sweep that reaches them).
 func (s *Store) Expire(ctx context.Context, before time.Time) (store.ExpiryResult, error) {
 	var res store.ExpiryResult
 	cutoff := nanos(before)
-	for _, c := range []struct {
-		query string
-		n     *int64
-	}{{qExpireLog, &res.LogEntries}, {qExpireMailbox, &res.MailboxEntries}} {
-		for {
-			var n int64
-			err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
-				var err error
-				n, err = tx.Exec(ctx, c.query, cutoff, expireChunk)
-				return wrap("expire entries", err)
-			})
-			if err != nil {
-				return res, err
-			}
-			*c.n += n
-			if n < expireChunk {
-				break
-			}
-		}
+	var err error
+	if res.LogEntries, err = s.expireLogs(ctx, cutoff); err != nil {
+		return res, err
 	}
-	if res.MailboxEntries > 0 {
+	res.MailboxEntries, err = s.expireMailboxes(ctx, cutoff)
+	return res, err
+}
+
+// expireLogs sweeps every group log, a page of groups (or expireChunk rows)
+// per write.
+func (s *Store) expireLogs(ctx context.Context, cutoff int64) (int64, error) {
+	var total int64
+	after := []byte{} // group ids are never empty
+	for {
+		var done bool
+		var deleted int64 // set by the op, which may run twice (batch, then alone)
 		err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
-			_, err := tx.Exec(ctx, qRecountMailboxes)
-			return wrap("recount mailboxes", err)
+			deleted = 0
+			ids, err := expireGroupsPage(ctx, tx, after)
+			if err != nil {
+				return err
+			}
+			budget := int64(expireChunk)
+			next := after
+			for _, id := range ids {
+				n, err := tx.Exec(ctx, qExpireLog, id, cutoff, budget, maxSeq)
+				if err != nil {
+					return wrap("expire group log", err)
+				}
+				deleted, budget = deleted+n, budget-n
+				if budget == 0 {
+					break // this group may have more: visit it again
+				}
+				next = id
+			}
+			after, done = next, len(ids) < expirePage && budget > 0
+			return nil
 		})
 		if err != nil {
-			return res, err
+			return total, err
+		}
+		total += deleted
+		if done {
+			return total, nil
 		}
 	}
-	return res, nil
+}
+
+// expireGroupsPage reads the next page of group ids after the given one.
+func expireGroupsPage(ctx context.Context, tx Querier, after []byte) ([][]byte, error) {
+	rows, err := tx.Query(ctx, qExpireGroupsPage, after, expirePage)
+	if err != nil {
+		return nil, wrap("list groups", err)
+	}
+	defer rows.Close()
+	var ids [][]byte
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("list groups", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, wrap("list groups", rows.Err())
+}
+
+// expireMailboxes sweeps every non-empty mailbox, a page of devices (or
+// expireChunk rows) per write, and keeps each device's count in step.
+func (s *Store) expireMailboxes(ctx context.Context, cutoff int64) (int64, error) {
+	var total int64
+	type dev struct {
+		account string
+		device  []byte
+	}
+	after := dev{device: []byte{}}
+	for {
+		var done bool
+		var deleted int64 // set by the op, which may run twice (batch, then alone)
+		err := s.w.do(ctx, "", func(ctx context.Context, tx *batchTx) error {
+			deleted = 0
+			rows, err := tx.Query(ctx, qExpireDevicesPage, after.account, after.account, after.device, expirePage)
+			if err != nil {
+				return wrap("list mailboxes", err)
+			}
+			var devs []dev
+			for rows.Next() {
+				var d dev
+				if err := rows.Scan(&d.account, &d.device); err != nil {
+					rows.Close()
+					return wrap("list mailboxes", err)
+				}
+				devs = append(devs, d)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return wrap("list mailboxes", err)
+			}
+			budget := int64(expireChunk)
+			next := after
+			for _, d := range devs {
+				n, err := tx.Exec(ctx, qExpireMailbox, d.account, d.device, cutoff, budget, maxSeq)
+				if err != nil {
+					return wrap("expire mailbox", err)
+				}
+				if n > 0 {
+					if _, err := tx.Exec(ctx, qDecMailboxCount, n, d.account, d.device); err != nil {
+						return wrap("update mailbox count", err)
+					}
+				}
+				deleted, budget = deleted+n, budget-n
+				if budget == 0 {
+					break // this mailbox may have more: visit it again
+				}
+				next = d
+			}
+			after, done = next, len(devs) < expirePage && budget > 0
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += deleted
+		if done {
+			return total, nil
+		}
+	}
 }
