@@ -270,7 +270,8 @@ type CompactResult struct {
 }
 
 // Compact rewrites every segment that still holds content of a message
-// that is deleted (a tombstone anywhere in the archive), expired (its
+// that is deleted (a tombstone anywhere in the archive, or a deletion for
+// everyone from its sender), expired (its
 // ExpiresAt is at or before now) or an edit, reaction or receipt of such a
 // message: the new segment (new id, new data key, same index entry) holds
 // a tombstone in its place, and the old segment and key record are deleted
@@ -307,6 +308,29 @@ func (a *Archiver) Compact(ctx context.Context, now time.Time) (*CompactResult, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A deletion for everyone deletes its target when both come from the
+	// same sender, even if the target's tombstone never reached the archive.
+	dels := map[store.MessageID]*store.Message{}
+	for _, recs := range all {
+		for _, r := range recs {
+			if m := r.Message; m != nil && m.Kind == store.KindDelete && !m.Deleted && m.Sender != "" {
+				dels[m.Target] = m
+			}
+		}
+	}
+	for _, recs := range all {
+		for _, r := range recs {
+			m := r.Message
+			if m == nil || m.Deleted {
+				continue
+			}
+			if d, ok := dels[m.ID]; ok && d.Chat == m.Chat && d.Sender == m.Sender {
+				if _, done := deleted[m.ID]; !done {
+					deleted[m.ID] = d.SentAt
+				}
+			}
+		}
 	}
 	erase := func(m *store.Message) (time.Time, bool) {
 		if m.Deleted {
