@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func benchRelay(b *testing.B, nullAppend bool, pairs, window, size int) {
 	per := b.N/pairs + 1
 	b.SetBytes(int64(size))
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Add(3)
@@ -128,4 +129,16 @@ func benchRelay(b *testing.B, nullAppend bool, pairs, window, size int) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(per*pairs)/time.Since(start).Seconds(), "msgs/s")
+	// CPU time of the process (server and clients) per message: less
+	// sensitive than msgs/s to other load on the machine.
+	b.ReportMetric(float64((cpuTime()-cpuStart).Microseconds())/float64(per*pairs), "cpu-µs/msg")
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -263,6 +264,10 @@ func (w sliceWriter) Write(p []byte) (int, error) {
 // If Close was called it closes the WebSocket once the queue is drained.
 func (c *Conn) writeLoop() {
 	for {
+		// Let the goroutines that made this one runnable (handlers,
+		// publishers) queue more frames first: one write then carries
+		// several.
+		runtime.Gosched()
 		c.mu.Lock()
 		batches := c.batches
 		c.batches = nil
