@@ -167,9 +167,9 @@ func (s *Server) handleSend(ctx context.Context, dev store.DeviceRef, r *wire.Se
 	}
 	s.groupMessages.Inc()
 	if members, err := s.members.get(ctx, g); err == nil {
-		s.push(ctx, members, deliveryEvent(logDelivery(store.LogEntry{
+		s.pushLogEntry(ctx, members, &store.LogEntry{
 			Group: g, Seq: seq, ID: id, Epoch: m.Epoch, Kind: kind, Sender: dev, Data: m.Data, CreatedAt: m.At,
-		})))
+		})
 	}
 	return &wire.Response{Kind: &wire.Response_Send{Send: &wire.SendResponse{Seq: seq}}}, nil
 }
@@ -229,9 +229,9 @@ func (s *Server) handleCommit(ctx context.Context, dev store.DeviceRef, r *wire.
 	s.metrics.Messages.WithLabelValues("commit").Inc()
 	// The members before the commit receive it (removed ones learn of their
 	// removal); added devices are woken to fetch their Welcome.
-	s.push(ctx, before, deliveryEvent(logDelivery(store.LogEntry{
+	s.pushLogEntry(ctx, before, &store.LogEntry{
 		Group: g, Seq: seq, ID: id, Epoch: c.Epoch, Kind: store.KindCommit, Sender: dev, Data: c.Data, CreatedAt: now,
-	})))
+	})
 	s.push(ctx, c.Added, &wire.Event{Kind: &wire.Event_Wake{Wake: &wire.Wake{}}})
 	return &wire.Response{Kind: &wire.Response_Commit{Commit: &wire.CommitResponse{Seq: seq, Epoch: c.Epoch + 1}}}, nil
 }

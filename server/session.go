@@ -33,6 +33,10 @@ type session struct {
 
 	ctx       context.Context // cancelled by stop (server shutdown)
 	cancel    context.CancelFunc
+	// handlerCtx is ctx without its cancellation: handlers run to
+	// completion even during shutdown, so an accepted write is durable
+	// before its answer is sent.
+	handlerCtx context.Context
 	authTimer *time.Timer // nil once authenticated or without a deadline
 
 	inflight chan struct{} // semaphore of MaxInFlight
@@ -65,7 +69,7 @@ func newSession(s *Server, conn *transport.Conn, addr string, id uint64) *sessio
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		srv: s, conn: conn, addr: addr, id: id, log: log,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, handlerCtx: context.WithoutCancel(ctx),
 		inflight: make(chan struct{}, s.cfg.Limits.MaxInFlight),
 	}
 }
@@ -296,9 +300,7 @@ func (ss *session) spawn(ctx context.Context, id uint64, kind string, h handlerF
 	start := time.Now()
 	ss.srv.workers.run(func() {
 		defer func() { <-ss.inflight; ss.handlers.Done() }()
-		// Handlers run to completion even during shutdown, so an accepted
-		// write is durable before its answer is sent.
-		r, err := h(context.WithoutCancel(ctx))
+		r, err := h(ss.handlerCtx)
 		ss.answer(id, kind, start, r, err)
 	})
 }

@@ -39,6 +39,8 @@ type Bus interface {
 	Subscribe(dev store.DeviceRef, h Handler) (cancel func(), err error)
 	// Publish sends m to every subscriber of each device in to. Devices
 	// with no subscriber are skipped (they catch up from the store).
+	// Publish does not keep m.Frame after it returns (handlers copy what
+	// they queue), so the caller may reuse it.
 	Publish(ctx context.Context, to []store.DeviceRef, m Message) error
 	// Close stops the bus; later calls return ErrClosed.
 	Close() error
