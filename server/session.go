@@ -31,13 +31,13 @@ type session struct {
 	id   uint64
 	log  *slog.Logger
 
-	ctx       context.Context // cancelled by stop (server shutdown)
-	cancel    context.CancelFunc
+	ctx    context.Context // cancelled by stop (server shutdown)
+	cancel context.CancelFunc
 	// handlerCtx is ctx without its cancellation: handlers run to
 	// completion even during shutdown, so an accepted write is durable
 	// before its answer is sent.
 	handlerCtx context.Context
-	authTimer *time.Timer // nil once authenticated or without a deadline
+	authTimer  *time.Timer // nil once authenticated or without a deadline
 
 	inflight chan struct{} // semaphore of MaxInFlight
 	handlers sync.WaitGroup
