@@ -318,7 +318,7 @@ func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Respo
 	if r == nil {
 		return
 	}
-	_ = ss.conn.Send(&wire.Frame{Id: id, Body: &wire.Frame_Response{Response: r}})
+	_ = ss.conn.SendResponse(id, r)
 }
 
 // subscribe registers the authenticated device for pushes.

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-im/parley/wire"
@@ -168,15 +169,43 @@ func putBuf(b []byte) {
 
 // Send encodes f and queues it.
 func (c *Conn) Send(f *wire.Frame) error {
-	scratch := getBuf()
-	defer func() { putBuf(scratch) }()
-	var err error
-	scratch, err = proto.MarshalOptions{}.MarshalAppend(scratch, f)
+	scratch, err := proto.MarshalOptions{}.MarshalAppend(getBuf(), f)
 	if err != nil {
+		putBuf(scratch)
 		return fmt.Errorf("failed to encode frame: %w", err)
 	}
-	return c.SendEncoded(scratch)
+	err = c.SendEncoded(scratch)
+	putBuf(scratch)
+	return err
 }
+
+// SendResponse queues Frame{id, response: r}. Only r is marshalled; the
+// frame around it is written as the tag, id and length protobuf would
+// write, so answering allocates no wrapper.
+func (c *Conn) SendResponse(id uint64, r *wire.Response) error {
+	n := proto.Size(r)
+	b := getBuf()
+	if id != 0 {
+		b = protowire.AppendTag(b, frameIDField, protowire.VarintType)
+		b = protowire.AppendVarint(b, id)
+	}
+	b = protowire.AppendTag(b, frameResponseField, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, r)
+	if err != nil {
+		putBuf(b)
+		return fmt.Errorf("failed to encode response: %w", err)
+	}
+	err = c.SendEncoded(b)
+	putBuf(b)
+	return err
+}
+
+// Field numbers of Frame.id and Frame.response, read from the schema.
+var (
+	frameIDField       = (&wire.Frame{}).ProtoReflect().Descriptor().Fields().ByName("id").Number()
+	frameResponseField = (&wire.Frame{}).ProtoReflect().Descriptor().Fields().ByName("response").Number()
+)
 
 // SendEncoded queues one encoded frame (without its length prefix). The
 // bytes are copied; the caller may reuse them.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-im/parley/wire"
 )
@@ -212,6 +213,40 @@ func TestPingIsAnswered(t *testing.T) {
 	go func() { _, _, _ = cl.Read(ctx) }() // coder/websocket reads pongs in Read
 	if err := cl.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+	c.CloseNow()
+}
+
+func TestSendResponseMatchesProtobuf(t *testing.T) {
+	c, _, cl := pair(t, Options{})
+	want := []*wire.Frame{
+		{Id: 7, Body: &wire.Frame_Response{Response: &wire.Response{Kind: &wire.Response_Send{Send: &wire.SendResponse{Seq: 1 << 40}}}}},
+		{Body: &wire.Frame_Response{Response: &wire.Response{}}},
+		{Id: 1<<64 - 1, Body: &wire.Frame_Response{Response: &wire.Response{Kind: &wire.Response_Ping{Ping: &wire.PingResponse{UnixTime: 5}}}}},
+	}
+	for _, f := range want {
+		if err := c.SendResponse(f.GetId(), f.GetResponse()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []*wire.Frame
+	for len(got) < len(want) {
+		_, msg, err := cl.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = wire.DecodeMessage(msg, func(f *wire.Frame, err error) error {
+			got = append(got, f)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range want {
+		if !proto.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d: got %v, want %v", i, got[i], want[i])
+		}
 	}
 	c.CloseNow()
 }
