@@ -250,3 +250,16 @@ func TestSendResponseMatchesProtobuf(t *testing.T) {
 	}
 	c.CloseNow()
 }
+
+// TestGoroutineReader runs the reading tests with the portable reader
+// (a goroutine per connection) that TLS connections and non-Linux builds
+// use.
+func TestGoroutineReader(t *testing.T) {
+	forceReadGoroutine = true
+	defer func() { forceReadGoroutine = false }()
+	t.Run("MessagesThenText", TestMessagesThenText)
+	t.Run("TooBig", TestTooBigClosesWith1009)
+	t.Run("PeerCloseAndStop", TestPeerCloseAndStop)
+	t.Run("Ping", TestPingIsAnswered)
+	t.Run("SendOrder", TestSendOrderBatchAndClose)
+}

@@ -29,6 +29,10 @@ type Handler interface {
 	End(err error)
 }
 
+// forceReadGoroutine makes every connection read on a goroutine of its own,
+// as on platforms without a poller (set by tests only).
+var forceReadGoroutine = false
+
 // maxReadsPerCycle bounds the reads of one readable event, so one busy
 // connection does not hold a worker while others wait; the poller reports
 // the connection again if more is pending.
@@ -65,7 +69,10 @@ func (c *Conn) Start(h Handler) {
 		}
 		return
 	}
-	reg := register(c)
+	var reg *pollReg
+	if !forceReadGoroutine {
+		reg = register(c)
+	}
 	r.reg = reg
 	if reg != nil {
 		// Bytes may already be waiting (sent with the upgrade request):
