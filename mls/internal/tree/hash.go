@@ -2,6 +2,7 @@ package tree
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -189,19 +190,21 @@ func (t *Tree) pathParentHashes(copath []treemath.NodeIndex, pubs []message.HPKE
 	return fields, above
 }
 
-// WarmCache computes every stale hash of the tree, the leaves' on all
-// cores, so that later operations find the cache full (a tree decoded from
-// storage starts cold, and the first commit after would rehash it all). It
-// returns the root tree hash, as TreeHash does.
+// WarmCache computes every stale hash of the tree on all cores, so that
+// later operations find the cache full (a tree decoded from storage starts
+// cold, and the first commit after would rehash it all). It returns the
+// root tree hash, as TreeHash does.
 func (t *Tree) WarmCache() []byte {
-	_ = parallel(len(t.leaves), func(i int) error {
-		x := treemath.LeafIndex(i).Node()
-		if !t.valid[x] {
-			// Leaves in the tree always encode (see nodeHash).
-			sum, _ := leafHash(t.cs, x.Leaf(), t.leaves[i])
-			copy(t.hashes[int(x)*t.h:], sum)
-			t.valid[x] = true
-		}
+	n := len(t.leaves)
+	// The subtrees under one level share no cache entry, so each is
+	// hashed by one worker; there are enough of them to keep every core
+	// busy. The tree has a power of two leaves, so the level is full.
+	k := 0
+	for n>>(k+1) >= 4*runtime.GOMAXPROCS(0) {
+		k++
+	}
+	_ = parallel(n>>k, func(i int) error {
+		t.nodeHash(treemath.NodeIndex(i<<(k+1) + 1<<k - 1))
 		return nil
 	})
 	return t.TreeHash()

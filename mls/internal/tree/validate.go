@@ -207,7 +207,7 @@ func (t *Tree) Validate(o ValidateOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.TreeHash != nil && !bytes.Equal(t.nodeHash(t.Root()), o.TreeHash) {
+	if o.TreeHash != nil && !bytes.Equal(t.WarmCache(), o.TreeHash) {
 		return fmt.Errorf("%w: root hash differs from the group's", ErrTreeHash)
 	}
 	if err := t.VerifyParentHashes(); err != nil {
