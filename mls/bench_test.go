@@ -194,6 +194,31 @@ func BenchmarkCommit(b *testing.B) {
 				}
 			}
 		})
+		// The same after a restart: the state restored from storage
+		// (not timed) processes the commit.
+		b.Run(fmt.Sprintf("process-restored/members=%d", n), func(b *testing.B) {
+			bg := buildBenchGroup(b, n)
+			res, err := bg.member.g.Commit(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bg.member.g.ClearPendingCommit()
+			state, err := bg.creator.g.Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				b.StopTimer()
+				g, err := Unmarshal(state, bg.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := g.Process(res.Commit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
