@@ -3,6 +3,10 @@ package tree
 import (
 	"fmt"
 
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-im/parley/mls/internal/codec"
+
 	"github.com/parley-im/parley/mls/internal/message"
 	"github.com/parley-im/parley/mls/internal/suite"
 	"github.com/parley-im/parley/mls/internal/treemath"
@@ -88,11 +92,43 @@ func (t *Tree) RatchetTree() message.RatchetTree {
 	return rt
 }
 
-// Bytes returns the tree encoded in ratchet_tree extension form.
+// Bytes returns the tree encoded in ratchet_tree extension form. It
+// writes the nodes into one buffer sized for the tree, instead of the
+// growing builders of the generic encoder, which copy a 10,000-member tree
+// several times over.
 func (t *Tree) Bytes() ([]byte, error) {
-	data, err := t.RatchetTree().Bytes()
+	rt := t.RatchetTree()
+	body := cryptobyte.NewBuilder(make([]byte, 0, encodedSizeHint(rt)))
+	for _, n := range rt {
+		codec.AddOptional(body, n != nil, func(b *cryptobyte.Builder) { n.Encode(b) })
+	}
+	nodes, err := body.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode ratchet tree: %w", err)
+	}
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(nodes)+8))
+	codec.AddOpaque(out, nodes)
+	data, err := out.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode ratchet tree: %w", err)
 	}
 	return data, nil
+}
+
+// encodedSizeHint estimates the encoded size of rt from its keys and
+// credentials; the buffer grows if it is short.
+func encodedSizeHint(rt message.RatchetTree) int {
+	n := 0
+	for _, node := range rt {
+		n++
+		switch {
+		case node == nil:
+		case node.Leaf != nil:
+			l := node.Leaf
+			n += 64 + len(l.EncryptionKey) + len(l.SignatureKey) + len(l.Credential.Identity) + len(l.ParentHash) + len(l.Signature)
+		case node.Parent != nil:
+			n += 16 + len(node.Parent.EncryptionKey) + len(node.Parent.ParentHash) + 4*len(node.Parent.UnmergedLeaves)
+		}
+	}
+	return n
 }

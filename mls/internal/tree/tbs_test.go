@@ -88,3 +88,42 @@ func TestWarmCache(t *testing.T) {
 	}
 	checkCache(t, cold)
 }
+
+// TestBytesMatchesGenericEncoder checks the tree's own encoder against the
+// message package's, for trees whose encoding needs 2- and 4-byte
+// length prefixes.
+func TestBytesMatchesGenericEncoder(t *testing.T) {
+	cs, _ := suite.Get(suite.X25519AES128GCMSHA256Ed25519)
+	rng := rand.New(rand.NewPCG(5, 6))
+	tr, err := New(cs, fakeLeaf(rng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 100, 300} {
+		for tr.MemberCount() < n {
+			if _, err := tr.AddLeaf(fakeLeaf(rng)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := tr.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := tr.RatchetTree().Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d members: encodings differ", n)
+		}
+	}
+	// A tree with a blank trailing leaf encodes without it.
+	if err := tr.RemoveLeaf(treemath.LeafIndex(tr.MemberCount() - 1)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := tr.Bytes()
+	want, _ := tr.RatchetTree().Bytes()
+	if !bytes.Equal(got, want) {
+		t.Fatal("encodings differ after a removal")
+	}
+}
