@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/parley-im/parley/client/store"
@@ -88,6 +90,18 @@ func (c *Client) dropConnection() {
 	if conn != nil {
 		conn.CloseNow()
 	}
+}
+
+// dropIf closes conn if it is still the current connection.
+func (c *Client) dropIf(conn *wireclient.Client) {
+	c.connMu.Lock()
+	if c.conn != conn {
+		c.connMu.Unlock()
+		return
+	}
+	c.conn = nil
+	c.connMu.Unlock()
+	conn.CloseNow()
 }
 
 func (c *Client) wake() {
@@ -246,12 +260,15 @@ func isConnErr(conn *wireclient.Client, err error) bool {
 	if errors.As(err, &we) {
 		return false
 	}
-	select {
-	case <-conn.Done():
-		return true
-	default:
+	if conn != nil {
+		select {
+		case <-conn.Done():
+			return true
+		default:
+		}
 	}
-	return errors.Is(err, wireclient.ErrClosed) || errors.Is(err, ErrOffline)
+	return errors.Is(err, wireclient.ErrClosed) || errors.Is(err, ErrOffline) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // wireCode returns the protocol error code of err, if it is one.
@@ -293,9 +310,21 @@ func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) 
 			if err = fn(conn); err == nil {
 				return nil
 			}
-			if !isConnErr(conn, err) {
+			if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
 				return err
 			}
+			if !isConnErr(conn, err) {
+				// A failed write can precede the reader noticing the
+				// connection is gone: give it a moment.
+				select {
+				case <-conn.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				if !isConnErr(conn, err) {
+					return err
+				}
+			}
+			c.dropIf(conn)
 		} else if !errors.Is(err, ErrOffline) {
 			return err
 		}
