@@ -105,7 +105,7 @@ const (
 // flusher fsyncs the WAL before callers are answered), a 64 MiB page cache, and
 // no automatic checkpoints, which would run inside the writer's COMMIT; the
 // checkpointer goroutine does them on its own connection instead.
-const writerPragmas = "&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
+const writerPragmas = "&_pragma=temp_store(MEMORY)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file.

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokedDevice", testRevokedDevice},
 		{"DeleteAccount", testDeleteAccount},
 		{"ConcurrentAppenders", testConcurrentAppenders},
+		{"ConcurrentResends", testConcurrentResends},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -49,7 +49,10 @@ type request struct {
 	stmt *Statement // when set, fn runs stmt alone; pipelined in batches
 	err  error
 	sync bool // commit synchronously: durable before visible
-	done chan struct{}
+	// deferred: fn may leave writes for beforeCommit (queued appends);
+	// other ops run only after beforeOp has written them.
+	deferred bool
+	done     chan struct{}
 }
 
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
@@ -76,9 +79,11 @@ type writer struct {
 	maxBatch int
 	seed     maphash.Seed
 
-	// beforeCommit, if set, runs last in every transaction, and
-	// afterRollback after every rollback (the SQLite group cache's hooks).
+	// beforeCommit, if set, runs last in every transaction, beforeOp
+	// before every op that is not deferred, and afterRollback after every
+	// rollback (the SQLite group cache's hooks).
 	beforeCommit  func(context.Context, WriteTx) error
+	beforeOp      func(context.Context, WriteTx) error
 	afterRollback func()
 
 	// sync, if set, makes every transaction committed so far durable; then
@@ -127,6 +132,12 @@ func (w *writer) do(ctx context.Context, key string, fn op) error {
 	return w.submit(ctx, key, fn, false)
 }
 
+// doDeferred is do for an op that may leave writes to the beforeCommit
+// hook (with the group cache: a queued append).
+func (w *writer) doDeferred(ctx context.Context, key string, fn op) error {
+	return w.submitRequest(ctx, key, fn, false, true, nil)
+}
+
 // doSync is do for ops whose effect must not be visible before it is
 // durable: their batch commits synchronously, even with deferred sync.
 func (w *writer) doSync(ctx context.Context, key string, fn op) error {
@@ -147,14 +158,19 @@ func (w *writer) doStatement(ctx context.Context, key string, st *Statement) err
 }
 
 func (w *writer) submit(ctx context.Context, key string, fn op, sync bool, stmts ...*Statement) error {
+	var st *Statement
+	if len(stmts) > 0 {
+		st = stmts[0]
+	}
+	return w.submitRequest(ctx, key, fn, sync, false, st)
+}
+
+func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, deferred bool, st *Statement) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := requestPool.Get().(*request)
-	r.fn, r.err, r.sync, r.stmt = fn, nil, sync, nil
-	if len(stmts) > 0 {
-		r.stmt = stmts[0]
-	}
+	r.fn, r.err, r.sync, r.deferred, r.stmt = fn, nil, sync, deferred, st
 	q := w.queues[0]
 	if len(w.queues) > 1 {
 		q = w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
@@ -316,6 +332,12 @@ func (w *writer) runBatch(ctx context.Context, batch []*request, syncCommit bool
 		}
 		r := batch[i]
 		i++
+		if w.beforeOp != nil && !r.deferred {
+			if err := w.beforeOp(ctx, wtx); err != nil {
+				w.rollback(ctx, wtx)
+				return false
+			}
+		}
 		tx.wrote = false
 		err := r.fn(ctx, tx)
 		if err != nil && (tx.wrote || !isLogical(err)) {

@@ -374,3 +374,73 @@ func TestWriterPipelines(t *testing.T) {
 		t.Fatalf("pipelines %v, rollbacks %d", b.pipelines, b.rollbacks)
 	}
 }
+
+// TestWriterFlushesDeferredBeforeOtherOps: writes that deferred ops leave
+// to the commit hook are made before the next op that is not deferred, and
+// at commit, so each op sees every write queued before it.
+func TestWriterFlushesDeferredBeforeOtherOps(t *testing.T) {
+	b := &fakeBackend{}
+	w := newWriter(b, 1, 64, nil)
+	defer w.close()
+	var queued []string // deferred writes not yet made; writer goroutine only
+	flush := func(ctx context.Context, tx WriteTx) error {
+		for _, l := range queued {
+			if _, err := tx.Exec(ctx, "write", l); err != nil {
+				return err
+			}
+		}
+		queued = queued[:0]
+		return nil
+	}
+	w.beforeOp, w.beforeCommit = flush, flush
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	submit := func(label string, deferred bool) {
+		wg.Add(1)
+		n := len(w.queues[0])
+		go func() {
+			defer wg.Done()
+			var err error
+			if deferred {
+				err = w.doDeferred(context.Background(), "", func(context.Context, *batchTx) error {
+					queued = append(queued, label)
+					return nil
+				})
+			} else {
+				err = w.do(context.Background(), "", write(label))
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+		for len(w.queues[0]) == n {
+			runtime.Gosched() // keep the queue in submission order
+		}
+	}
+	submit("d1", true)
+	submit("d2", true)
+	submit("op", false)
+	submit("d3", true)
+	close(release)
+	wg.Wait()
+	want := []string{"d1", "d2", "op", "d3"}
+	if len(b.committed) != len(want) {
+		t.Fatalf("committed %v, want %v", b.committed, want)
+	}
+	for i := range want {
+		if b.committed[i] != want[i] {
+			t.Fatalf("committed %v, want %v", b.committed, want)
+		}
+	}
+}

@@ -26,6 +26,12 @@ import (
 type groupCache struct {
 	groups map[store.GroupID]*cachedGroup
 	dirty  map[store.GroupID]*cachedGroup
+
+	// pending holds the appends not yet written (pending.go); next and
+	// args are scratch space for writing them.
+	pending []pendingLog
+	next    map[*cachedGroup]uint64
+	args    []any
 }
 
 // cachedGroup is the cached state of one group.
@@ -45,7 +51,8 @@ const (
 )
 
 func newGroupCache() *groupCache {
-	return &groupCache{groups: map[store.GroupID]*cachedGroup{}, dirty: map[store.GroupID]*cachedGroup{}}
+	return &groupCache{groups: map[store.GroupID]*cachedGroup{}, dirty: map[store.GroupID]*cachedGroup{},
+		next: map[*cachedGroup]uint64{}}
 }
 
 // group returns the cached state of a group, loading it if needed.
@@ -91,16 +98,13 @@ func (c *groupCache) isMember(ctx context.Context, tx Querier, id store.GroupID,
 	return ok, nil
 }
 
-// appended records a new last seq to be written before COMMIT.
-func (c *groupCache) appended(id store.GroupID, g *cachedGroup, seq uint64) {
-	g.lastSeq = seq
-	c.dirty[id] = g
-}
-
-// flushGroup writes one group's pending last seq. It uses the raw
-// transaction: the write belongs to earlier, successful ops, not to the op
-// that asks for the flush.
+// flushGroup writes the queued appends and one group's pending last seq.
+// It uses the raw transaction: the writes belong to earlier, successful
+// ops, not to the op that asks for the flush.
 func (c *groupCache) flushGroup(ctx context.Context, tx WriteTx, id store.GroupID) error {
+	if err := c.flushPending(ctx, tx); err != nil {
+		return err
+	}
 	g, ok := c.dirty[id]
 	if !ok {
 		return nil
@@ -112,8 +116,12 @@ func (c *groupCache) flushGroup(ctx context.Context, tx WriteTx, id store.GroupI
 	return nil
 }
 
-// flush writes every pending last seq; the writer calls it before COMMIT.
+// flush writes the queued appends and every pending last seq; the writer
+// calls it before COMMIT.
 func (c *groupCache) flush(ctx context.Context, tx WriteTx) error {
+	if err := c.flushPending(ctx, tx); err != nil {
+		return err
+	}
 	for id := range c.dirty {
 		if err := c.flushGroup(ctx, tx, id); err != nil {
 			return err
@@ -140,4 +148,6 @@ func (c *groupCache) forgetMembers() {
 func (c *groupCache) reset() {
 	clear(c.groups)
 	clear(c.dirty)
+	clear(c.pending)
+	c.pending = c.pending[:0]
 }

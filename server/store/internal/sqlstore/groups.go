@@ -261,10 +261,8 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 	}
 	var seq uint64
 	if s.cache != nil {
-		err := s.w.do(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
-			var err error
-			seq, err = s.appendMessageCached(ctx, tx, m)
-			return err
+		err := s.w.doDeferred(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
+			return s.appendMessageCached(ctx, tx, m, &seq)
 		})
 		return seq, err
 	}
@@ -312,52 +310,40 @@ func checkMessage(m store.Message, g groupState) error {
 	return nil
 }
 
-// appendMessageCached appends with the single writer's group cache: in the
-// common case one statement per message (the insert, which the unique index
-// on message ids turns into a no-op for a resend), the group row written
-// once per transaction.
-func (s *Store) appendMessageCached(ctx context.Context, tx *batchTx, m store.Message) (uint64, error) {
+// appendMessageCached appends with the single writer's group cache: it
+// checks the message against the cached group and queues the entry, which
+// is written with the other appends of the batch (pending.go) and gets its
+// seq (or, for a resend, its stored copy's) in *seq then.
+func (s *Store) appendMessageCached(ctx context.Context, tx *batchTx, m store.Message, seq *uint64) error {
 	g, err := s.cache.group(ctx, tx, m.Group)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	st := groupState{epoch: g.epoch, lastSeq: g.lastSeq}
 	if st.member, err = s.cache.isMember(ctx, tx, m.Group, g, m.Sender); err != nil {
-		return 0, err
+		return err
 	}
 	if err := checkMessage(m, st); err != nil {
 		// A resend of a stored message still gets its seq.
-		if seq, found, derr := logDup(ctx, tx, m); derr != nil || found {
-			return seq, derr
+		dup, found, derr := logDup(ctx, tx, m.Group, m.ID)
+		if derr != nil {
+			return derr
 		}
-		return 0, err
-	}
-	e := store.LogEntry{Group: m.Group, Seq: g.lastSeq + 1, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
-		Sender: m.Sender, Data: m.Data, CreatedAt: m.At}
-	n, err := tx.Exec(ctx, qInsertLogIfNew, []byte(e.Group), i64(e.Seq), e.ID[:], i64(e.Epoch), int64(e.Kind),
-		string(e.Sender.Account), e.Sender.Device[:], nanos(e.CreatedAt), e.Data)
-	if err != nil {
-		return 0, fmt.Errorf("failed to append to group log: %w", err)
-	}
-	if n == 0 {
-		seq, found, err := logDup(ctx, tx, m)
-		if err != nil {
-			return 0, err
+		if found {
+			*seq = dup
+			return nil
 		}
-		if !found {
-			// The seq was taken although the cache said it was free.
-			return 0, fmt.Errorf("failed to append to group log: seq %d already used", e.Seq)
-		}
-		return seq, nil
+		return err
 	}
-	s.cache.appended(m.Group, g, e.Seq)
-	return e.Seq, nil
+	s.cache.queue(m.Group, g, store.LogEntry{Group: m.Group, ID: m.ID, Epoch: m.Epoch, Kind: m.Kind,
+		Sender: m.Sender, Data: m.Data, CreatedAt: m.At}, seq)
+	return nil
 }
 
-// logDup looks up an earlier entry with the message's id.
-func logDup(ctx context.Context, tx Querier, m store.Message) (uint64, bool, error) {
+// logDup looks up an earlier entry with the message id in the group's log.
+func logDup(ctx context.Context, tx Querier, group store.GroupID, id store.MessageID) (uint64, bool, error) {
 	var dup int64
-	err := tx.QueryRow(ctx, qLogDup, []byte(m.Group), m.ID[:]).Scan(&dup)
+	err := tx.QueryRow(ctx, qLogDup, []byte(group), id[:]).Scan(&dup)
 	switch {
 	case err == nil:
 		return uint64(dup), true, nil

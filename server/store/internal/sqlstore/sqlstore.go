@@ -13,8 +13,8 @@
 // reader pool.
 //
 // The hot append takes one of two shapes. A single writer (SQLite) keeps
-// group state in memory (cache.go): a duplicate check and an insert per
-// message. A database with writable CTEs (PostgreSQL) appends in one
+// group state in memory (cache.go) and writes a batch's appends with
+// multi-row INSERTs (pending.go). A database with writable CTEs (PostgreSQL) appends in one
 // statement, and a batch's statements travel in one round trip ([Pipeliner]).
 package sqlstore
 
@@ -155,6 +155,7 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 	if cfg.SingleWriter {
 		s.cache = newGroupCache()
 		s.w.beforeCommit, s.w.afterRollback = s.cache.flush, s.cache.reset
+		s.w.beforeOp = s.cache.flushPending
 	}
 	return s, nil
 }
