@@ -111,6 +111,22 @@ func New(ctx context.Context, c *client.Client, events <-chan client.Event, opts
 	m.composer.CharLimit = 64 << 10
 	m.link.input = textinput.New()
 	m.link.input.Prompt = "link code: "
+	// A steady cursor: no blink timers, fewer redraws over slow links.
+	cs := m.composer.Styles()
+	if opts.NoColor {
+		cs = textarea.Styles{}
+		cs.Focused.Placeholder = cs.Focused.Placeholder.Faint(true)
+	}
+	cs.Cursor.Blink = false
+	m.composer.SetStyles(cs)
+	for _, in := range []*textinput.Model{&m.search, &m.prompt, &m.link.input} {
+		is := in.Styles()
+		if opts.NoColor {
+			is = textinput.Styles{}
+		}
+		is.Cursor.Blink = false
+		in.SetStyles(is)
+	}
 	m.resize()
 	return m
 }

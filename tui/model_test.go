@@ -1,0 +1,387 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/internal/testserver"
+)
+
+// net is a real server with real clients kept online.
+type net struct {
+	t   *testing.T
+	srv *testserver.Server
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+func newNet(t *testing.T) *net {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	n := &net{t: t, srv: testserver.Start(t), ctx: ctx}
+	t.Cleanup(func() { cancel(); n.wg.Wait() })
+	return n
+}
+
+// account makes an account and keeps it online.
+func (n *net) account(name string) *client.Client {
+	n.t.Helper()
+	c, err := client.Init(n.ctx, n.t.TempDir(), n.srv.URL, client.Options{Username: name, KeyPackageStock: 4, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		n.t.Fatalf("init %s: %v", name, err)
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); _ = c.Run(n.ctx) }()
+	n.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// driver feeds a Model messages the way tea.Program does, running the
+// commands it returns (each bounded in time) and the client's events.
+type driver struct {
+	t      *testing.T
+	m      *Model
+	events <-chan client.Event
+	quit   bool
+}
+
+func newDriver(t *testing.T, n *net, c *client.Client, opts Options) *driver {
+	events, stop := c.Subscribe(256)
+	t.Cleanup(stop)
+	d := &driver{t: t, m: New(n.ctx, c, nil, opts), events: events}
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	d.run(d.m.Init())
+	return d
+}
+
+// cmdWait bounds one command; blocking ones (ticks) are dropped after it.
+const cmdWait = 1500 * time.Millisecond
+
+func (d *driver) send(msg tea.Msg) {
+	_, cmd := d.m.Update(msg)
+	d.run(cmd)
+}
+
+func (d *driver) run(cmd tea.Cmd) {
+	queue := []tea.Cmd{cmd}
+	for steps := 0; len(queue) > 0 && steps < 500; steps++ {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		done := make(chan tea.Msg, 1)
+		go func() { done <- c() }()
+		var msg tea.Msg
+		select {
+		case msg = <-done:
+		case <-time.After(cmdWait):
+			continue
+		}
+		if t := reflect.TypeOf(msg); t != nil && strings.HasSuffix(t.PkgPath(), "/cursor") {
+			continue // cursor blinks would never end
+		}
+		switch msg := msg.(type) {
+		case nil:
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+		case tea.QuitMsg:
+			d.quit = true
+		default:
+			_, next := d.m.Update(msg)
+			queue = append(queue, next)
+		}
+	}
+}
+
+// pump delivers the client events that are waiting.
+func (d *driver) pump() {
+	for {
+		select {
+		case ev := <-d.events:
+			d.send(eventMsg(ev))
+		default:
+			return
+		}
+	}
+}
+
+func (d *driver) view() string { return ansi.Strip(d.m.View().Content) }
+
+// waitFor pumps events until the view shows every one of want.
+func (d *driver) waitFor(want ...string) string {
+	d.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d.pump()
+		v := d.view()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(v, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return v
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("the view never showed %q:\n%s", missing, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (d *driver) typeText(s string) {
+	for _, r := range s {
+		d.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+}
+
+func (d *driver) press(codes ...rune) {
+	for _, c := range codes {
+		d.send(tea.KeyPressMsg{Code: c})
+	}
+}
+
+func TestModelChat(t *testing.T) {
+	n := newNet(t)
+	alice, bob := n.account("alice"), n.account("bob")
+	a := newDriver(t, n, alice, Options{})
+	b := newDriver(t, n, bob, Options{})
+	a.waitFor("Parley — alice@", "No chats yet")
+
+	// New chat by username; the message is sent and acknowledged.
+	a.typeText("n")
+	a.typeText("bob")
+	a.press(tea.KeyEnter)
+	a.waitFor("← bob@")
+	a.typeText("hello bob")
+	a.press(tea.KeyEnter)
+	a.waitFor("me: hello bob ✓")
+
+	// Bob's list shows the chat, its unread count and preview; the
+	// window title marks it.
+	b.waitFor("alice@", "(1)", "alice@127.0.0.1: hello bob")
+	if title := b.m.View().WindowTitle; title != "(1) Parley" {
+		t.Errorf("title = %q, want the unread marker", title)
+	}
+	b.press(tea.KeyEnter)
+	b.waitFor("← alice@", "alice@127.0.0.1: hello bob")
+	if title := b.m.View().WindowTitle; title != "Parley" {
+		t.Errorf("title after reading = %q", title)
+	}
+
+	// A two-line reply from bob.
+	b.press(tea.KeyUp)
+	b.typeText("r")
+	b.waitFor("replying to alice@127.0.0.1: hello bob")
+	b.typeText("first")
+	b.send(tea.KeyPressMsg{Code: 'j', Mod: tea.ModCtrl})
+	b.typeText("second")
+	b.press(tea.KeyEnter)
+	a.waitFor("↳ reply to me: hello bob", "bob@127.0.0.1: first", "      second")
+
+	// Alice reacts to it; bob sees the reaction.
+	a.press(tea.KeyUp)
+	a.typeText("2")
+	b.waitFor("[❤ alice@127.0.0.1]")
+
+	// Alice edits and deletes her own messages.
+	a.typeText("teh")
+	a.press(tea.KeyEnter)
+	a.waitFor("me: teh ✓")
+	a.press(tea.KeyUp)
+	a.typeText("e")
+	a.waitFor("editing your message")
+	a.press(tea.KeyBackspace, tea.KeyBackspace)
+	a.typeText("he")
+	a.press(tea.KeyEnter)
+	b.waitFor("alice@127.0.0.1: the (edited)")
+	a.press(tea.KeyUp)
+	a.typeText("x")
+	b.waitFor("message deleted")
+	if strings.Contains(b.view(), "the (edited)") {
+		t.Errorf("the deleted message is still shown:\n%s", b.view())
+	}
+
+	// A group, made with a command; bob gets it live.
+	a.typeText("/create crew bob")
+	a.press(tea.KeyEnter)
+	a.waitFor("← # crew", "2 members")
+	a.typeText("hi crew")
+	a.press(tea.KeyEnter)
+	b.press(tea.KeyEscape)
+	b.waitFor("# crew", "alice@127.0.0.1: hi crew", "(1)")
+
+	// Errors stay in the UI.
+	a.typeText("/chat nobody")
+	a.press(tea.KeyEnter)
+	a.waitFor("error: the server knows no such account")
+	a.typeText("/file /nonexistent/file")
+	a.press(tea.KeyEnter)
+	a.waitFor("error: cannot read /nonexistent/file")
+	a.typeText("/file " + t.TempDir())
+	a.press(tea.KeyEnter)
+	a.waitFor("is a folder")
+	a.typeText("/bogus")
+	a.press(tea.KeyEnter)
+	a.waitFor("unknown command /bogus")
+	if a.quit || b.quit {
+		t.Fatal("the UI quit")
+	}
+	a.press(tea.KeyEscape)
+	a.typeText("q")
+	if !a.quit {
+		t.Fatal("q on the chat list did not quit")
+	}
+}
+
+func TestModelScreens(t *testing.T) {
+	n := newNet(t)
+	alice, _ := n.account("alice"), n.account("bob")
+	a := newDriver(t, n, alice, Options{})
+	a.typeText("n")
+	a.typeText("bob")
+	a.press(tea.KeyEnter)
+	a.waitFor("← bob@")
+	a.press(tea.KeyEscape)
+
+	a.typeText("s")
+	a.waitFor("Privacy settings", "Read receipts          off", "Disappearing messages  off")
+	a.press(tea.KeyEnter)
+	a.waitFor("Read receipts          on")
+	if on, _ := alice.Setting(n.ctx, client.SettingReadReceipts); on != "on" {
+		t.Errorf("read receipts = %q after toggling", on)
+	}
+	a.press(tea.KeyDown, tea.KeyDown, tea.KeyDown, tea.KeyEnter)
+	a.waitFor("Disappearing messages  5m")
+	a.press(tea.KeyEscape)
+
+	a.typeText("v")
+	v := a.waitFor("Safety number with", "█")
+	digits := 0
+	for _, r := range v {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	if digits < 60 {
+		t.Errorf("the safety number shows %d digits, want 60:\n%s", digits, v)
+	}
+	a.press(tea.KeyEscape)
+
+	a.typeText("d")
+	a.waitFor("(this device)")
+	a.typeText("x")
+	a.waitFor("error: this is the device you are using")
+	a.press(tea.KeyEscape)
+
+	a.typeText("l")
+	a.waitFor("Link a new device", "link code:")
+	a.typeText("not-a-code")
+	a.press(tea.KeyEnter)
+	a.waitFor("error: that is not a link code")
+	a.press(tea.KeyEscape)
+
+	a.typeText("?")
+	a.waitFor("keys and commands", "more: pgdn")
+	a.press(tea.KeyPgDown)
+	a.waitFor("/create NAME MEMBER...")
+}
+
+// TestModelLayout checks every screen fills the window exactly, at
+// several sizes, and that NO_COLOR leaves no colour codes.
+func TestModelLayout(t *testing.T) {
+	n := newNet(t)
+	alice, _ := n.account("alice"), n.account("bob")
+	for _, noColor := range []bool{false, true} {
+		a := newDriver(t, n, alice, Options{NoColor: noColor})
+		if len(a.m.chats) == 0 {
+			a.typeText("n")
+			a.typeText("bob")
+			a.press(tea.KeyEnter)
+			a.waitFor("← bob@")
+			a.typeText(strings.Repeat("a long line of text that wraps ", 8))
+			a.press(tea.KeyEnter)
+			a.waitFor("me: a long line")
+			a.press(tea.KeyEscape)
+		}
+		screens := map[string]func(){
+			"list": func() {},
+			"chat": func() { a.press(tea.KeyEnter); a.waitFor("← bob@") },
+			"help": func() { a.typeText("?") },
+			"settings": func() {
+				a.typeText("s")
+				a.waitFor("Read receipts")
+			},
+		}
+		for name, open := range screens {
+			for _, size := range [][2]int{{80, 24}, {60, 20}, {120, 40}} {
+				a.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+				open()
+				content := a.m.View().Content
+				lines := strings.Split(content, "\n")
+				if len(lines) != size[1] {
+					t.Errorf("%s at %dx%d: %d lines", name, size[0], size[1], len(lines))
+				}
+				for i, l := range lines {
+					if w := lipgloss.Width(l); w > size[0] {
+						t.Errorf("%s at %dx%d: line %d is %d wide: %q", name, size[0], size[1], i, w, ansi.Strip(l))
+					}
+				}
+				hasColor := strings.Contains(content, "[38;") || strings.Contains(content, ";38;")
+				if noColor && hasColor {
+					t.Errorf("%s with NO_COLOR has colour codes", name)
+				}
+				if name == "chat" && !noColor && !hasColor {
+					t.Errorf("%s without NO_COLOR has no colour", name)
+				}
+				a.press(tea.KeyEscape)
+				a.waitFor("Parley — alice@")
+			}
+		}
+	}
+}
+
+func TestParseTimer(t *testing.T) {
+	for in, want := range map[string]time.Duration{"off": 0, "0": 0, "30s": 30 * time.Second, "1h": time.Hour, "7d": 7 * 24 * time.Hour, "365d": 365 * 24 * time.Hour} {
+		got, err := parseTimer(in)
+		if err != nil || got != want {
+			t.Errorf("parseTimer(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1h", "366d", "abc", "0d", "9999h"} {
+		if _, err := parseTimer(in); err == nil {
+			t.Errorf("parseTimer(%q) accepted", in)
+		}
+	}
+}
+
+func TestShortTime(t *testing.T) {
+	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.Local)
+	for _, c := range []struct {
+		t    time.Time
+		want string
+	}{
+		{now.Add(-time.Hour), "14:00"},
+		{now.Add(-48 * time.Hour), now.Add(-48 * time.Hour).Format("Mon")},
+		{now.Add(-30 * 24 * time.Hour), "26 Oct"},
+		{time.Date(2025, 1, 2, 0, 0, 0, 0, time.Local), "2025-01-02"},
+		{time.Time{}, ""},
+	} {
+		if got := shortTime(c.t, now); got != c.want {
+			t.Errorf("shortTime(%v) = %q, want %q", c.t, got, c.want)
+		}
+	}
+	_ = fmt.Sprint
+}
