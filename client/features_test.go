@@ -155,9 +155,9 @@ func TestDisappearing(t *testing.T) {
 // that adds someone is reported and undone by an admin device.
 func TestLeaveAndAdminRules(t *testing.T) {
 	h := newHarness(t)
-	a1, b1, c1, d1 := h.account("alice"), h.account("bob"), h.account("carol"), h.account("dave")
+	a1, b1, c1, d1, e1 := h.account("alice"), h.account("bob"), h.account("carol"), h.account("dave"), h.account("erin")
 	c2 := h.link(c1)
-	group, err := a1.CreateGroup(h.ctx, "rules", []string{"bob@" + a1.host, "carol@" + a1.host})
+	group, err := a1.CreateGroup(h.ctx, "rules", []string{"bob@" + a1.host, "carol@" + a1.host, "erin@" + a1.host})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +224,31 @@ func TestLeaveAndAdminRules(t *testing.T) {
 		}
 		return nil
 	})
+	// The same client removes erin: an admin device adds her back.
+	h.chatOn(e1, group)
+	err = b1.withConn(h.ctx, func(conn *wireConn) error {
+		b1.mu.Lock()
+		defer b1.mu.Unlock()
+		return b1.commitChange(h.ctx, conn, conv.Group, nil, func(m *memberID) bool { return m.Account == e1.Me().AccountID })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("erin back", func() error {
+		for _, c := range []*Client{a1, b1, e1} {
+			conv, err := c.st.Conversation(h.ctx, group)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(conv.Members, e1.Me().AccountID) || conv.Left {
+				return fmt.Errorf("%s: erin not (back) in the group", c.Me().Address)
+			}
+		}
+		return nil
+	})
 	h.send(a1, group, "after the rules")
-	h.converged(group, []string{"after the rules"}, a1, b1)
-	h.noUndecryptable(a1, b1, c1, c2, d1)
+	h.converged(group, []string{"after the rules"}, a1, b1, e1)
+	h.noUndecryptable(a1, b1, c1, c2, d1, e1)
 }
 
 type wireConn = wireclient.Client

@@ -375,7 +375,7 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 // enforce checks a commit against the group's rules. Receivers cannot undo
 // an accepted commit without splitting the group, so a broken rule is
 // reported (EventPolicy), and an admin device removes accounts a non-admin
-// added.
+// added and adds back accounts a non-admin removed.
 func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversation, committer identity.AccountID, old, added, removed []identity.AccountID) {
 	admin := c.isAdmin(ctx, conv, committer)
 	for _, acct := range added {
@@ -394,5 +394,8 @@ func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversat
 			continue
 		}
 		c.policy(a, conv, committer, "a member who may not remove people removed "+string(acct))
+		if c.isAdmin(ctx, conv, c.account()) {
+			c.tasks.readdAccount(conv.Group, acct)
+		}
 	}
 }

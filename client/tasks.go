@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
@@ -19,6 +20,18 @@ type taskQueue struct {
 	// removals: accounts to remove from groups (they left, or a non-admin
 	// added them).
 	removals map[store.GroupID]map[identity.AccountID]bool
+	// readds: accounts a non-admin removed, which an admin adds back.
+	readds map[store.GroupID]map[identity.AccountID]bool
+}
+
+func (q *taskQueue) readdAccount(g store.GroupID, a identity.AccountID) {
+	if q.readds == nil {
+		q.readds = make(map[store.GroupID]map[identity.AccountID]bool)
+	}
+	if q.readds[g] == nil {
+		q.readds[g] = make(map[identity.AccountID]bool)
+	}
+	q.readds[g][a] = true
 }
 
 func (q *taskQueue) removeAccount(g store.GroupID, a identity.AccountID) {
@@ -52,9 +65,23 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 		}
 		c.tasks.reconcile = false
 	}
+	for g, accounts := range c.tasks.readds {
+		conv, err := c.st.ConversationByGroup(ctx, g)
+		if err == nil && !conv.Left {
+			var list []identity.AccountID
+			for a := range accounts {
+				list = append(list, a)
+			}
+			err = c.addAccountsLocked(ctx, conn, conv, list)
+		}
+		if err != nil && !errors.Is(err, ErrNotMember) && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		delete(c.tasks.readds, g)
+	}
 	for g, accounts := range c.tasks.removals {
 		err := c.commitChange(ctx, conn, g, nil, func(m *memberID) bool { return accounts[m.Account] })
-		if err != nil && err != ErrNotMember {
+		if err != nil && !errors.Is(err, ErrNotMember) {
 			return err
 		}
 		delete(c.tasks.removals, g)
