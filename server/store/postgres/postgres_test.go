@@ -68,7 +68,12 @@ func freshSchema(tb testing.TB) string {
 
 func openFresh(tb testing.TB) store.Store {
 	tb.Helper()
-	s, err := Open(context.Background(), freshSchema(tb), storetest.Options())
+	return openFreshWith(tb, storetest.Options())
+}
+
+func openFreshWith(tb testing.TB, opts store.Options) store.Store {
+	tb.Helper()
+	s, err := Open(context.Background(), freshSchema(tb), opts)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -107,7 +112,7 @@ func TestMigrateTwice(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) {
 	testURL(b)
-	storetest.Bench(b, func(b *testing.B) store.Store { return openFresh(b) })
+	storetest.Bench(b, func(b *testing.B) store.Store { return openFreshWith(b, storetest.BenchOptions()) })
 }
 
 var storetestTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

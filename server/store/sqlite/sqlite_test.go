@@ -26,7 +26,7 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store {
-		s, err := Open(b.Context(), b.TempDir(), storetest.Options())
+		s, err := Open(b.Context(), b.TempDir(), storetest.BenchOptions())
 		if err != nil {
 			b.Fatalf("Open: %v", err)
 		}

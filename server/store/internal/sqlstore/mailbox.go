@@ -11,12 +11,12 @@ import (
 
 const (
 	// qLockDeviceForMail reads (and on PostgreSQL locks) the device's
-	// mailbox counters and the seq of an earlier entry with the same
-	// message id (0 if none), in one statement.
-	qLockDeviceForMail = `SELECT d.revoked_at, d.mail_seq, d.mail_count,
-		COALESCE((SELECT m.seq FROM mailbox m WHERE m.account_id = d.account_id AND m.device_id = d.device_id
-			AND m.message_id = ?), 0)
-		FROM devices d WHERE d.account_id = ? AND d.device_id = ? @FOR_UPDATE@`
+	// mailbox counters. An earlier entry with the same message id is
+	// looked up (qMailDup) only when the insert ignores the new one or the
+	// mailbox is full.
+	qLockDeviceForMail = `SELECT revoked_at, mail_seq, mail_count
+		FROM devices WHERE account_id = ? AND device_id = ? @FOR_UPDATE@`
+	qMailDup = `SELECT seq FROM mailbox WHERE account_id = ? AND device_id = ? AND message_id = ?`
 	// qInsertMail ignores a duplicate message id, which only a Welcome
 	// repeated inside one commit can produce.
 	qInsertMail = `INSERT INTO mailbox (account_id, device_id, seq, message_id, kind, created_at, data)
@@ -76,9 +76,9 @@ func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, er
 	}
 	var seq uint64
 	err := s.w.do(ctx, deviceKey(m.To), func(ctx context.Context, tx *batchTx) error {
-		var revoked, mailSeq, count, dup int64
-		err := tx.QueryRow(ctx, qLockDeviceForMail, m.ID[:], string(m.To.Account), m.To.Device[:]).
-			Scan(&revoked, &mailSeq, &count, &dup)
+		var revoked, mailSeq, count int64
+		err := tx.QueryRow(ctx, qLockDeviceForMail, string(m.To.Account), m.To.Device[:]).
+			Scan(&revoked, &mailSeq, &count)
 		switch {
 		case errors.Is(err, ErrNoRows):
 			return fmt.Errorf("%w: device %s", store.ErrNotFound, m.To.Device)
@@ -86,19 +86,48 @@ func (s *Store) Deliver(ctx context.Context, m store.MailboxMessage) (uint64, er
 			return wrap("read device", err)
 		case revoked != 0:
 			return fmt.Errorf("%w: device %s", store.ErrRevoked, m.To.Device)
-		case dup != 0:
-			seq = uint64(dup)
-			return nil
 		case count >= int64(s.opts.MailboxLimit):
+			// A resend of a stored message is still answered.
+			dup, found, err := mailDup(ctx, tx, m)
+			if err != nil || found {
+				seq = dup
+				return err
+			}
 			return store.ErrQueueFull
 		}
-		if err := insertMail(ctx, tx, m, mailSeq+1); err != nil {
+		n, err := tx.Exec(ctx, qInsertMail, string(m.To.Account), m.To.Device[:], mailSeq+1, m.ID[:],
+			int64(m.Kind), nanos(m.At), m.Data)
+		if err != nil {
+			return fmt.Errorf("failed to queue message: %w", err)
+		}
+		if n == 0 { // a resend: answer with the stored copy's seq
+			dup, found, err := mailDup(ctx, tx, m)
+			if err == nil && !found {
+				err = fmt.Errorf("failed to queue message: seq %d already used", mailSeq+1)
+			}
+			seq = dup
 			return err
+		}
+		if _, err := tx.Exec(ctx, qBumpMailbox, mailSeq+1, n, string(m.To.Account), m.To.Device[:]); err != nil {
+			return fmt.Errorf("failed to update mailbox counters: %w", err)
 		}
 		seq = uint64(mailSeq + 1)
 		return nil
 	})
 	return seq, err
+}
+
+// mailDup looks up an earlier entry with the message's id in its mailbox.
+func mailDup(ctx context.Context, tx Querier, m store.MailboxMessage) (uint64, bool, error) {
+	var dup int64
+	err := tx.QueryRow(ctx, qMailDup, string(m.To.Account), m.To.Device[:], m.ID[:]).Scan(&dup)
+	switch {
+	case err == nil:
+		return uint64(dup), true, nil
+	case errors.Is(err, ErrNoRows):
+		return 0, false, nil
+	}
+	return 0, false, wrap("look up message id", err)
 }
 
 // ReadMailbox implements store.Mailbox.
