@@ -76,6 +76,9 @@ type Options struct {
 	KeyPackageStock int
 	// MaxBackoff caps the reconnect and retry backoff (default 30 s).
 	MaxBackoff time.Duration
+	// LinkData names the account data ([Client.ShareAccountData]) that an
+	// approving device puts in the sealed link bundle for a new device.
+	LinkData []string
 }
 
 func (o *Options) fill() {

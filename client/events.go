@@ -54,6 +54,9 @@ const (
 	EventPolicy
 	// EventLastSeen: Sender was active at Message.SentAt.
 	EventLastSeen
+	// EventAccountData: another device of this account shared account
+	// data (Text is its name; read it with [Client.AccountData]).
+	EventAccountData
 )
 
 // Event is one notification from a [Client].

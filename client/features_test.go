@@ -347,3 +347,33 @@ func TestSafetyNumber(t *testing.T) {
 		t.Fatalf("unknown chat: %v", err)
 	}
 }
+
+// Account data reaches the account's other devices through the self group
+// and a newly linked device through the link bundle, and nobody else.
+func TestAccountData(t *testing.T) {
+	h := newHarness(t)
+	a1, b1 := h.account("alice"), h.account("bob")
+	a2 := h.link(a1)
+	if err := a1.ShareAccountData(h.ctx, "archive.keyring", []byte("canary-keyring-v1")); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("shared", func() error {
+		v, ok, err := a2.AccountData(h.ctx, "archive.keyring")
+		if err != nil || !ok || string(v) != "canary-keyring-v1" {
+			return fmt.Errorf("%q %v %v", v, ok, err)
+		}
+		return nil
+	})
+	if _, ok, _ := b1.AccountData(h.ctx, "archive.keyring"); ok {
+		t.Fatal("another account got the data")
+	}
+	a2.opts.LinkData = []string{"archive.keyring"}
+	a3 := h.link(a2)
+	if v, ok, err := a3.AccountData(h.ctx, "archive.keyring"); err != nil || !ok || string(v) != "canary-keyring-v1" {
+		t.Fatalf("linked device: %q %v %v", v, ok, err)
+	}
+	if err := a1.ShareAccountData(h.ctx, "Bad Name", nil); err == nil {
+		t.Fatal("accepted a bad name")
+	}
+	h.canary([]string{"canary-keyring-v1"})
+}

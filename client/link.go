@@ -237,11 +237,21 @@ func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error
 		return nil, fmt.Errorf("failed to open the link bundle: %w", err)
 	}
 	s := cryptobyte.String(plain)
-	var keyBytes, certBytes, approver cryptobyte.String
+	var keyBytes, certBytes, approver, extra cryptobyte.String
 	var approverDev []byte
 	if !s.ReadUint8LengthPrefixed(&keyBytes) || !s.ReadUint16LengthPrefixed(&certBytes) ||
-		!s.ReadUint8LengthPrefixed(&approver) || !s.ReadBytes(&approverDev, identity.DeviceIDSize) || !s.Empty() {
+		!s.ReadUint8LengthPrefixed(&approver) || !s.ReadBytes(&approverDev, identity.DeviceIDSize) ||
+		!s.ReadUint24LengthPrefixed(&extra) || !s.Empty() {
 		return nil, fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
+	}
+	data := make(map[string][]byte)
+	for !extra.Empty() {
+		var name, value cryptobyte.String
+		if !extra.ReadUint8LengthPrefixed(&name) || !extra.ReadUint24LengthPrefixed(&value) ||
+			!validAccountDataName(string(name)) || len(value) > MaxAccountData || len(data) >= 64 {
+			return nil, fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
+		}
+		data[string(name)] = []byte(value)
 	}
 	account, err := identity.ParseAccountKey(keyBytes)
 	if err != nil {
@@ -261,7 +271,14 @@ func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error
 		AccountKey: account, Device: p.req.device, DeviceSigner: store.DeviceSignerKey(p.devKey.Seed()), Certificate: cert,
 		ServerURL: p.req.ServerURL, Address: string(account.ID()) + "@" + host, CreatedAt: p.opts.Now(),
 	}
-	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(sid) }); err != nil {
+	if err := st.Update(ctx, func(tx *store.Tx) error {
+		for name, v := range data {
+			if err := tx.SetSetting(accountDataKey(name), string(v)); err != nil {
+				return err
+			}
+		}
+		return tx.PutIdentity(sid)
+	}); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -324,6 +341,16 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(cert.Marshal()) })
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.account())) })
 	b.AddBytes(c.id.Device[:])
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, name := range c.opts.LinkData {
+			v, ok, err := c.AccountData(ctx, name)
+			if err != nil || !ok {
+				continue
+			}
+			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(name)) })
+			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+		}
+	})
 	plain, err := b.Bytes()
 	if err != nil {
 		return err

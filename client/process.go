@@ -458,6 +458,13 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 				return err
 			})
 		}
+	case content.KindAccount:
+		if conv.Kind != store.ChatSelf || !mine || !validAccountDataName(ct.Name) || len(ct.Body) > MaxAccountData {
+			return
+		}
+		key, val := accountDataKey(ct.Name), string(ct.Body)
+		a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(key, val) })
+		a.evs = append(a.evs, Event{Kind: EventAccountData, Chat: conv.ID, Sender: who.Account, Text: ct.Name})
 	case content.KindLeave:
 		if mine {
 			// Another of our devices left: so does this one.

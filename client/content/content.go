@@ -17,7 +17,7 @@
 //	uint64 sent_at           // Unix milliseconds
 //	uint32 expire_after      // seconds; 0 = never
 //	opaque body<0..2^24-1>
-//	opaque name<0..255>      // group name (KindGroupInfo)
+//	opaque name<0..255>      // group name (KindGroupInfo), key (KindAccount)
 //	opaque admins<0..2^16-1> // list of opaque account_id<1..255>
 //	opaque padding<0..2^16-1> // all zero bytes
 package content
@@ -53,10 +53,11 @@ const (
 	KindReadMark  Kind = 11 // self group: Body is "chat=seq" (read state)
 	KindLastSeen  Kind = 12 // presence (sent only when enabled)
 	KindLeave     Kind = 13 // the sender's account leaves the group
+	KindAccount   Kind = 14 // self group: Name is a key, Body its account data
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k >= KindText && k <= KindLeave }
+func (k Kind) Valid() bool { return k >= KindText && k <= KindAccount }
 
 // HasTarget reports whether contents of this kind must name a target.
 func (k Kind) HasTarget() bool {
