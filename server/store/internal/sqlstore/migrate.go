@@ -12,10 +12,7 @@ import (
 
 // Migrations are embedded SQL files named NNNN_what.sql, applied in order of
 // NNNN, each once; the applied versions are kept in schema_migrations. The
-// files are shared by both dialects through the @TOKENS@ of [Dialect.Rewrite],
-// except a file named NNNN_what.DIALECT.sql, which only that dialect applies
-// (a schema change that helps one engine only, such as SQLite's WITHOUT
-// ROWID). A version is never reused, whichever dialects apply it.
+// files are shared by both dialects through the @TOKENS@ of [Dialect.Rewrite].
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -32,13 +29,8 @@ const (
 type migration struct {
 	version int64
 	name    string
-	// dialect is the Dialect.Name that applies the migration; "" for all.
-	dialect string
 	sql     string
 }
-
-// migrationDialects are the dialect names a migration file may be limited to.
-var migrationDialects = map[string]bool{"sqlite": true, "postgres": true}
 
 // migrations lists the embedded migrations in order.
 func migrations() ([]migration, error) {
@@ -48,24 +40,16 @@ func migrations() ([]migration, error) {
 	}
 	var ms []migration
 	for _, e := range entries {
-		num, rest, ok := strings.Cut(e.Name(), "_")
+		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.ParseInt(num, 10, 64)
-		base, isSQL := strings.CutSuffix(rest, ".sql")
-		if !ok || !isSQL || err != nil || v <= 0 {
+		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("failed to parse migration name %q", e.Name())
-		}
-		dialect := ""
-		if i := strings.LastIndexByte(base, '.'); i >= 0 {
-			dialect = base[i+1:]
-			if !migrationDialects[dialect] {
-				return nil, fmt.Errorf("failed to parse migration name %q: unknown dialect %q", e.Name(), dialect)
-			}
 		}
 		body, err := migrationFS.ReadFile("migrations/" + e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("failed to read migration %s: %w", e.Name(), err)
 		}
-		ms = append(ms, migration{version: v, name: e.Name(), dialect: dialect, sql: string(body)})
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i := 1; i < len(ms); i++ {
@@ -131,7 +115,7 @@ func migrate(ctx context.Context, b Backend, d Dialect) error {
 		return fmt.Errorf("failed to read schema_migrations: %w", err)
 	}
 	for _, m := range ms {
-		if applied[m.version] || (m.dialect != "" && m.dialect != d.Name) {
+		if applied[m.version] {
 			continue
 		}
 		for _, stmt := range statements(d.Rewrite(m.sql)) {
