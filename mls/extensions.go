@@ -39,6 +39,45 @@ type ExternalSender struct {
 	Credential   Credential
 }
 
+// ExternalSendersExtension encodes senders as an external_senders
+// extension (RFC 9420, Section 12.1.8.1), for lists of extensions built
+// in a chosen order with GroupOptions.Extensions.
+func ExternalSendersExtension(senders []ExternalSender) (Extension, error) {
+	es := make(message.ExternalSenders, 0, len(senders))
+	for _, s := range senders {
+		es = append(es, message.ExternalSender{
+			SignatureKey: message.SignaturePublicKey(bytes.Clone(s.SignatureKey)),
+			Credential:   message.NewBasicCredential(bytes.Clone(s.Credential.Identity)),
+		})
+	}
+	e, err := message.NewExtension(message.ExtensionExternalSenders, es)
+	if err != nil {
+		return Extension{}, wrapf(ErrMalformed, "%v", err)
+	}
+	return Extension{Type: uint16(e.Type), Data: e.Data}, nil
+}
+
+// ExternalSenders decodes e as an external_senders extension, for example
+// one of [Group.Extensions].
+func (e Extension) ExternalSenders() ([]ExternalSender, error) {
+	if message.ExtensionType(e.Type) != message.ExtensionExternalSenders {
+		return nil, wrapf(ErrMalformed, "extension 0x%04x is not external_senders", e.Type)
+	}
+	es, err := externalSenders(message.Extensions{{Type: message.ExtensionExternalSenders, Data: e.Data}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ExternalSender, 0, len(es))
+	for _, s := range es {
+		cred, err := credentialOf(&s.Credential)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ExternalSender{SignatureKey: SignaturePublicKey(bytes.Clone(s.SignatureKey)), Credential: cred})
+	}
+	return out, nil
+}
+
 // groupExtensions builds group context extensions from opts and validates
 // them.
 func groupExtensions(opts *GroupOptions) (message.Extensions, error) {
@@ -47,18 +86,11 @@ func groupExtensions(opts *GroupOptions) (message.Extensions, error) {
 	}
 	var exts message.Extensions
 	if len(opts.ExternalSenders) > 0 {
-		var es message.ExternalSenders
-		for _, s := range opts.ExternalSenders {
-			es = append(es, message.ExternalSender{
-				SignatureKey: message.SignaturePublicKey(bytes.Clone(s.SignatureKey)),
-				Credential:   message.NewBasicCredential(bytes.Clone(s.Credential.Identity)),
-			})
-		}
-		e, err := message.NewExtension(message.ExtensionExternalSenders, es)
+		e, err := ExternalSendersExtension(opts.ExternalSenders)
 		if err != nil {
 			return nil, err
 		}
-		exts = append(exts, e)
+		exts = append(exts, message.Extension{Type: message.ExtensionExternalSenders, Data: e.Data})
 	}
 	if len(opts.RequiredExtensions) > 0 || len(opts.RequiredProposals) > 0 {
 		rc := &message.RequiredCapabilities{}

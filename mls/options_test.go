@@ -438,3 +438,48 @@ func TestParseGroupInfoAndPendingTree(t *testing.T) {
 		t.Fatalf("credential policy: %v", err)
 	}
 }
+
+func TestExternalSendersExtension(t *testing.T) {
+	cfg := testConfig(X25519AES128GCM)
+	ds1, ds2 := mustSigner(t, cfg), mustSigner(t, cfg)
+	senders := []ExternalSender{
+		{SignatureKey: ds1.PublicKey(), Credential: Credential{Identity: []byte("one")}},
+		{SignatureKey: ds2.PublicKey(), Credential: Credential{Identity: []byte("two")}},
+	}
+	e, err := ExternalSendersExtension(senders)
+	if err != nil || e.Type != 5 {
+		t.Fatalf("%v %v", e, err)
+	}
+	back, err := e.ExternalSenders()
+	if err != nil || len(back) != 2 || !bytes.Equal(back[1].SignatureKey, ds2.PublicKey()) || !back[1].Credential.Equal(senders[1].Credential) {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if _, err := (Extension{Type: 3, Data: e.Data}).ExternalSenders(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("wrong type: %v", err)
+	}
+	if _, err := (Extension{Type: 5, Data: e.Data[:len(e.Data)-1]}).ExternalSenders(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("truncated: %v", err)
+	}
+	// Adding a sender while keeping the order of the other extensions.
+	alice := newClient(t, cfg, "alice")
+	if alice.g, err = Create(cfg, GroupID("g"), alice.cred, alice.signer, &GroupOptions{Extensions: []Extension{emptyExts[0], {Type: 5, Data: []byte{0}}}}); err != nil {
+		t.Fatal(err)
+	}
+	exts := alice.g.Extensions()
+	cur, err := exts[1].ExternalSenders()
+	if err != nil || len(cur) != 0 {
+		t.Fatalf("current senders %v %v", cur, err)
+	}
+	if exts[1], err = ExternalSendersExtension(append(cur, senders[0])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Commit(&CommitOptions{Extensions: &GroupOptions{Extensions: exts}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.g.Extensions(); !extensionsMatch(got, exts) || got[0].Type != 3 {
+		t.Fatalf("extensions %v", got)
+	}
+}
