@@ -364,6 +364,25 @@ func TestAccountData(t *testing.T) {
 		}
 		return nil
 	})
+	// A file message carries its descriptor end to end.
+	chat, err := a1.StartDirect(h.ctx, "bob@"+a1.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fid, err := a1.SendFile(h.ctx, chat, []byte("canary-file-descriptor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("file message", func() error {
+		m, err := b1.st.Message(h.ctx, fid)
+		if err != nil {
+			return err
+		}
+		if m.Kind != store.KindFile || string(m.Body) != "canary-file-descriptor" {
+			return fmt.Errorf("got %v %q", m.Kind, m.Body)
+		}
+		return nil
+	})
 	if _, ok, _ := b1.AccountData(h.ctx, "archive.keyring"); ok {
 		t.Fatal("another account got the data")
 	}
@@ -375,5 +394,5 @@ func TestAccountData(t *testing.T) {
 	if err := a1.ShareAccountData(h.ctx, "Bad Name", nil); err == nil {
 		t.Fatal("accepted a bad name")
 	}
-	h.canary([]string{"canary-keyring-v1"})
+	h.canary([]string{"canary-keyring-v1", "canary-file-descriptor"})
 }

@@ -43,6 +43,18 @@ func (c *Client) React(ctx context.Context, chat ChatID, target MessageID, react
 	return c.post(ctx, chat, content.KindReaction, []byte(reaction), target)
 }
 
+// SendFile queues a file message. The descriptor (the file's key, hash,
+// size, name and media type, in the encoding of the files package) travels
+// end to end; the file's encrypted blob is uploaded separately. Receivers
+// store it as a message of kind store.KindFile whose Body is the
+// descriptor.
+func (c *Client) SendFile(ctx context.Context, chat ChatID, descriptor []byte) (MessageID, error) {
+	if len(descriptor) == 0 || len(descriptor) > content.MaxBody {
+		return MessageID{}, fmt.Errorf("%w: file descriptor of %d bytes", store.ErrInvalid, len(descriptor))
+	}
+	return c.post(ctx, chat, content.KindFile, descriptor, MessageID{})
+}
+
 // SendTo sends text to an address (ACCOUNTID@server or username@server),
 // starting a 1:1 chat if there is none.
 func (c *Client) SendTo(ctx context.Context, address, text string) (ChatID, MessageID, error) {

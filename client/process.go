@@ -373,6 +373,8 @@ func storeKind(k content.Kind) (store.MessageKind, bool) {
 		return store.KindReaction, true
 	case content.KindReceipt:
 		return store.KindReceipt, true
+	case content.KindFile:
+		return store.KindFile, true
 	}
 	return 0, false
 }

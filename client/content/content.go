@@ -54,10 +54,11 @@ const (
 	KindLastSeen  Kind = 12 // presence (sent only when enabled)
 	KindLeave     Kind = 13 // the sender's account leaves the group
 	KindAccount   Kind = 14 // self group: Name is a key, Body its account data
+	KindFile      Kind = 15 // Body is a file descriptor (key, hash, size, name, type)
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k >= KindText && k <= KindAccount }
+func (k Kind) Valid() bool { return k >= KindText && k <= KindFile }
 
 // HasTarget reports whether contents of this kind must name a target.
 func (k Kind) HasTarget() bool {
