@@ -32,6 +32,7 @@ type serveOptions struct {
 	epochGrace                   uint64
 	mailboxLimit                 int
 	limits                       server.Limits
+	blobs                        blobOptions
 }
 
 // storeFlags are the flags that choose the store, shared by serve and admin.
@@ -85,6 +86,7 @@ Without --tls-cert/--tls-key the server only listens on loopback addresses
 	f.IntVar(&l.RegisterBurst, "register-burst", 5, "burst of --register-rate")
 	f.Float64Var(&l.LookupRate, "lookup-rate", 5, "directory look-ups and key package claims per second per device (negative: unlimited)")
 	f.IntVar(&l.LookupBurst, "lookup-burst", 50, "burst of --lookup-rate")
+	blobFlags(f, &o.blobs)
 	return cmd
 }
 
@@ -161,10 +163,15 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 		defer nb.Close()
 		b = nb
 	}
+	routes, stopBlobs, err := setupBlobs(ctx, &o.blobs, o.data, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopBlobs()
 	srv, err := server.New(server.Config{
 		Store: st, Bus: b, ServerName: name, Logger: log, LogIPs: o.logIPs, TLS: tlsCfg,
 		PowBits: o.powBits, InviteOnly: o.inviteOnly, TTL: o.ttl, EpochGrace: o.epochGrace,
-		Limits: o.limits,
+		Limits: o.limits, Routes: routes,
 	})
 	if err != nil {
 		return usageError{err}
