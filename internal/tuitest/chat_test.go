@@ -100,6 +100,27 @@ func TestChatTwoTerminals(t *testing.T) {
 	x.key("alice", "Enter")
 	x.waitFor("alice", "error:", "no such account")
 
+	// A new device of alice's links from its own parley chat: it shows the
+	// link code, alice pastes it into hers, both show the same comparison
+	// code, and the new device then receives what follows.
+	x.chat("alice2", filepath.Join(dir, "alice2"), 100, 70, "--link-server", url)
+	linkScreen := x.waitFor("alice2", "Link code:", "Comparison code:", "▀")
+	capture(t, "link-new", linkScreen)
+	code, cmp := linkCode(t, linkScreen)
+	x.key("alice", "Escape")
+	x.waitFor("alice", "Parley — alice@")
+	x.key("alice", "l")
+	x.waitFor("alice", "link code:")
+	x.text("alice", code)
+	x.key("alice", "Enter")
+	x.waitFor("alice", "Comparison code:  "+cmp)
+	x.key("alice", "y")
+	x.waitFor("alice", "Linked.")
+	x.waitFor("alice2", "Parley — alice@", "# ")
+	x.text("bob", "after linking")
+	x.key("bob", "Enter")
+	x.waitFor("alice2", "bob@127.0.0.1: after linking")
+
 	// The side screens, at 80x24.
 	x.must("resize-window", "-t", "bob", "-x", "80", "-y", "24")
 	x.key("bob", "Escape")
@@ -152,4 +173,28 @@ func capture(t *testing.T, name, screen string) {
 	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screens", name+".txt"), []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// linkCode reads the link code and the comparison code off the new
+// device's screen.
+func linkCode(t *testing.T, screen string) (code, cmp string) {
+	t.Helper()
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "Comparison code:"); ok {
+			cmp = strings.TrimSpace(c)
+		}
+		if strings.TrimSpace(l) == "Link code:" {
+			for _, cl := range lines[i+1:] {
+				if strings.TrimSpace(cl) == "" {
+					break
+				}
+				code += strings.TrimSpace(cl)
+			}
+		}
+	}
+	if code == "" || cmp == "" {
+		t.Fatalf("no link code or comparison code on the screen:\n%s", screen)
+	}
+	return code, cmp
 }

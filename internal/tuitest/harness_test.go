@@ -168,9 +168,9 @@ func (x *tmux) must(args ...string) string {
 
 // chat starts `parley chat` for a profile in a new session of the size
 // given. When parley exits, the pane says so and stays.
-func (x *tmux) chat(name, profile string, w, h int, env ...string) {
+func (x *tmux) chat(name, profile string, w, h int, args ...string) {
 	x.t.Helper()
-	sh := fmt.Sprintf("%s %s chat --profile %s; echo PARLEY-EXITED $?; sleep 600", strings.Join(env, " "), binary, profile)
+	sh := fmt.Sprintf("%s chat --profile %s %s; echo PARLEY-EXITED $?; sleep 600", binary, profile, strings.Join(args, " "))
 	x.must("new-session", "-d", "-s", name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "sh", "-c", sh)
 }
 
