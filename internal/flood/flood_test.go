@@ -1,0 +1,331 @@
+package flood
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ts "github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
+)
+
+// abuserAddr is the abuser's own loopback source address: the server's
+// per-address limits see it apart from the well-behaved clients on
+// 127.0.0.1.
+var abuserAddr = net.ParseIP("127.0.0.2")
+
+func abuserDial(ctx context.Context, url string) (*wireclient.Client, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: abuserAddr}, Timeout: 5 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	return wireclient.Dial(ctx, url, &wireclient.Options{HTTPClient: hc})
+}
+
+// limits are the defaults of `parley serve`, except a device rate of
+// 100 frames/s (the default 500/s is more than a loaded 2-core machine lets
+// one flooding device reach); the well-behaved senders stay below 50/s.
+func limits(c *server.Config) {
+	c.Limits.DeviceRate, c.Limits.DeviceBurst = 100, 100
+	c.Limits.AddrRate, c.Limits.AddrBurst = 20, 50
+	c.Limits.RegisterRate, c.Limits.RegisterBurst = 0.1, 10 // setup registers 6 from 127.0.0.1
+	c.Limits.MaxConnectionsPerAddr = 64
+	c.Limits.LookupRate, c.Limits.LookupBurst = 5, 50
+}
+
+// pair is two devices in one group; a sends, b receives.
+type pair struct {
+	a, b  *wireclient.Client
+	group []byte
+	epoch uint64
+}
+
+func newPair(t *testing.T, srv *ts.Server, i int) *pair {
+	t.Helper()
+	ctx := ts.Context(t)
+	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
+	p := &pair{group: []byte(fmt.Sprintf("flood-pair-%d-%s", i, alice.ID[:6]))}
+	p.a = srv.Connect(t, alice.Devices[0])
+	if err := p.a.CreateGroup(ctx, p.group); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ts.Commit(ctx, p.a, p.group, 0, []byte("add"), []byte("welcome"), []*ts.Device{bob.Devices[0]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.epoch = r.GetEpoch()
+	p.b = srv.Connect(t, bob.Devices[0])
+	// Drain bob's Welcome.
+	f, err := p.b.Fetch(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []*wire.AckRef
+	for _, d := range f.GetDeliveries() {
+		refs = append(refs, wireclient.RefOf(d))
+	}
+	if err := p.b.Ack(ctx, refs, true); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// chat sends one message every interval for d and returns the
+// send-to-delivery latencies.
+func (p *pair) chat(ctx context.Context, d, interval time.Duration) ([]time.Duration, error) {
+	var lat []time.Duration
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		id := ts.MessageID()
+		start := time.Now()
+		if _, err := p.a.SendMessage(ctx, p.group, p.epoch, id, []byte("ciphertext-stand-in")); err != nil {
+			return nil, fmt.Errorf("well-behaved send: %w", err)
+		}
+		got := false
+		timeout := time.After(10 * time.Second)
+		for !got {
+			select {
+			case ev, ok := <-p.b.Events():
+				if !ok {
+					return nil, fmt.Errorf("well-behaved receiver disconnected: %v", p.b.Err())
+				}
+				if dl := ev.GetDelivery(); dl != nil {
+					_ = p.b.Ack(ctx, []*wire.AckRef{wireclient.RefOf(dl)}, false)
+					got = string(dl.GetMessageId()) == string(id[:])
+				}
+			case <-timeout:
+				return nil, fmt.Errorf("a well-behaved message was not delivered within 10s")
+			}
+		}
+		lat = append(lat, time.Since(start))
+		time.Sleep(interval)
+	}
+	return lat, nil
+}
+
+func p99(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[(len(s)*99)/100]
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// codes counts the error codes the abuser got.
+type codes struct {
+	mu sync.Mutex
+	m  map[string]map[wire.ErrorCode]int
+}
+
+func (c *codes) add(kind string, code wire.ErrorCode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[kind] == nil {
+		c.m[kind] = map[wire.ErrorCode]int{}
+	}
+	c.m[kind][code]++
+}
+
+func (c *codes) limited(kind string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[kind][wire.ErrorCode_RATE_LIMITED] + c.m[kind][wire.ErrorCode_TOO_MANY_CONNECTIONS]
+}
+
+// flood runs the abuser until stop closes: registration, connection and
+// send floods at once.
+func flood(parent context.Context, t *testing.T, srv *ts.Server, group []byte, epoch uint64, spam *wireclient.Client, got *codes, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	// Every call of the abuser ends when the flood stops.
+	ctx, cancel := context.WithCancel(parent)
+	go func() { <-stop; cancel() }()
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	wg.Add(3)
+	go func() { // registrations: new accounts as fast as the server answers
+		defer wg.Done()
+		for !stopped() {
+			c, err := abuserDial(ctx, srv.URL)
+			if err != nil {
+				got.add("register", wire.ErrorCode_ERROR_CODE_UNSPECIFIED)
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if _, err := c.Hello(ctx); err != nil {
+				got.add("register", ts.Code(err))
+				c.CloseNow()
+				continue
+			}
+			a := ts.NewIdentity(t)
+			_, err = c.Register(ctx, a.Key.Public(), a.Devices[0].Cert, "")
+			got.add("register", ts.Code(err))
+			c.CloseNow()
+		}
+	}()
+	go func() { // connections: open and hold as many as possible
+		defer wg.Done()
+		var held []*wireclient.Client
+		defer func() {
+			for _, c := range held {
+				c.CloseNow()
+			}
+		}()
+		for !stopped() && len(held) < 200 {
+			c, err := abuserDial(ctx, srv.URL)
+			if err != nil {
+				got.add("connect", wire.ErrorCode_ERROR_CODE_UNSPECIFIED)
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			select {
+			case e := <-c.ConnErrors():
+				got.add("connect", e.GetCode())
+				c.CloseNow()
+			case <-time.After(20 * time.Millisecond):
+				got.add("connect", wire.ErrorCode_ERROR_CODE_UNSPECIFIED)
+				held = append(held, c)
+			}
+		}
+		<-stop
+	}()
+	go func() { // sends: as fast as the server answers, ignoring retry_after
+		defer wg.Done()
+		var inner sync.WaitGroup
+		for range 4 {
+			inner.Add(1)
+			go func() {
+				defer inner.Done()
+				for !stopped() {
+					_, err := spam.SendMessage(ctx, group, epoch, ts.MessageID(), []byte("spam-spam-spam"))
+					switch code := ts.Code(err); {
+					case err == nil:
+						got.add("send", -1) // accepted
+					case code == wire.ErrorCode_ERROR_CODE_UNSPECIFIED:
+						return // disconnected (or stopped): the server may cut a flooding device
+					default:
+						got.add("send", code)
+					}
+				}
+			}()
+		}
+		inner.Wait()
+	}()
+	return &wg
+}
+
+func TestFloodFairness(t *testing.T) {
+	srv := ts.Start(t, ts.WithConfig(limits))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const pairs = 3
+	var ps []*pair
+	for i := range pairs {
+		ps = append(ps, newPair(t, srv, i))
+	}
+	// The abuser's own account and group, registered from its address.
+	abuser := ts.NewIdentity(t)
+	c, err := abuserDial(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, err := c.Hello(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx, abuser.Key.Public(), abuser.Devices[0].Cert, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Authenticate(ctx, abuser.ID, abuser.Devices[0].ID, abuser.Devices[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	group := []byte("abuser-" + string(abuser.ID[:6]))
+	if err := c.CreateGroup(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+
+	rounds, phase := 3, 1500*time.Millisecond
+	if testing.Short() {
+		rounds, phase = 1, 700*time.Millisecond
+	}
+	measure := func() (time.Duration, error) {
+		var mu sync.Mutex
+		var all []time.Duration
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for _, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lat, err := p.chat(ctx, phase, 20*time.Millisecond)
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, lat...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if err, _ := failed.Load().(error); err != nil {
+			return 0, err
+		}
+		return p99(all), nil
+	}
+	got := &codes{m: map[string]map[wire.ErrorCode]int{}}
+	var quiet, loud []time.Duration
+	for r := range rounds {
+		q, err := measure()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		wg := flood(ctx, t, srv, group, 0, c, got, stop)
+		time.Sleep(100 * time.Millisecond) // let the flood reach its limits
+		l, err := measure()
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("while flooded: %v", err)
+		}
+		t.Logf("round %d: p99 quiet %v, flooded %v", r+1, q, l)
+		quiet, loud = append(quiet, q), append(loud, l)
+	}
+	got.mu.Lock()
+	t.Logf("abuser's answers: %v", got.m)
+	got.mu.Unlock()
+	for _, kind := range []string{"register", "connect", "send"} {
+		if got.limited(kind) == 0 {
+			t.Errorf("the %s flood never hit a limit (RATE_LIMITED or TOO_MANY_CONNECTIONS)", kind)
+		}
+	}
+	mq, ml := median(quiet), median(loud)
+	t.Logf("median p99 delivery latency: quiet %v, flooded %v (ratio %.2f)", mq, ml, float64(ml)/float64(mq))
+	if testing.Short() {
+		return
+	}
+	// Sub-millisecond baselines are noise on a shared machine: the bound is
+	// 2× the baseline, and never below 2 ms.
+	if bound := max(2*mq, 2*time.Millisecond); ml > bound {
+		t.Errorf("flooded p99 %v exceeds 2× the quiet p99 %v", ml, mq)
+	}
+}
