@@ -15,7 +15,6 @@ import (
 
 	"github.com/parley-im/parley/filecrypt"
 	"github.com/parley-im/parley/server/blob"
-	"github.com/parley-im/parley/server/blob/devtoken"
 )
 
 // blobSweepInterval is how often expired blobs are deleted.
@@ -78,7 +77,7 @@ func parseSize(s string) (int64, error) {
 // setupBlobs builds the blob service mounted at /v1/blobs. Uploads are
 // authorised by device-signed tokens checked against devs. The returned stop
 // function ends the periodic sweep.
-func setupBlobs(ctx context.Context, o *blobOptions, data string, devs devtoken.DeviceStore, log *slog.Logger) (map[string]http.Handler, func(), error) {
+func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.DeviceStore, log *slog.Logger) (map[string]http.Handler, func(), error) {
 	maxFile, err := parseSize(o.maxFileSize)
 	if err != nil || maxFile < 0 {
 		return nil, nil, usageError{fmt.Errorf("invalid --max-file-size %q", o.maxFileSize)}
@@ -124,7 +123,7 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs devtoken.
 		backend = local
 	}
 	h := blob.NewHandler(blob.Config{MaxSize: maxBlob, Quota: quota, Logger: log},
-		backend, meta, &devtoken.Verifier{Store: devs})
+		backend, meta, &blob.DeviceAuthorizer{Store: devs})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

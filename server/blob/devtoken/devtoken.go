@@ -1,8 +1,9 @@
 // Package devtoken is the bearer token a device uses for the blob service
 // without a request on the chat protocol: the device signs (account, device,
 // expiry) with its own signature key, and the homeserver checks the signature
-// against the device's certificate in its store, refusing revoked devices and
-// deleted accounts.
+// against the device's certificate in its store (blob.DeviceAuthorizer),
+// refusing revoked devices and deleted accounts. It imports no server code,
+// so clients can mint tokens.
 //
 // Text form: "pd1." + base64url(payload) + "." + base64url(signature), where
 // payload is a version byte, the account id (one length byte), the 16-byte
@@ -11,7 +12,6 @@
 package devtoken
 
 import (
-	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/binary"
@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/identity"
-	"github.com/parley-im/parley/server/blob"
-	"github.com/parley-im/parley/server/store"
 )
 
 // Domain is the signature domain of blob tokens.
@@ -124,63 +122,11 @@ func Parse(t Token) (Claims, []byte, []byte, error) {
 	return c, p, sig, err
 }
 
-// DeviceStore is the part of the homeserver store the verifier needs.
-type DeviceStore interface {
-	Account(ctx context.Context, id identity.AccountID) (store.Account, error)
-	Device(ctx context.Context, ref store.DeviceRef) (store.Device, error)
-}
-
-// Verifier is a blob.Authorizer for device-signed tokens.
-type Verifier struct {
-	Store DeviceStore
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-}
-
-var _ blob.Authorizer = (*Verifier)(nil)
-
-func unauthorized(why string) error { return fmt.Errorf("%w: %s", blob.ErrUnauthorized, why) }
-
-// Authorize implements blob.Authorizer: the token must be well formed,
-// unexpired, not expire further than MaxLifetime ahead, and be signed by a
-// device of an existing account that is not revoked.
-func (v *Verifier) Authorize(ctx context.Context, token string) (identity.AccountID, error) {
-	c, p, sig, err := Parse(Token(token))
-	if err != nil {
-		return "", unauthorized("malformed token")
+// Verify checks that sig is the signature of payload by the device cert
+// certifies, as returned by [Parse].
+func Verify(cert *identity.DeviceCertificate, payload, sig []byte) error {
+	if err := cert.VerifyDeviceSignature(Domain, payload, sig); err != nil {
+		return fmt.Errorf("failed to verify blob token: %w", err)
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	if !now.Before(c.Expires) {
-		return "", unauthorized("token expired")
-	}
-	if c.Expires.After(now.Add(MaxLifetime)) {
-		return "", unauthorized("token lifetime too long")
-	}
-	if _, err := v.Store.Account(ctx, c.Account); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", unauthorized("unknown account")
-		}
-		return "", fmt.Errorf("failed to look up account: %w", err)
-	}
-	d, err := v.Store.Device(ctx, store.DeviceRef{Account: c.Account, Device: c.Device})
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", unauthorized("unknown device")
-		}
-		return "", fmt.Errorf("failed to look up device: %w", err)
-	}
-	if d.Revoked() {
-		return "", unauthorized("device revoked")
-	}
-	cert, err := identity.ParseDeviceCertificate(d.Certificate)
-	if err != nil {
-		return "", unauthorized("device certificate unreadable")
-	}
-	if err := cert.VerifyDeviceSignature(Domain, p, sig); err != nil {
-		return "", unauthorized("bad signature")
-	}
-	return c.Account, nil
+	return nil
 }
