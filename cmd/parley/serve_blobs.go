@@ -145,5 +145,10 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.Devi
 	}()
 	log.Info("file transfer enabled", "storage", storage, "dir", dir, "max_file_size", maxFile, "quota", quota)
 	stop := func() { cancel(); <-done }
-	return map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h}, stop, nil
+	arch, err := setupArchive(dir, devs)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h, "/v1/archive/": arch}, stop, nil
 }
