@@ -52,6 +52,7 @@ type driver struct {
 	m      *Model
 	events <-chan client.Event
 	quit   bool
+	bells  int
 }
 
 func newDriver(t *testing.T, n *net, c *client.Client, opts Options) *driver {
@@ -96,6 +97,10 @@ func (d *driver) run(cmd tea.Cmd) {
 			queue = append(queue, msg...)
 		case tea.QuitMsg:
 			d.quit = true
+		case tea.RawMsg:
+			if msg.Msg == "\a" {
+				d.bells++
+			}
 		default:
 			_, next := d.m.Update(msg)
 			queue = append(queue, next)
@@ -268,7 +273,7 @@ func TestModelScreens(t *testing.T) {
 	a.press(tea.KeyEscape)
 
 	a.typeText("v")
-	v := a.waitFor("Safety number with", "█")
+	v := a.waitFor("Safety number with", "█", "Not verified yet")
 	digits := 0
 	for _, r := range v {
 		if r >= '0' && r <= '9' {
@@ -278,6 +283,8 @@ func TestModelScreens(t *testing.T) {
 	if digits < 60 {
 		t.Errorf("the safety number shows %d digits, want 60:\n%s", digits, v)
 	}
+	a.typeText("m")
+	a.waitFor("✓ verified")
 	a.press(tea.KeyEscape)
 
 	a.typeText("d")
@@ -384,4 +391,89 @@ func TestShortTime(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint
+}
+
+// TestModelLive covers the live parts: scrollback through a history longer
+// than a page, typing notices, the bell for other chats and the
+// connection state.
+func TestModelLive(t *testing.T) {
+	n := newNet(t)
+	alice, bob := n.account("alice"), n.account("bob")
+	for _, c := range []*client.Client{alice, bob} {
+		if err := c.SetSetting(n.ctx, client.SettingTyping, "on"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat, _, err := alice.SendTo(n.ctx, "bob", "message 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 2*pageSize + 30
+	for i := 1; i < total; i++ {
+		if _, err := alice.Send(n.ctx, chat, fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newDriver(t, n, bob, Options{Bell: true})
+	b.waitFor(fmt.Sprintf("(%d)", total))
+	b.press(tea.KeyEnter)
+	b.waitFor(fmt.Sprintf("message %d", total-1))
+	// Page up until the first message shows: older pages load on the way.
+	for i := 0; i < 200 && !strings.Contains(b.view(), "message 0\n"); i++ {
+		b.press(tea.KeyPgUp)
+	}
+	if v := b.view(); !strings.Contains(v, "message 0\n") || strings.Contains(v, "older messages") {
+		t.Fatalf("scrollback did not reach the first message:\n%s", v)
+	}
+	got := 0
+	for _, v := range b.m.conv.msgs {
+		if strings.HasPrefix(string(v.m.Body), "message ") {
+			got++
+		}
+	}
+	if got != total {
+		t.Errorf("loaded %d messages, want %d", got, total)
+	}
+	b.press(tea.KeyPgDown)
+
+	// Typing notices, both turned on.
+	a := newDriver(t, n, alice, Options{})
+	a.press(tea.KeyEnter)
+	a.waitFor("← bob@")
+	a.typeText("wri")
+	b.waitFor("alice@127.0.0.1 typing…")
+
+	// A message in another chat rings the bell and marks the title.
+	grp, err := alice.CreateGroup(n.ctx, "other", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(n.ctx, grp, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for b.bells == 0 && time.Now().Before(deadline) {
+		b.pump()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b.bells == 0 {
+		t.Error("no bell for a message in another chat")
+	}
+	b.waitFor("alice@127.0.0.1: message")
+	deadline = time.Now().Add(30 * time.Second)
+	for b.m.View().WindowTitle != "(1) Parley" && time.Now().Before(deadline) {
+		b.pump()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if title := b.m.View().WindowTitle; title != "(1) Parley" {
+		t.Errorf("title = %q, want the unread marker for the other chat", title)
+	}
+
+	// Connection state.
+	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Reconnecting, Queued: 2}))
+	b.waitFor("○ reconnecting (2 queued)")
+	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Offline, Queued: 3}))
+	b.waitFor("○ offline (3 queued)")
+	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Online}))
+	b.waitFor("● online")
 }

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"strings"
 
@@ -12,7 +11,6 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/parley-im/parley/client"
-	"github.com/parley-im/parley/identity"
 )
 
 // linkState is the "link a new device" screen, run on an existing device.
@@ -36,7 +34,7 @@ type devicesState struct {
 // verifyState is the safety-number screen.
 type verifyState struct {
 	address string
-	number  string
+	safety  *client.Safety
 	qr      string
 	loading bool
 	err     error
@@ -56,8 +54,9 @@ type devicesMsg struct {
 }
 
 type verifyMsg struct {
-	address, number, qr string
-	err                 error
+	address, qr string
+	safety      *client.Safety
+	err         error
 }
 
 type settingsMsg struct {
@@ -139,25 +138,16 @@ func (m *Model) openVerify(address string) tea.Cmd {
 	m.verify = verifyState{address: address, loading: true}
 	c, ctx := m.c, m.ctx
 	return func() tea.Msg {
-		acct, err := c.Resolve(ctx, address)
+		safety, err := c.SafetyNumber(ctx, address)
 		if err != nil {
 			return verifyMsg{address: address, err: err}
 		}
-		id, err := c.Store().Identity(ctx)
-		if err != nil {
-			return verifyMsg{address: address, err: err}
-		}
-		mine, theirs := id.AccountKey.Public(), ed25519.PublicKey(acct.Key)
-		q, err := qrcode.New(string(identity.SafetyQRPayload(mine, theirs)), qrcode.Low)
+		q, err := qrcode.New(string(safety.QR), qrcode.Low)
 		if err != nil {
 			return verifyMsg{address: address, err: fmt.Errorf("failed to draw the QR code: %w", err)}
 		}
-		name := address
-		if acct.Username != "" && !strings.Contains(address, "@") {
-			name = acct.Username
-		}
 		q.DisableBorder = true
-		return verifyMsg{address: name, number: identity.SafetyNumber(mine, theirs), qr: quietZone(q.ToSmallString(false))}
+		return verifyMsg{address: address, safety: safety, qr: quietZone(q.ToSmallString(false))}
 	}
 }
 
@@ -169,7 +159,7 @@ func (m *Model) updateScreens(msg tea.Msg) tea.Cmd {
 		m.devices.list, m.devices.err = msg.list, msg.err
 		m.devices.cursor = min(m.devices.cursor, max(0, len(msg.list)-1))
 	case verifyMsg:
-		m.verify = verifyState{address: msg.address, number: msg.number, qr: msg.qr, err: msg.err}
+		m.verify = verifyState{address: msg.address, safety: msg.safety, qr: msg.qr, err: msg.err}
 	case settingsMsg:
 		m.settings.values, m.settings.err = msg.values, msg.err
 	case linkMsg:
@@ -210,6 +200,16 @@ func (m *Model) screenKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.settingsKey(s)
 	case screenLink:
 		return m.linkKey(k)
+	case screenVerify:
+		if s == "m" && m.verify.safety != nil && !m.verify.safety.Verified {
+			safety, address := m.verify.safety, m.verify.address
+			return m.do("saving", func(ctx context.Context) doneMsg {
+				if err := m.c.MarkVerified(ctx, safety); err != nil {
+					return doneMsg{err: err}
+				}
+				return doneMsg{info: "marked " + address + " as verified", then: m.openVerify(address)}
+			})
+		}
 	}
 	return nil
 }
@@ -443,8 +443,16 @@ func (m *Model) verifyView(b *strings.Builder) {
 		b.WriteString("\n" + m.st.errText.Render("error: "+errorText(v.err)) + "\n")
 		return
 	}
-	b.WriteString(wrapText("Compare these digits with "+v.address+" in person or over a channel you trust, or scan the code. If they match, nobody is in between.", m.width) + "\n\n")
-	groups := strings.Fields(v.number)
+	b.WriteString(wrapText("Compare these digits with "+v.address+" in person or over a channel you trust, or scan the code. If they match, nobody is in between.", m.width) + "\n")
+	switch {
+	case v.safety.Changed:
+		b.WriteString(m.st.errText.Render("The safety number CHANGED since you verified it: "+v.address+" has a new account key. Compare again.") + "\n")
+	case v.safety.Verified:
+		b.WriteString(m.st.infoText.Render("✓ verified: you compared this number before.") + "\n")
+	default:
+		b.WriteString(m.st.faint.Render("Not verified yet: press m once the numbers match.") + "\n")
+	}
+	groups := strings.Fields(v.safety.Number)
 	var digits []string
 	for i := 0; i < len(groups); i += 4 {
 		digits = append(digits, "  "+m.st.bold.Render(strings.Join(groups[i:min(i+4, len(groups))], " ")), "")
