@@ -30,6 +30,9 @@ type messageJSON struct {
 	EditedAt     string `json:"edited_at,omitempty"`
 	ExpiresAt    string `json:"expires_at,omitempty"`
 	State        string `json:"state,omitempty"`
+	// File describes the file of a message of kind "file" (its id is what
+	// parley file get takes).
+	File *client.File `json:"file,omitempty"`
 	// Reactions are the current reactions (history only).
 	Reactions []reactionJSON `json:"reactions,omitempty"`
 }
@@ -93,6 +96,12 @@ func messageOf(m *store.Message, kind string) messageJSON {
 	}
 	if kind != "undecryptable" {
 		j.Text = string(m.Body)
+	}
+	if m.Kind == store.KindFile {
+		j.Text = "" // the body is the file reference, with its key
+		if f, err := client.FileOf(m); err == nil && kind != "undecryptable" {
+			j.File = &f
+		}
 	}
 	if m.Kind == store.KindReply && !m.Target.IsZero() {
 		j.ReplyTo = m.Target.String()
@@ -194,6 +203,9 @@ func (p *printer) message(ctx context.Context, c *client.Client, m *store.Messag
 	text := j.Text
 	if kind == "undecryptable" {
 		text = "[this message could not be decrypted]"
+	}
+	if j.File != nil {
+		text = fmt.Sprintf("[file %q, %s, %s: parley file get %s]", j.File.Name, sizeText(j.File.Size), j.File.MediaType, j.ID)
 	}
 	if j.ReplyTo != "" {
 		text = "[reply to " + j.ReplyTo[:8] + "] " + text
