@@ -1,0 +1,5 @@
+//go:build !race
+
+package filetest
+
+const raceEnabled = false
