@@ -230,6 +230,11 @@ func (c *Client) savePendingUpload(ctx context.Context, name string, u transfer.
 	return nil
 }
 
+// SafeFileName turns a file name from a file message into a plain base name
+// that is safe to create in a folder (no separators, no control characters,
+// never "." or "..").
+func SafeFileName(name string) string { return sanitizeFileName(filepath.Base(name)) }
+
 // sanitizeFileName makes a base name acceptable to filecrypt.FileRef.
 func sanitizeFileName(name string) string {
 	out := make([]rune, 0, len(name))
@@ -284,7 +289,7 @@ func (c *Client) GetFile(ctx context.Context, id MessageID, outPath string, prog
 		return "", err
 	}
 	if outPath == "" {
-		outPath = sanitizeFileName(filepath.Base(ref.Name))
+		outPath = SafeFileName(ref.Name)
 	}
 	tc, err := c.blobClient(ref.Origin)
 	if err != nil {

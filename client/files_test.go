@@ -194,3 +194,14 @@ func TestFileResumeAndLimit(t *testing.T) {
 		t.Fatalf("over-limit file: %v", err)
 	}
 }
+
+func TestSafeFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"report.pdf": "report.pdf", "../../etc/passwd": "passwd", "..": "file", ".": "file", "": "file",
+		"a\\b": "a_b", "x\ny": "x_y", "/": "_", strings.Repeat("é", 200): strings.Repeat("é", 127),
+	} {
+		if got := SafeFileName(in); got != want {
+			t.Errorf("SafeFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -112,6 +112,19 @@ If the download is interrupted, run the same command again to resume it.`,
 			if err := c.Sync(ctx); err != nil && !errors.Is(err, client.ErrOffline) {
 				return explain(err, c)
 			}
+			if out == "" {
+				// The name comes from the sender: never replace a file
+				// already there without being asked to.
+				if m, err := c.Store().Message(ctx, id); err == nil {
+					if fi, err := client.FileOf(m); err == nil {
+						name := client.SafeFileName(fi.Name)
+						if _, err := os.Stat(name); err == nil {
+							return cliErr(os.ErrExist, "%s already exists here: pass --out PATH to choose where to save the file", name)
+						}
+						out = name
+					}
+				}
+			}
 			bar := newProgressBar(e.stderr, f.json, "receiving")
 			path, err := c.GetFile(ctx, id, out, bar.update)
 			bar.done(err == nil)
