@@ -14,10 +14,6 @@ import (
 	"github.com/parley-im/parley/client/store"
 )
 
-// ErrFilesUnavailable means the SDK this UI is built with cannot send files
-// yet; /file says so instead of pretending.
-var ErrFilesUnavailable = errors.New("sending files is not available yet: this Parley client has no file transfer")
-
 // submit sends the composer's text (Enter): a command, an edit, a reply
 // or a message.
 func (m *Model) submit() tea.Cmd {
@@ -170,8 +166,7 @@ func (m *Model) command(line string) tea.Cmd {
 			m.setError(fmt.Errorf("%s is a folder, not a file", rest))
 			return nil
 		}
-		m.setError(ErrFilesUnavailable)
-		return nil
+		return m.sendFile(rest)
 	case "react":
 		m.setError(errors.New("select a message first (↑ on an empty line), then press + or 1-5"))
 		return nil

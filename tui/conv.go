@@ -236,6 +236,9 @@ func (m *Model) convHeight() int {
 	if m.conv != nil && (m.conv.replyTo != nil || m.conv.editing != nil || m.conv.reactTo != nil) {
 		h--
 	}
+	if m.transfer != nil {
+		h--
+	}
 	return max(1, h)
 }
 
@@ -351,6 +354,13 @@ func (m *Model) selectionKey(s string) tea.Cmd {
 			_, err := m.c.Delete(ctx, chat, id)
 			return doneMsg{err: err}
 		})
+	case "s":
+		if sel.Kind != store.KindFile || sel.Deleted {
+			m.setError(fmt.Errorf("only file messages can be saved"))
+			return nil
+		}
+		cv.selected = -1
+		return m.saveFile(sel)
 	case "+":
 		cv.reactTo, cv.replyTo, cv.editing = sel, nil, nil
 		cv.selected = -1
@@ -473,7 +483,7 @@ func (m *Model) chatView() string {
 	} else if cv.scroll > 0 {
 		typing = fmt.Sprintf("↓ %d more lines below (pgdn)", cv.scroll)
 	} else if cv.selected >= 0 {
-		typing = "r reply · e edit · x delete · 1-5 react · + reaction · esc"
+		typing = "r reply · e edit · x delete · s save file · 1-5 react · + reaction · esc"
 	}
 	b.WriteString(m.st.faint.Render(truncate(typing, m.width)) + "\n")
 	switch {
@@ -483,6 +493,9 @@ func (m *Model) chatView() string {
 		b.WriteString(m.st.infoText.Render(truncate("replying to "+m.accountName(cv.replyTo.Sender)+": "+oneLine(cv.replyTo.Body)+"  (esc cancels)", m.width)) + "\n")
 	case cv.reactTo != nil:
 		b.WriteString(m.st.infoText.Render(truncate("type a reaction and press enter (esc cancels)", m.width)) + "\n")
+	}
+	if m.transfer != nil {
+		b.WriteString(m.transferLine() + "\n")
 	}
 	b.WriteString(m.composer.View())
 	return b.String()
@@ -565,7 +578,7 @@ func (m *Model) messageLines(v msgView, selected bool) []string {
 	case msg.State == store.StateUndecryptable:
 		text = m.st.errText.Render("[this message could not be decrypted]")
 	case msg.Kind == store.KindFile:
-		text = "[file] " + string(msg.Body)
+		text = fileText(msg)
 	default:
 		text = string(msg.Body)
 	}

@@ -214,7 +214,7 @@ func (m *Model) preview(it chatItem) string {
 	case l.Kind == store.KindSystem:
 		return text
 	case l.Kind == store.KindFile:
-		text = "[file]"
+		text = fileText(l)
 	}
 	return who + ": " + text
 }

@@ -24,6 +24,8 @@ type Options struct {
 	// Bell rings the terminal bell for new messages in other chats (the
 	// window title shows an unread marker either way).
 	Bell bool
+	// DownloadDir is where saved files go (default: the current folder).
+	DownloadDir string
 }
 
 // screen is what fills the window.
@@ -75,6 +77,8 @@ type Model struct {
 	resolving  map[identity.AccountID]bool
 	typing     map[client.ChatID]map[identity.AccountID]time.Time
 	lastTyping time.Time
+
+	transfer *transferState
 
 	// side screens
 	link     linkState
@@ -183,6 +187,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmds = append(cmds, msg.then)
 		}
 		return m, tea.Batch(cmds...)
+	case progressMsg, transferDoneMsg:
+		return m, m.updateTransfer(msg)
 	case devicesMsg, verifyMsg, settingsMsg, linkMsg:
 		return m, m.updateScreens(msg)
 	case tea.PasteMsg:

@@ -1,7 +1,11 @@
 package tui
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"os"
+	"path/filepath"
 	"fmt"
 	"reflect"
 	"strings"
@@ -15,9 +19,12 @@ import (
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/server/blob"
 )
 
-// net is a real server with real clients kept online.
+// net is a real server (with the blob service) and real clients kept
+// online.
 type net struct {
 	t   *testing.T
 	srv *testserver.Server
@@ -27,7 +34,20 @@ type net struct {
 
 func newNet(t *testing.T) *net {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	n := &net{t: t, srv: testserver.Start(t), ctx: ctx}
+	dir := t.TempDir()
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *server.Config) {
+		local, err := blob.NewLocal(filepath.Join(dir, "data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := blob.OpenFileMeta(filepath.Join(dir, "meta"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := blob.NewHandler(blob.Config{MaxSize: blob.DefaultMaxSize}, local, meta, &blob.DeviceAuthorizer{Store: cfg.Store})
+		cfg.Routes = map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h}
+	}))
+	n := &net{t: t, srv: srv, ctx: ctx}
 	t.Cleanup(func() { cancel(); n.wg.Wait() })
 	return n
 }
@@ -162,7 +182,7 @@ func TestModelChat(t *testing.T) {
 	n := newNet(t)
 	alice, bob := n.account("alice"), n.account("bob")
 	a := newDriver(t, n, alice, Options{})
-	b := newDriver(t, n, bob, Options{})
+	b := newDriver(t, n, bob, Options{DownloadDir: t.TempDir()})
 	a.waitFor("Parley — alice@", "No chats yet")
 
 	// New chat by username; the message is sent and acknowledged.
@@ -227,6 +247,29 @@ func TestModelChat(t *testing.T) {
 	a.press(tea.KeyEnter)
 	b.press(tea.KeyEscape)
 	b.waitFor("# crew", "alice@127.0.0.1: hi crew", "(1)")
+
+	// A file: alice sends it with a progress bar, bob sees and saves it.
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "notes.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.typeText("/file " + path)
+	a.press(tea.KeyEnter)
+	a.waitFor("sent notes.bin", "100% (3.0 MiB of 3.0 MiB)", "me: 📎 notes.bin (3.0 MiB")
+	b.waitFor("alice@127.0.0.1: 📎 notes.bin (3.0 MiB")
+	b.typeText("/crew")
+	b.press(tea.KeyEnter)
+	b.waitFor("← # crew", "📎 notes.bin")
+	b.press(tea.KeyUp)
+	b.typeText("s")
+	b.waitFor("saved notes.bin to")
+	if got, err := os.ReadFile(filepath.Join(b.m.opts.DownloadDir, "notes.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("saved file: %d bytes, %v; want the %d bytes sent", len(got), err, len(data))
+	}
 
 	// Errors stay in the UI.
 	a.typeText("/chat nobody")
@@ -476,4 +519,41 @@ func TestModelLive(t *testing.T) {
 	b.waitFor("○ offline (3 queued)")
 	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Online}))
 	b.waitFor("● online")
+}
+
+// TestTransferProgress shows a transfer's progress bar while it runs and
+// its end in the status line.
+func TestTransferProgress(t *testing.T) {
+	n := newNet(t)
+	for _, noColor := range []bool{false, true} {
+		m := New(n.ctx, n.account(fmt.Sprintf("u%v", noColor)), nil, Options{NoColor: noColor})
+		m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+		m.conv = &convState{id: "x", selected: -1}
+		m.screen = screenChat
+		release := make(chan struct{})
+		cmd := m.startTransfer("sending", "big.iso", func(_ context.Context, p client.FileProgress) (string, error) {
+			p(1<<20, 4<<20)
+			<-release
+			p(4<<20, 4<<20)
+			return "sent big.iso", nil
+		})
+		m.Update(cmd())
+		v := ansi.Strip(m.View().Content)
+		if !strings.Contains(v, "sending big.iso") || !strings.Contains(v, " 25% (1.0 MiB of 4.0 MiB)") {
+			t.Fatalf("no progress bar at 25%%:\n%s", v)
+		}
+		if noColor && !strings.Contains(v, "#####...............") {
+			t.Errorf("NO_COLOR bar not drawn in ASCII:\n%s", v)
+		}
+		if again := m.startTransfer("sending", "other", nil); again != nil || !strings.Contains(m.status, "already sending") {
+			t.Errorf("a second transfer started while one runs (status %q)", m.status)
+		}
+		close(release)
+		for m.transfer != nil {
+			m.Update(m.transfer.wait())
+		}
+		if v := ansi.Strip(m.View().Content); !strings.Contains(v, "sent big.iso") || !strings.Contains(v, "100% (4.0 MiB of 4.0 MiB)") {
+			t.Errorf("no completed transfer in the status line:\n%s", v)
+		}
+	}
 }

@@ -15,7 +15,7 @@ func init() { addCommand(newChatCmd) }
 func newChatCmd(e *env) *cobra.Command {
 	var f clientFlags
 	var bell bool
-	var linkServer string
+	var linkServer, downloads string
 	cmd := &cobra.Command{
 		Use:   "chat",
 		Short: "Open the terminal messenger",
@@ -31,7 +31,7 @@ your account approves it (key l in its parley chat), then opens the chats.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			opts := tui.Options{NoColor: e.getenv("NO_COLOR") != "", Bell: bell}
+			opts := tui.Options{NoColor: e.getenv("NO_COLOR") != "", Bell: bell, DownloadDir: downloads}
 			var c *client.Client
 			if linkServer != "" {
 				dir, err := f.dir()
@@ -63,6 +63,7 @@ your account approves it (key l in its parley chat), then opens the chats.`,
 	}
 	addClientFlags(cmd, &f, false)
 	cmd.Flags().BoolVar(&bell, "bell", true, "ring the terminal bell for new messages in other chats")
+	cmd.Flags().StringVar(&downloads, "download-dir", ".", "where saved files go")
 	cmd.Flags().StringVar(&linkServer, "link-server", "", "link this new device to an account on the server at URL first")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package tuitest
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,10 @@ func TestChatTwoTerminals(t *testing.T) {
 
 	x := newTmux(t)
 	x.chat("alice", alice, 100, 30)
-	x.chat("bob", bob, 100, 30)
+	if err := os.Mkdir(filepath.Join(dir, "bob-downloads"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	x.chat("bob", bob, 100, 30, "--download-dir", filepath.Join(dir, "bob-downloads"))
 	x.waitFor("alice", "No chats yet", "online")
 	x.waitFor("bob", "No chats yet", "online")
 
@@ -86,14 +90,26 @@ func TestChatTwoTerminals(t *testing.T) {
 	x.key("bob", "Enter")
 	x.waitFor("alice", "bob@127.0.0.1: bob in the team")
 
-	// Files: the SDK has no file transfer yet, and the UI says so.
-	path := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(path, []byte("notes"), 0o600); err != nil {
+	// A file with its progress bar: alice sends 24 MiB to the group; bob
+	// sees the file message and saves it.
+	data := make([]byte, 24<<20)
+	for i := range data {
+		data[i] = byte(i*31 + i>>11)
+	}
+	path := filepath.Join(dir, "notes.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	x.text("alice", "/file "+path)
 	x.key("alice", "Enter")
-	x.waitFor("alice", "sending files is not available yet")
+	x.waitFor("alice", "sent notes.bin", "100% (24.0 MiB of 24.0 MiB)")
+	x.waitFor("bob", "alice@127.0.0.1: 📎 notes.bin (24.0 MiB")
+	x.key("bob", "Up")
+	x.key("bob", "s")
+	x.waitFor("bob", "saved notes.bin to")
+	if got, err := os.ReadFile(filepath.Join(dir, "bob-downloads", "notes.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("bob saved %d bytes (%v), want the %d sent", len(got), err, len(data))
+	}
 
 	// Network errors show in the UI and do not end it.
 	x.text("alice", "/chat nobody")
