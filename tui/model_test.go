@@ -3,10 +3,10 @@ package tui
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"fmt"
 	"reflect"
 	"strings"
 	"sync"
