@@ -263,3 +263,18 @@ func sendText(t *testing.T, p *profile) string {
 	t.Helper()
 	return one[sentJSON](t, p.cmd("send", "bob@127.0.0.1", "hello", "--json")).ID
 }
+
+// TestFileQuota: a file that would take an account over --blob-quota is
+// refused clearly; files within it go through.
+func TestFileQuota(t *testing.T) {
+	srv := startServer(t, "--blob-quota", "1MiB")
+	alice := newProfile(t, srv, "alice")
+	newProfile(t, srv, "bob")
+	first := canaryFile(t, "first ", 600<<10)
+	alice.cmd("file", "send", "bob@127.0.0.1", first)
+	second := filepath.Join(t.TempDir(), "second.bin")
+	if err := os.WriteFile(second, bytes.Repeat([]byte("second "), 600<<10/7), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, "quota", alice.args("file", "send", "bob@127.0.0.1", second)...)
+}
