@@ -188,6 +188,22 @@ func TestFileResumeAndLimit(t *testing.T) {
 	if m, err := a.st.Message(h.ctx, id); err != nil || m.Kind != store.KindFile {
 		t.Fatalf("sent message: %v, %v", m, err)
 	}
+	// An empty file goes through too.
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eid, err := a.SendFilePath(h.ctx, chat, empty, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "empty.out")
+	if _, err := a.GetFile(h.ctx, eid, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() != 0 {
+		t.Fatalf("empty file download: %v, %v", fi, err)
+	}
 	// A file over the limit is refused.
 	big, _ := canaryFile(t, "big ", 1<<20+1)
 	if _, err := a.SendFilePath(h.ctx, chat, big, nil); !errors.Is(err, ErrFileTooLarge) {
