@@ -443,8 +443,10 @@ func TestModelLive(t *testing.T) {
 	n := newNet(t)
 	alice, bob := n.account("alice"), n.account("bob")
 	for _, c := range []*client.Client{alice, bob} {
-		if err := c.SetSetting(n.ctx, client.SettingTyping, "on"); err != nil {
-			t.Fatal(err)
+		for _, k := range []string{client.SettingTyping, client.SettingReadReceipts} {
+			if err := c.SetSetting(n.ctx, k, "on"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	chat, _, err := alice.SendTo(n.ctx, "bob", "message 0")
@@ -483,6 +485,8 @@ func TestModelLive(t *testing.T) {
 	a := newDriver(t, n, alice, Options{})
 	a.press(tea.KeyEnter)
 	a.waitFor("← bob@")
+	// Bob read everything, and both allow read receipts.
+	a.waitFor("✓✓ read")
 	a.typeText("wri")
 	b.waitFor("alice@127.0.0.1 typing…")
 
