@@ -38,7 +38,10 @@ type chatItem struct {
 // chatsMsg is a freshly loaded chat list.
 type chatsMsg struct {
 	items []chatItem
-	err   error
+	// queued counts the outbox (the SDK reports it only on connection
+	// changes; see ../plans/tui-needs.md, item 2).
+	queued int
+	err    error
 }
 
 // accounts lists the accounts the chat list names.
@@ -89,7 +92,11 @@ func (m *Model) loadChats() tea.Cmd {
 			return chatsMsg{err: err}
 		}
 		var items []chatItem
+		queued := 0
 		for _, conv := range convs {
+			if out, err := c.Store().Outbox(ctx, conv.ID, store.MaxPageSize); err == nil {
+				queued += len(out)
+			}
 			if conv.Kind == store.ChatSelf {
 				continue
 			}
@@ -101,7 +108,7 @@ func (m *Model) loadChats() tea.Cmd {
 			items = append(items, it)
 		}
 		sort.SliceStable(items, func(i, j int) bool { return items[i].lastAt.After(items[j].lastAt) })
-		return chatsMsg{items: items}
+		return chatsMsg{items: items, queued: queued}
 	}
 }
 
@@ -116,6 +123,7 @@ func (m *Model) setChats(msg chatsMsg) {
 		cur = vis[m.cursor].conv.ID
 	}
 	m.chats = msg.items
+	m.queued = msg.queued
 	m.cursor = 0
 	for i, it := range m.visibleChats() {
 		if it.conv.ID == cur {
