@@ -84,7 +84,9 @@ func (c *Client) blobClient(origin string) (*transfer.Client, error) {
 		u.Scheme = "https"
 	}
 	if origin != "" && origin != u.Host {
-		u = &url.URL{Scheme: "https", Host: origin}
+		// Another server's blob: download only, and never hand it a
+		// token for our home server.
+		return &transfer.Client{BaseURL: (&url.URL{Scheme: "https", Host: origin}).String(), HTTP: http.DefaultClient}, nil
 	}
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	return &transfer.Client{
