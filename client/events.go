@@ -77,6 +77,9 @@ type Event struct {
 	Queued int
 	// Text is a short human description (membership changes, policy).
 	Text string
+	// File describes the file of a file message (Message of kind
+	// store.KindFile); nil otherwise. Fetch it with GetFile.
+	File *File
 }
 
 // Subscribe returns a channel of events and a function that ends the
@@ -115,6 +118,11 @@ func (c *Client) emit(evs ...Event) {
 	c.subsMu.Lock()
 	defer c.subsMu.Unlock()
 	for _, ev := range evs {
+		if ev.File == nil && ev.Message != nil {
+			if f, err := FileOf(ev.Message); err == nil {
+				ev.File = &f
+			}
+		}
 		for _, ch := range c.subs {
 			select {
 			case ch <- ev:

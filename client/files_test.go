@@ -82,6 +82,8 @@ func TestFileSendGet(t *testing.T) {
 	}
 	const canary = "canary-file-contents-7f3a "
 	path, data := canaryFile(t, canary, 3*filecrypt.ChunkSize+1)
+	events, stop := b.Subscribe(1024)
+	defer stop()
 	var last int64
 	id, err := a.SendFilePath(h.ctx, chat, path, func(done, total int64) { last = done })
 	if err != nil {
@@ -101,6 +103,21 @@ func TestFileSendGet(t *testing.T) {
 	}
 	if f.Name != "report.txt" || f.Size != int64(len(data)) || f.MediaType != "text/plain" {
 		t.Errorf("file = %+v", f)
+	}
+	// The event of the arriving message carries the file's description.
+	timeout := time.After(30 * time.Second)
+	for found := false; !found; {
+		select {
+		case ev := <-events:
+			if ev.Message != nil && ev.Message.ID == id {
+				found = true
+				if ev.File == nil || *ev.File != f {
+					t.Errorf("event file = %+v, want %+v", ev.File, f)
+				}
+			}
+		case <-timeout:
+			t.Fatal("no event for the file message")
+		}
 	}
 	out := filepath.Join(t.TempDir(), "got.txt")
 	if _, err := b.GetFile(h.ctx, id, out, nil); err != nil {
