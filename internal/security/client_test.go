@@ -266,3 +266,125 @@ func TestReplayedApplicationMessageShownOnce(t *testing.T) {
 	}
 	t.Logf("alice counted %d undecryptable (the refused replays)", alice.Undecryptable())
 }
+
+// offline is a client the test can stop and reopen.
+type offline struct {
+	h    *sdk
+	dir  string
+	c    *client.Client
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (h *sdk) offlineAccount() *offline {
+	h.t.Helper()
+	o := &offline{h: h, dir: h.t.TempDir()}
+	c, err := client.Init(h.ctx, o.dir, h.srv.URL, sdkOpts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	o.c = c
+	o.start()
+	return o
+}
+
+func (o *offline) start() {
+	ctx, cancel := context.WithCancel(o.h.ctx)
+	o.stop, o.done = cancel, make(chan struct{})
+	go func() { defer close(o.done); _ = o.c.Run(ctx) }()
+	o.h.t.Cleanup(func() { cancel(); <-o.done; o.c.Close() })
+}
+
+func (o *offline) down() {
+	o.h.t.Helper()
+	o.stop()
+	<-o.done
+	if err := o.c.Close(); err != nil {
+		o.h.t.Fatal(err)
+	}
+}
+
+func (o *offline) up() {
+	o.h.t.Helper()
+	c, err := client.Open(o.h.ctx, o.dir, sdkOpts)
+	if err != nil {
+		o.h.t.Fatal(err)
+	}
+	o.c = c
+	o.start()
+}
+
+// TestWelcomeForUsedKeyPackageRefusedByClient: a compromised server
+// delivers a Welcome bob already used a second time. Bob's client refuses
+// it (the KeyPackage's private key is gone): no second chat, nothing shown
+// twice, and the chat keeps working.
+func TestWelcomeForUsedKeyPackageRefusedByClient(t *testing.T) {
+	h := newSDK(t)
+	alice := h.account()
+	bob := h.offlineAccount()
+	bobRef := ref(bob.c)
+	bob.down()
+	chat, err := alice.StartDirect(h.ctx, string(bobRef.Account))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(h.ctx, chat, "welcome message one"); err != nil {
+		t.Fatal(err)
+	}
+	mail, err := h.srv.Store.ReadMailbox(h.ctx, bobRef, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var welcome []byte
+	for _, m := range mail {
+		if m.Kind == sstore.MailWelcome {
+			welcome = m.Data
+		}
+	}
+	if welcome == nil {
+		t.Fatal("no Welcome in bob's mailbox")
+	}
+	bob.up()
+	h.has(bob.c, chat, "welcome message one")
+	chatsBefore, _, err := bob.c.Chats(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.down()
+	id := sstore.MessageID(ts.MessageID())
+	if _, err := h.srv.Store.Deliver(h.ctx, sstore.MailboxMessage{To: bobRef, ID: id, Kind: sstore.MailWelcome, Data: welcome, At: time.Now()}); err != nil {
+		t.Fatalf("operator re-delivers the Welcome: %v", err)
+	}
+	bob.up()
+	if _, err := alice.Send(h.ctx, chat, "welcome message two"); err != nil {
+		t.Fatal(err)
+	}
+	h.has(bob.c, chat, "welcome message two")
+	h.eventually("bob consumes the replayed Welcome", func() error {
+		m, err := h.srv.Store.ReadMailbox(h.ctx, bobRef, 0, 100)
+		if err != nil {
+			return err
+		}
+		if len(m) != 0 {
+			return fmt.Errorf("%d mailbox entries left", len(m))
+		}
+		return nil
+	})
+	chatsAfter, _, err := bob.c.Chats(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chatsAfter) != len(chatsBefore) {
+		t.Fatalf("bob has %d chats after the replayed Welcome, %d before", len(chatsAfter), len(chatsBefore))
+	}
+	n := 0
+	for _, x := range texts(t, bob.c, chat) {
+		if x == "welcome message one" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("bob shows the first message %d times", n)
+	}
+	t.Logf("bob counted %d undecryptable after the replayed Welcome", bob.c.Undecryptable())
+}
