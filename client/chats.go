@@ -191,16 +191,13 @@ func (c *Client) AddMembers(ctx context.Context, chat ChatID, addresses []string
 	if err != nil {
 		return err
 	}
-	err = c.withConn(ctx, func(conn *wireclient.Client) error {
+	// Newcomers learn the name and the admins from the group info the
+	// add commit queues (commitChange).
+	return c.withConn(ctx, func(conn *wireclient.Client) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.addAccountsLocked(ctx, conn, conv, accounts)
 	})
-	if err != nil {
-		return err
-	}
-	// Newcomers learn the name and the admins from the group info.
-	return c.queueGroupInfo(ctx, chat, conv.Name, c.admins(ctx, chat))
 }
 
 // RemoveMembers removes the accounts at the addresses (all their devices)

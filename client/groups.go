@@ -64,7 +64,8 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 			return conv.ID, err
 		}
 	}
-	if kind == store.ChatGroup {
+	if kind == store.ChatGroup && len(accounts) == 0 {
+		// With members, the add commit sent it (commitChange).
 		if err := c.queueGroupInfo(ctx, conv.ID, name, []identity.AccountID{c.account()}); err != nil {
 			return conv.ID, err
 		}
@@ -241,6 +242,15 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 			return fmt.Errorf("failed to store the new epoch: %w", err)
 		}
 		c.emit(Event{Kind: EventMembership, Chat: conv.ID, Sender: c.account(), Text: text, Message: m})
+		if len(adds) > 0 && conv.Kind == store.ChatGroup {
+			// The new devices (new members, or a member's newly linked
+			// device) learn the name and the admins from the group info.
+			if admins := c.admins(ctx, conv.ID); len(admins) > 0 {
+				if err := c.queueGroupInfo(ctx, conv.ID, conv.Name, admins); err != nil {
+					c.log.Warn("failed to queue the group info for new members", "chat", conv.ID, "err", err)
+				}
+			}
+		}
 		return nil
 	}
 	return fmt.Errorf("failed to commit: lost the epoch race %d times", maxCommitAttempts)
@@ -277,9 +287,12 @@ func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delive
 		return nil
 	}
 	g := store.GroupID(grp.ID())
+	// A Welcome to an epoch past the state we hold means we were removed
+	// (perhaps while offline, so we never saw it) and added again: the
+	// new state replaces the stale one; the chat and its history stay.
 	if old, err := c.groupIn(ctx, a, g); err != nil {
 		return err
-	} else if old != nil && old.Active() {
+	} else if old != nil && old.Active() && old.Epoch() >= grp.Epoch() {
 		return nil
 	}
 	accounts := accountsOf(members)
@@ -353,10 +366,6 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 		return
 	}
 	cur := c.admins(ctx, conv.ID)
-	if len(cur) > 0 && !slices.Contains(cur, who.Account) {
-		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
-		return
-	}
 	var admins []identity.AccountID
 	for _, s := range ct.Admins {
 		if id, err := identity.ParseAccountID(s); err == nil && !slices.Contains(admins, id) {
@@ -364,6 +373,15 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 		}
 	}
 	if len(admins) == 0 {
+		return
+	}
+	if len(cur) > 0 && ct.Name == conv.Name && slices.Equal(admins, cur) {
+		// Any member re-sends the current info after adding a device
+		// (commitChange): nothing changes, nothing to report.
+		return
+	}
+	if len(cur) > 0 && !slices.Contains(cur, who.Account) {
+		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
 		return
 	}
 	conv.Name = ct.Name

@@ -52,6 +52,11 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	defer c.mu.Unlock()
 	if c.fresh.Swap(false) {
 		c.tasks.refill, c.tasks.reconcile = true, true
+		// A removal while offline is not in the fetched log: ask.
+		if err := c.checkMemberships(ctx, conn); err != nil {
+			c.fresh.Store(true)
+			return err
+		}
 	}
 	if c.tasks.refill {
 		if err := c.refillKeyPackages(ctx, conn, false); err != nil {
