@@ -1,0 +1,274 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/client/archive"
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/server/blob"
+)
+
+// linkEnv runs clients against a real server with the archive storage
+// mounted as `parley serve` mounts it.
+type linkEnv struct {
+	t       *testing.T
+	ctx     context.Context
+	srv     *testserver.Server
+	archDir string
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	stops   []func()
+}
+
+func newLinkEnv(t *testing.T) *linkEnv {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	e := &linkEnv{t: t, ctx: ctx, archDir: t.TempDir()}
+	e.srv = testserver.Start(t, testserver.WithConfig(func(cfg *server.Config) {
+		h, err := blob.NewArchiveHandler(e.archDir, &blob.DeviceAuthorizer{Store: cfg.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Routes = map[string]http.Handler{"/v1/archive/": h}
+	}))
+	t.Cleanup(func() {
+		e.mu.Lock()
+		for _, s := range e.stops {
+			s()
+		}
+		e.mu.Unlock()
+		e.wg.Wait()
+		cancel()
+	})
+	return e
+}
+
+func (e *linkEnv) opts() client.Options {
+	return client.Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond,
+		LinkData: []string{client.AccountDataArchiveKeyring, client.AccountDataRecoveryKey}}
+}
+
+func (e *linkEnv) run(c *client.Client) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		_ = c.Run(ctx)
+	}()
+	e.mu.Lock()
+	e.stops = append(e.stops, func() { cancel(); c.Close() })
+	e.mu.Unlock()
+}
+
+func (e *linkEnv) account(name string) *client.Client {
+	e.t.Helper()
+	o := e.opts()
+	o.Username = name
+	c, err := client.Init(e.ctx, e.t.TempDir(), e.srv.URL, o)
+	if err != nil {
+		e.t.Fatalf("init %s: %v", name, err)
+	}
+	e.run(c)
+	return c
+}
+
+func (e *linkEnv) link(approver *client.Client) *client.Client {
+	e.t.Helper()
+	pl, err := client.NewLink(e.ctx, e.t.TempDir(), e.srv.URL, e.opts())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, err := client.ParseLinkCode(pl.Request().Code())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- approver.ApproveLink(e.ctx, req) }()
+	c, err := pl.Wait(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		e.t.Fatal(err)
+	}
+	e.run(c)
+	return c
+}
+
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// texts returns the shown texts of chat on c, oldest first.
+func texts(ctx context.Context, c *client.Client, chat client.ChatID) ([]string, error) {
+	var out []string
+	var before store.Position
+	for range 1000 {
+		page, err := c.History(ctx, chat, store.HistoryQuery{Before: before, Limit: store.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		var chunk []string
+		for _, m := range page.Messages {
+			if m.Deleted || m.Kind != store.KindText {
+				continue
+			}
+			chunk = append(chunk, string(m.Body))
+		}
+		out = append(chunk, out...)
+		if !page.More || len(page.Messages) == 0 {
+			break
+		}
+		before = page.Messages[0].Position
+	}
+	return out, nil
+}
+
+// TestHistoryOnLinkedDevice: alice's first device chats with bob; a device
+// linked afterwards gets the keyring in the link bundle and restores the
+// whole history from the server's archive (deleted messages absent); the
+// recovery words are made once and open the bundle on the server.
+func TestHistoryOnLinkedDevice(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	alice, bob := e.account("alice"), e.account("bob")
+	chat, err := alice.CreateGroup(ctx, "history", []string{"bob@127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	var want []string
+	var doomed client.MessageID
+	var doomedText string
+	for i := range n {
+		text := fmt.Sprintf("history-canary %d", i)
+		id, err := alice.Send(ctx, chat, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 40 {
+			doomed, doomedText = id, text
+			continue
+		}
+		want = append(want, text)
+	}
+	eventually(t, "bob receives everything", func() error {
+		got, err := texts(ctx, bob, chat)
+		if err != nil {
+			return err
+		}
+		if len(got) != n {
+			return fmt.Errorf("bob has %d of %d", len(got), n)
+		}
+		return nil
+	})
+	if _, err := alice.Delete(ctx, chat, doomed); err != nil {
+		t.Fatal(err)
+	}
+	// Server order need not be the order of the Send calls; the linked
+	// device must show alice's order.
+	eventually(t, "alice's messages sent and deletion applied", func() error {
+		got, err := texts(ctx, alice, chat)
+		if err != nil {
+			return err
+		}
+		if len(got) != len(want) || slices.Contains(got, doomedText) {
+			return fmt.Errorf("alice shows %d messages", len(got))
+		}
+		want = got
+		return nil
+	})
+	// Archive until every message is sent and uploaded.
+	eventually(t, "alice archives", func() error {
+		_, err := alice.ArchiveHistory(ctx)
+		return err
+	})
+
+	a2 := e.link(alice)
+	eventually(t, "the linked device joins the chat", func() error {
+		chats, _, err := a2.Chats(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range chats {
+			if c.ID == chat {
+				return nil
+			}
+		}
+		return errors.New("not yet")
+	})
+	var last archive.Progress
+	res, err := a2.RestoreHistory(ctx, func(p archive.Progress) { last = p })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted == 0 || last.SegmentsTotal == 0 || last.SegmentsDone != last.SegmentsTotal {
+		t.Fatalf("restore %+v, progress %+v", res, last)
+	}
+	got, err := texts(ctx, a2, chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("linked device shows %d messages, want %d:\n%v", len(got), len(want), got)
+	}
+
+	// Recovery words: once; the bundle on the server opens with them to
+	// this account and keyring.
+	words, err := alice.RecoveryWords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.RecoveryWords(ctx); !errors.Is(err, client.ErrRecoveryShown) {
+		t.Fatalf("second RecoveryWords: %v", err)
+	}
+	anon := client.NewArchiveRemote(e.srv.HTTP, nil, nil)
+	bundle, err := client.FetchRecovery(ctx, anon, strings.Join(words, " "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(bundle.AccountKey.ID()) != string(alice.Me().AccountID) {
+		t.Fatal("bundle holds another account")
+	}
+
+	// Rotation after a revocation keeps the archive readable with the new
+	// keyring only, and re-seals the recovery bundle.
+	if err := alice.RotateArchiveKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bundle, err = client.FetchRecovery(ctx, anon, strings.Join(words, " "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bundle.Keyring.Generations()) != 1 {
+		t.Fatalf("re-sealed keyring generations %v", bundle.Keyring.Generations())
+	}
+	token := func(context.Context) (string, error) { return alice.ArchiveToken(ctx) }
+	if _, err := archive.Restore(ctx, newHistoryStore(t), client.NewArchiveRemote(e.srv.HTTP, nil, token), bundle.Keyring, archive.RestoreOptions{}); err != nil {
+		t.Fatalf("restore with the rotated keyring: %v", err)
+	}
+
+	checkCanary(t, e.archDir, append(want, doomedText))
+	checkCanary(t, e.srv.Dir, append(want, doomedText))
+}
