@@ -98,17 +98,22 @@ func (m *Model) loadHistory(chat client.ChatID, before store.Position, markRead 
 		out := historyMsg{chat: chat, more: page.More, older: before != 0}
 		byID := map[client.MessageID]*store.Message{}
 		for _, msg := range page.Messages {
+			cleanMessage(msg)
 			byID[msg.ID] = msg
 		}
 		for _, msg := range page.Messages {
 			v := msgView{m: msg}
 			if !msg.Deleted && msg.Kind != store.KindSystem {
 				v.reactions, _ = c.Store().Reactions(ctx, chat, msg.ID)
+				for i := range v.reactions {
+					v.reactions[i].Body = []byte(cleanLine(string(v.reactions[i].Body)))
+				}
 			}
 			if msg.Kind == store.KindReply && !msg.Target.IsZero() {
 				if q, ok := byID[msg.Target]; ok {
 					v.quoted = q
 				} else if q, err := c.Store().Message(ctx, msg.Target); err == nil {
+					cleanMessage(q)
 					v.quoted = q
 				}
 			}

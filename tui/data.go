@@ -101,8 +101,10 @@ func (m *Model) loadChats() tea.Cmd {
 				continue
 			}
 			it := chatItem{conv: conv, unread: unread[conv.ID], lastAt: conv.CreatedAt}
+			conv.Name = cleanLine(conv.Name)
 			if page, err := c.History(ctx, conv.ID, store.HistoryQuery{Limit: 1}); err == nil && len(page.Messages) > 0 {
 				it.last = page.Messages[0]
+				cleanMessage(it.last)
 				it.lastAt = it.last.SentAt
 			}
 			items = append(items, it)
@@ -168,7 +170,7 @@ func (m *Model) resolveNames(accounts []identity.AccountID) tea.Cmd {
 			acct, err := c.Resolve(rctx, string(a))
 			cancel()
 			if err == nil && acct.ID == a && acct.Username != "" {
-				name = acct.Username + host
+				name = cleanLine(acct.Username) + host
 			}
 			if err != nil && errors.Is(err, client.ErrOffline) {
 				continue // try again later; keep the id meanwhile

@@ -89,7 +89,8 @@ func (m *Model) updateTransfer(msg tea.Msg) tea.Cmd {
 			m.setError(fmt.Errorf("%s %s failed: %s", tr.verb, tr.name, errorText(msg.err)))
 		} else {
 			tr.done = tr.total
-			m.setInfo(msg.info + " " + m.barText(tr))
+			m.setInfo(msg.info)
+			m.status += " " + m.barText(tr) // styled: added after cleaning
 		}
 		if m.conv != nil {
 			return tea.Batch(m.reloadConv(), m.loadChats())
@@ -137,12 +138,13 @@ func (m *Model) saveFile(msg *store.Message) tea.Cmd {
 		return nil
 	}
 	id := msg.ID
-	return m.startTransfer("saving", f.Name, func(ctx context.Context, p client.FileProgress) (string, error) {
-		path, err := m.c.GetFile(ctx, id, filepath.Join(m.opts.DownloadDir, filepath.Base(f.Name)), p)
+	name := saveName(f.Name)
+	return m.startTransfer("saving", name, func(ctx context.Context, p client.FileProgress) (string, error) {
+		path, err := m.c.GetFile(ctx, id, filepath.Join(m.opts.DownloadDir, name), p)
 		if err != nil {
 			return "", err
 		}
-		return "saved " + f.Name + " to " + path, nil
+		return "saved " + name + " to " + path, nil
 	})
 }
 
@@ -153,9 +155,9 @@ func fileText(msg *store.Message) string {
 		return "[a file this version cannot read]"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "📎 %s (%s", f.Name, sizeText(f.Size))
+	fmt.Fprintf(&b, "📎 %s (%s", cleanLine(f.Name), sizeText(f.Size))
 	if f.MediaType != "" {
-		b.WriteString(", " + f.MediaType)
+		b.WriteString(", " + cleanLine(f.MediaType))
 	}
 	b.WriteString(")")
 	return b.String()
@@ -172,4 +174,14 @@ func sizeText(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// saveName is the local name for a received file: the sender's base name,
+// cleaned, never a path out of the download folder.
+func saveName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(cleanLine(name), "\\", "/"))
+	if name == "." || name == ".." || name == "/" || strings.TrimSpace(name) == "" {
+		return "file"
+	}
+	return name
 }

@@ -290,11 +290,11 @@ func (m *Model) resize() {
 }
 
 func (m *Model) setError(err error) {
-	m.status, m.statusErr = errorText(err), true
+	m.status, m.statusErr = cleanLine(errorText(err)), true
 }
 
 func (m *Model) setInfo(s string) {
-	m.status, m.statusErr = s, false
+	m.status, m.statusErr = cleanLine(s), false
 }
 
 // errorText turns an SDK error into a sentence for the status line.

@@ -479,7 +479,9 @@ func TestModelLive(t *testing.T) {
 	if got != total {
 		t.Errorf("loaded %d messages, want %d", got, total)
 	}
-	b.press(tea.KeyPgDown)
+	for i := 0; i < 100 && b.m.conv.scroll > 0; i++ {
+		b.press(tea.KeyPgDown)
+	}
 
 	// Typing notices, both turned on.
 	a := newDriver(t, n, alice, Options{})
@@ -514,6 +516,15 @@ func TestModelLive(t *testing.T) {
 	}
 	if title := b.m.View().WindowTitle; title != "(1) Parley" {
 		t.Errorf("title = %q, want the unread marker for the other chat", title)
+	}
+
+	// A peer's escape sequences never reach the terminal.
+	if _, err := alice.Send(n.ctx, chat, "evil\x1b]0;pwned\x07\x1b[2J\u202eend"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("alice@127.0.0.1: evil]0;pwned[2Jend")
+	if raw := b.m.View().Content; strings.Contains(raw, "\x1b]0;pwned") || strings.Contains(raw, "\x07") || strings.Contains(raw, "\u202e") {
+		t.Errorf("a peer's control sequence reached the screen: %q", raw)
 	}
 
 	// Connection state.
