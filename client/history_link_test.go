@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -271,4 +273,92 @@ func TestHistoryOnLinkedDevice(t *testing.T) {
 
 	checkCanary(t, e.archDir, append(want, doomedText))
 	checkCanary(t, e.srv.Dir, append(want, doomedText))
+}
+
+// TestRecoverAfterWipe: alice's only device archives its history and makes
+// the recovery words, then is wiped; wrong words create nothing; the right
+// words on a fresh profile sign in as the same account and bring the whole
+// history back.
+func TestRecoverAfterWipe(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	alice, bob := e.account("alice"), e.account("bob")
+	chat, err := alice.CreateGroup(ctx, "before the wipe", []string{"bob@127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for i := range n {
+		if _, err := alice.Send(ctx, chat, fmt.Sprintf("recover-canary %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	eventually(t, "alice's messages sent", func() error {
+		got, err := texts(ctx, bob, chat)
+		if err != nil || len(got) != n {
+			return fmt.Errorf("bob has %d: %v", len(got), err)
+		}
+		want, err = texts(ctx, alice, chat)
+		return err
+	})
+	eventually(t, "alice archives", func() error {
+		_, err := alice.ArchiveHistory(ctx)
+		return err
+	})
+	words, err := alice.RecoveryWords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := alice.Me().AccountID
+	alice.Close() // every device of the account is gone
+
+	// Wrong words: a clear error and no profile.
+	wrongDir := filepath.Join(t.TempDir(), "profile")
+	w := append([]string(nil), words...)
+	w[0], w[1] = w[1], w[0]
+	if w[0] == w[1] {
+		w[2], w[3] = w[3], w[2]
+	}
+	if _, err := client.Recover(ctx, wrongDir, e.srv.HTTP, strings.Join(w, " "), e.opts(), nil); !errors.Is(err, archive.ErrWrongRecoveryKey) {
+		t.Fatalf("wrong words: %v", err)
+	}
+	if _, err := os.Stat(wrongDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("wrong words left a profile: %v", err)
+	}
+
+	var last archive.Progress
+	rec, err := client.Recover(ctx, t.TempDir(), e.srv.HTTP, strings.Join(words, "  "), e.opts(), func(p archive.Progress) { last = p })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(rec)
+	if rec.Me().AccountID != account {
+		t.Fatalf("recovered account %s, want %s", rec.Me().AccountID, account)
+	}
+	if last.SegmentsTotal == 0 || last.SegmentsDone != last.SegmentsTotal {
+		t.Fatalf("progress %+v", last)
+	}
+	var got []string
+	var after store.Position
+	for {
+		page, err := rec.Store().Scan(ctx, chat, after, store.MaxPageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			if m.Kind == store.KindText && !m.Deleted {
+				got = append(got, string(m.Body))
+			}
+		}
+		if len(page) < store.MaxPageSize {
+			break
+		}
+		after = page[len(page)-1].Position
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recovered %d messages, want %d", len(got), len(want))
+	}
+	checkCanary(t, e.archDir, want)
+	checkCanary(t, e.srv.Dir, want)
 }

@@ -114,10 +114,20 @@ func (c *Client) historyArchiver(ctx context.Context, ring *archive.Keyring) (*a
 	if err != nil {
 		return nil, err
 	}
+	// The recovery device is asleep until the words are used: it is left
+	// out of the upload rule (unless it is this device).
+	var sleeper identity.DeviceID
+	if rk, ok, err := c.recoveryKey(ctx); err == nil && ok {
+		if d, _, err := recoveryDevice(rk); err == nil && d != c.id.Device {
+			sleeper = d
+		}
+	}
 	var ids []identity.DeviceID
 	if devs, err := c.Devices(ctx); err == nil {
 		for _, d := range devs {
-			ids = append(ids, d.ID)
+			if d.ID != sleeper {
+				ids = append(ids, d.ID)
+			}
 		}
 	}
 	a, err := archive.New(archive.Config{Store: c.st, Remote: remote, Keyring: ring, Device: c.id.Device,
@@ -252,6 +262,9 @@ func (c *Client) RecoveryWords(ctx context.Context) ([]string, error) {
 	rk, err := identity.NewRecoveryKey(c.opts.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("failed to make recovery key: %w", err)
+	}
+	if err := c.registerRecoveryDevice(ctx, rk); err != nil {
+		return nil, err
 	}
 	if err := c.sealRecovery(ctx, rk, ring); err != nil {
 		return nil, err

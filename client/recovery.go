@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +11,10 @@ import (
 	"net/http"
 
 	"github.com/parley-im/parley/client/archive"
+	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/mls"
+	"github.com/parley-im/parley/wire"
 )
 
 const recoveryBundleIDLabel = "parley/recovery/bundle-id/v1"
@@ -90,4 +94,130 @@ func FetchRecovery(ctx context.Context, remote *ArchiveRemote, words string) (*a
 		return nil, fmt.Errorf("failed to open recovery bundle: %w", err)
 	}
 	return b, nil
+}
+
+const recoveryDeviceLabel = "parley/recovery/device/v1"
+
+// recoveryDevice derives the account's recovery device from the recovery
+// key: its id and signature key. [Client.RecoveryWords] registers it with
+// the server, so a fresh profile that knows only the words can sign in as
+// it ([Recover]) even when every other device is gone.
+func recoveryDevice(rk identity.RecoveryKey) (identity.DeviceID, ed25519.PrivateKey, error) {
+	k, err := hkdf.Key(sha256.New, rk[:], nil, recoveryDeviceLabel, identity.DeviceIDSize+ed25519.SeedSize)
+	if err != nil {
+		return identity.DeviceID{}, nil, fmt.Errorf("failed to derive recovery device: %w", err)
+	}
+	defer clear(k)
+	dev, err := identity.DeviceIDFromBytes(k[:identity.DeviceIDSize])
+	if err != nil {
+		return dev, nil, fmt.Errorf("failed to derive recovery device: %w", err)
+	}
+	return dev, ed25519.NewKeyFromSeed(k[identity.DeviceIDSize:]), nil
+}
+
+// registerRecoveryDevice certifies the recovery device of rk and adds it to
+// the account on the server.
+func (c *Client) registerRecoveryDevice(ctx context.Context, rk identity.RecoveryKey) error {
+	dev, priv, err := recoveryDevice(rk)
+	if err != nil {
+		return err
+	}
+	cert, err := identity.IssueDeviceCertificate(c.id.AccountKey, dev, priv.Public().(ed25519.PublicKey), uint16(mls.X25519AES128GCM), c.now())
+	if err != nil {
+		return fmt.Errorf("failed to certify the recovery device: %w", err)
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}}); err != nil {
+		return fmt.Errorf("failed to register the recovery device: %w", err)
+	}
+	return nil
+}
+
+// Recover restores an account on a fresh profile in dir from its recovery
+// words: it fetches and opens the recovery bundle from the server at
+// serverURL, signs in as the account's recovery device, joins the
+// conversations the account's remaining devices add it to, and restores the
+// whole history from the archive (progress may be nil). Wrong words give
+// an error wrapping [archive.ErrWrongRecoveryKey] and create nothing.
+func Recover(ctx context.Context, dir, serverURL, words string, opts Options, progress func(archive.Progress)) (*Client, error) {
+	opts.fill()
+	wsURL, err := normalizeServerURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	base, err := httpBaseURL(wsURL)
+	if err != nil {
+		return nil, err
+	}
+	rk, err := identity.ParseRecoveryWords(words)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", archive.ErrWrongRecoveryKey, err)
+	}
+	defer clear(rk[:])
+	bundle, err := FetchRecovery(ctx, NewArchiveRemote(base, nil, nil), words)
+	if err != nil {
+		return nil, err
+	}
+	account := bundle.AccountKey
+	dev, priv, err := recoveryDevice(rk)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := identity.IssueDeviceCertificate(account, dev, priv.Public().(ed25519.PublicKey), uint16(mls.X25519AES128GCM), opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("failed to certify the recovery device: %w", err)
+	}
+	conn, hello, err := dialServer(ctx, wsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	st, err := store.Create(ctx, dir, store.Options{Passphrase: opts.Passphrase, Rand: opts.Rand})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create profile: %w", err)
+	}
+	host := serverHost(hello.GetServerName(), wsURL)
+	sid := &store.Identity{
+		AccountKey: account, Device: dev, DeviceSigner: store.DeviceSignerKey(priv.Seed()), Certificate: cert,
+		ServerURL: wsURL, Address: string(account.ID()) + "@" + host, CreatedAt: opts.Now(),
+	}
+	ring, err := bundle.Keyring.MarshalBinary()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("failed to encode archive keyring: %w", err)
+	}
+	if err := st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutIdentity(sid); err != nil {
+			return err
+		}
+		if err := tx.SetSetting(accountDataKey(AccountDataArchiveKeyring), string(ring)); err != nil {
+			return err
+		}
+		return tx.SetSetting(accountDataKey(AccountDataRecoveryKey), string(rk[:]))
+	}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("failed to store identity: %w", err)
+	}
+	c, err := newClient(st, sid, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.serverName = hello.GetServerName()
+	if err := c.authenticate(ctx, conn); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("failed to sign in as the recovery device: %w", err)
+	}
+	if err := c.refillKeyPackages(ctx, conn, true); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.RestoreHistory(ctx, progress); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
