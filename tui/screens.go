@@ -34,6 +34,8 @@ type devicesState struct {
 // verifyState is the safety-number screen.
 type verifyState struct {
 	address string
+	// display names the account for people (address if empty).
+	display string
 	safety  *client.Safety
 	qr      string
 	loading bool
@@ -125,7 +127,9 @@ func (m *Model) openVerifyChat(conv *client.Conversation) tea.Cmd {
 	}
 	for _, a := range conv.Members {
 		if a != m.c.Me().AccountID {
-			return m.openVerify(string(a))
+			cmd := m.openVerify(string(a))
+			m.verify.display = m.accountName(a)
+			return cmd
 		}
 	}
 	m.setError(fmt.Errorf("this chat has no other member"))
@@ -135,7 +139,11 @@ func (m *Model) openVerifyChat(conv *client.Conversation) tea.Cmd {
 // openVerify shows the safety number with the account at address.
 func (m *Model) openVerify(address string) tea.Cmd {
 	m.show(screenVerify)
-	m.verify = verifyState{address: address, loading: true}
+	display := ""
+	if m.verify.address == address {
+		display = m.verify.display
+	}
+	m.verify = verifyState{address: address, display: display, loading: true}
 	c, ctx := m.c, m.ctx
 	return func() tea.Msg {
 		safety, err := c.SafetyNumber(ctx, address)
@@ -159,7 +167,7 @@ func (m *Model) updateScreens(msg tea.Msg) tea.Cmd {
 		m.devices.list, m.devices.err = msg.list, msg.err
 		m.devices.cursor = min(m.devices.cursor, max(0, len(msg.list)-1))
 	case verifyMsg:
-		m.verify = verifyState{address: msg.address, safety: msg.safety, qr: msg.qr, err: msg.err}
+		m.verify = verifyState{address: msg.address, display: m.verify.display, safety: msg.safety, qr: msg.qr, err: msg.err}
 	case settingsMsg:
 		m.settings.values, m.settings.err = msg.values, msg.err
 	case linkMsg:
@@ -433,7 +441,10 @@ func (m *Model) devicesView(b *strings.Builder) {
 }
 
 func (m *Model) verifyView(b *strings.Builder) {
-	v := &m.verify
+	v := m.verify
+	if v.display != "" {
+		v.address = v.display
+	}
 	b.WriteString(m.st.title.Render("Safety number with "+v.address) + m.st.faint.Render("  (esc back)") + "\n")
 	switch {
 	case v.loading:
