@@ -318,6 +318,9 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 			default:
 				code := wireCode(o.err)
 				c.log.Info("send refused; will retry", "chat", o.item.Chat, "code", code.String())
+				if notMemberErr(o.err) {
+					c.tasks.members = true // removed unseen? ask before the retry
+				}
 				if o.item.Attempts+1 >= maxSendAttempts || code == wire.ErrorCode_TOO_LARGE || code == wire.ErrorCode_INVALID_ARGUMENT {
 					done++
 					if err := c.dropItem(tx, o.item); err != nil {

@@ -148,6 +148,11 @@ func (c *Client) processPushed(ctx context.Context, conn *wireclient.Client) err
 		if err != nil {
 			return err
 		}
+		if d.GetSeq() > cur+1 {
+			// A gap the fetch did not fill: entries expired, or we are
+			// no longer in the group (its log stops at our removal).
+			c.tasks.members = true
+		}
 		if d.GetSeq() != cur+1 {
 			continue
 		}

@@ -22,6 +22,9 @@ type taskQueue struct {
 	removals map[store.GroupID]map[identity.AccountID]bool
 	// readds: accounts a non-admin removed, which an admin adds back.
 	readds map[store.GroupID]map[identity.AccountID]bool
+	// members: ask the server whether this device is still in its
+	// groups (see checkMemberships).
+	members bool
 }
 
 func (q *taskQueue) readdAccount(g store.GroupID, a identity.AccountID) {
@@ -51,12 +54,14 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fresh.Swap(false) {
-		c.tasks.refill, c.tasks.reconcile = true, true
 		// A removal while offline is not in the fetched log: ask.
+		c.tasks.refill, c.tasks.reconcile, c.tasks.members = true, true, true
+	}
+	if c.tasks.members {
 		if err := c.checkMemberships(ctx, conn); err != nil {
-			c.fresh.Store(true)
 			return err
 		}
+		c.tasks.members = false
 	}
 	if c.tasks.refill {
 		if err := c.refillKeyPackages(ctx, conn, false); err != nil {
