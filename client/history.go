@@ -143,10 +143,17 @@ func (r *ArchiveRemote) List(ctx context.Context, prefix string) ([]archive.Blob
 		return nil, err
 	}
 	defer resp.Body.Close()
+	return parseArchiveList(resp.Body, prefix)
+}
+
+// parseArchiveList reads a list answer: one name a line; lines that are not
+// names under prefix are skipped, and at most archiveMaxList names are
+// read.
+func parseArchiveList(r io.Reader, prefix string) ([]archive.BlobName, error) {
 	var out []archive.BlobName
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, int64(archiveMaxList)*80))
+	sc := bufio.NewScanner(io.LimitReader(r, int64(archiveMaxList)*80))
 	for sc.Scan() && len(out) < archiveMaxList {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) && validArchiveName(line[len(prefix):]) {
 			out = append(out, archive.BlobName(line))
 		}
 	}
@@ -154,6 +161,19 @@ func (r *ArchiveRemote) List(ctx context.Context, prefix string) ([]archive.Blob
 		return nil, fmt.Errorf("failed to read archive list: %w", err)
 	}
 	return out, nil
+}
+
+// validArchiveName accepts 64 lowercase hex digits.
+func validArchiveName(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete implements [archive.Remote].
