@@ -15,7 +15,7 @@ func init() { addCommand(newInitCmd) }
 func newInitCmd(e *env) *cobra.Command {
 	var f clientFlags
 	var server, username, invite string
-	var recover bool
+	var recoverAccount bool
 	cmd := &cobra.Command{
 		Use:   "init --server URL [--username NAME] [--passphrase-file F]",
 		Short: "Create a new account and this device's profile",
@@ -28,7 +28,7 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 			if server == "" {
 				return usageError{errors.New("--server URL is required (for example --server http://127.0.0.1:8080)")}
 			}
-			if recover {
+			if recoverAccount {
 				return runRecoverInit(cmd, e, &f, server)
 			}
 			dir, err := f.dir()
@@ -64,6 +64,6 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 	cmd.Flags().StringVar(&server, "server", "", "the Parley server's URL (http(s):// or ws(s)://)")
 	cmd.Flags().StringVar(&username, "username", "", "a username to claim on the server (optional)")
 	cmd.Flags().StringVar(&invite, "invite", "", "the server's invite token, if it is invite-only")
-	cmd.Flags().BoolVar(&recover, "recover", false, "restore an existing account and its history from its recovery words (read from standard input)")
+	cmd.Flags().BoolVar(&recoverAccount, "recover", false, "restore an existing account and its history from its recovery words (read from standard input)")
 	return cmd
 }
