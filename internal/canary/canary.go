@@ -17,6 +17,7 @@ package canary
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,18 +107,28 @@ func Scan(src Sources, texts []string) ([]Hit, error) {
 		}
 		ps = append(ps, forms(t)...)
 	}
+	// Every pattern is at least 8 bytes long (MinLen bytes of text give at
+	// least 8 base64 characters), so one pass over each file looks up the
+	// 8 bytes at every offset: the cost does not grow with the number of
+	// texts.
+	byPrefix := make(map[uint64][]pattern, len(ps))
+	for _, p := range ps {
+		k := binary.LittleEndian.Uint64(p.b[:8])
+		byPrefix[k] = append(byPrefix[k], p)
+	}
 	var hits []Hit
 	scanned := 0
 	search := func(where string, data []byte) {
 		scanned++
-		for _, p := range ps {
-			for off := 0; ; {
-				i := bytes.Index(data[off:], p.b)
-				if i < 0 {
-					break
+		for i := 0; i+8 <= len(data); i++ {
+			cands, ok := byPrefix[binary.LittleEndian.Uint64(data[i:i+8])]
+			if !ok {
+				continue
+			}
+			for _, p := range cands {
+				if bytes.HasPrefix(data[i:], p.b) {
+					hits = append(hits, Hit{Text: p.text, Form: p.form, Where: where, Offset: i})
 				}
-				hits = append(hits, Hit{Text: p.text, Form: p.form, Where: where, Offset: off + i})
-				off += i + 1
 			}
 		}
 	}

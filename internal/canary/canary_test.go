@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -116,3 +117,28 @@ func TestCanaryFindsPlaintextInRealServerStore(t *testing.T) {
 		t.Fatal("found a text that was never sent")
 	}
 }
+
+// BenchmarkScanManyTexts: the scan is one pass per file whatever the number
+// of texts (the chaos long run checks 10,000).
+func BenchmarkScanManyTexts(b *testing.B) {
+	dir := b.TempDir()
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db"), data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var texts []string
+	for i := range 10000 {
+		texts = append(texts, "chaos-text-"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+itoa(i))
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if hits, err := Scan(Sources{Dirs: []string{dir}}, texts); err != nil || len(hits) != 0 {
+			b.Fatal(hits, err)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
