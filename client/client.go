@@ -77,7 +77,8 @@ type Options struct {
 	// MaxBackoff caps the reconnect and retry backoff (default 30 s).
 	MaxBackoff time.Duration
 	// LinkData names the account data ([Client.ShareAccountData]) that an
-	// approving device puts in the sealed link bundle for a new device.
+	// approving device puts in the sealed link bundle for a new device
+	// (nil: the history archive's keyring and recovery key).
 	LinkData []string
 }
 
@@ -96,6 +97,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
+	}
+	if o.LinkData == nil {
+		o.LinkData = []string{AccountDataArchiveKeyring, AccountDataRecoveryKey}
 	}
 }
 
