@@ -56,8 +56,8 @@ func newLinkEnv(t *testing.T) *linkEnv {
 }
 
 func (e *linkEnv) opts() client.Options {
-	return client.Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond,
-		LinkData: []string{client.AccountDataArchiveKeyring, client.AccountDataRecoveryKey}}
+	// LinkData is left to its default, which carries the archive keyring.
+	return client.Options{KeyPackageStock: 6, MaxBackoff: 200 * time.Millisecond}
 }
 
 func (e *linkEnv) run(c *client.Client) {
