@@ -244,3 +244,94 @@ func TestRecoverThroughBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLinkedDeviceHistoryThroughBinary: alice chats with bob and archives
+// with `recovery sync`; a device linked afterwards gets the keyring in the
+// link bundle, and after `recovery restore` `parley history CHAT` shows the
+// messages from before it existed, in alice's order.
+func TestLinkedDeviceHistoryThroughBinary(t *testing.T) {
+	url, data := startServer(t)
+	alice := filepath.Join(t.TempDir(), "alice")
+	bob := filepath.Join(t.TempDir(), "bob")
+	ok(t, "init", "--server", url, "--username", "alice", "--profile", alice)
+	ok(t, "init", "--server", url, "--username", "bob", "--profile", bob)
+	var chat string
+	for i := range 30 {
+		var sent struct{ Chat string }
+		text := fmt.Sprintf("linked-canary-%d-%d", i, time.Now().UnixNano())
+		if err := json.Unmarshal([]byte(ok(t, "send", "bob@127.0.0.1", text, "--json", "--profile", alice)), &sent); err != nil {
+			t.Fatal(err)
+		}
+		chat = sent.Chat
+	}
+	want := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", alice)))
+	if len(want) != 30 {
+		t.Fatalf("alice shows %d of 30", len(want))
+	}
+	ok(t, "recovery", "sync", "--profile", alice)
+
+	alice2 := filepath.Join(t.TempDir(), "alice2")
+	link := exec.Command(binary, "link", "new", "--server", url, "--json", "--timeout", "50s", "--profile", alice2)
+	link.Env = env()
+	out, err := link.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var linkErr strings.Builder
+	link.Stderr = &linkErr
+	if err := link.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = link.Process.Kill() })
+	lines := bufio.NewReader(out)
+	first, err := lines.ReadString('\n')
+	if err != nil {
+		t.Fatalf("link new printed no code: %v (%s)", err, linkErr.String())
+	}
+	var code struct{ Code string }
+	if err := json.Unmarshal([]byte(first), &code); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, "link", "approve", code.Code, "--yes", "--profile", alice)
+	_, _ = io.ReadAll(lines)
+	if err := link.Wait(); err != nil {
+		t.Fatalf("link new: %v\n%s", err, linkErr.String())
+	}
+	// The new device catches up (joins the chat), then restores.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		ok(t, "recv", "--timeout", "2s", "--profile", alice2)
+		if strings.Contains(ok(t, "chats", "--json", "--profile", alice2), chat) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the linked device never joined the chat")
+		}
+	}
+	if pre := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", alice2))); len(pre) != 0 {
+		t.Fatalf("the linked device shows %d old messages before restoring", len(pre))
+	}
+	if r := run(t, "", "recovery", "restore", "--profile", alice2); r.code != 0 || !strings.Contains(r.stderr, "Restored ") || strings.Contains(r.stderr, "Restored 0 ") {
+		t.Fatalf("recovery restore: exit %d: %s", r.code, r.stderr)
+	}
+	got := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", alice2)))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("linked device shows %q, want %q", got, want)
+	}
+	err = filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("linked-canary-")) {
+			t.Errorf("server file %s holds a message text", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
