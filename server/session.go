@@ -218,6 +218,9 @@ func (ss *session) handleFrame(ctx context.Context, f *wire.Frame, decodeErr err
 	}
 }
 
+// maxRatePause bounds how long a rate-limited connection is not read.
+const maxRatePause = 5 * time.Second
+
 // allow applies the per-device or per-address frame rate limit.
 func (ss *session) allow(id uint64) bool {
 	var ok bool
@@ -231,6 +234,9 @@ func (ss *session) allow(id uint64) bool {
 		e := wire.NewError(wire.ErrorCode_RATE_LIMITED, "too many requests; retry after the given delay")
 		e.RetryAfterMs = uint32(min(retry.Milliseconds()+1, 1<<31))
 		ss.reject(id, e)
+		// Backpressure: a client that ignores retry_after is not read
+		// (and costs nothing) until the limiter would let it through.
+		ss.conn.PauseReading(min(retry, maxRatePause))
 	}
 	return ok
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -45,7 +46,8 @@ type readSide struct {
 	buf        []byte // unparsed bytes from the socket; nil while none (pooled)
 	frag       []byte // fragments of a message in progress (pooled)
 	fragmented bool
-	discard    bool // after a protocol fault or the peer's close: drop input
+	discard    bool          // after a protocol fault or the peer's close: drop input
+	pause      time.Duration // set by PauseReading during Message
 
 	rmu     sync.Mutex
 	h       Handler
@@ -85,6 +87,13 @@ func (c *Conn) Start(h Handler) {
 		return
 	}
 	dispatch(c)
+}
+
+// PauseReading stops reading for d once the current message is handled:
+// a peer told to back off (rate limited) is not read, and so not answered,
+// until then. It must be called from Handler.Message.
+func (c *Conn) PauseReading(d time.Duration) {
+	c.read.pause = max(c.read.pause, d)
 }
 
 // StopReading stops delivering messages; End is called with ErrStopped
@@ -153,7 +162,11 @@ func (r *readSide) tryStart() bool {
 func (c *Conn) cycle() {
 	r := &c.read
 	var fault error
-	for i := 0; i < maxReadsPerCycle && fault == nil; i++ {
+	if len(r.buf) > 0 {
+		// Bytes left by a pause, or sent along with the upgrade request.
+		fault = c.consume()
+	}
+	for i := 0; i < maxReadsPerCycle && fault == nil && r.pause == 0; i++ {
 		r.grow()
 		n, err := r.reg.read(r.buf[len(r.buf):cap(r.buf)])
 		if n > 0 {
@@ -182,9 +195,18 @@ func (c *Conn) cycle() {
 		r.ended, end = true, r.stopErr
 	}
 	var remove *pollReg
+	pause := r.pause
+	r.pause = 0
 	if r.closed {
 		remove, r.reg = r.reg, nil
 		r.releaseBuffers()
+	} else if pause > 0 && !r.stopped {
+		// Parked but not armed: nothing is read until the pause is over.
+		time.AfterFunc(pause, func() {
+			if r.tryStart() {
+				dispatch(c)
+			}
+		})
 	} else if err := r.reg.rearm(); err != nil {
 		r.rmu.Unlock()
 		c.abort()
@@ -204,11 +226,16 @@ func (c *Conn) cycle() {
 func (c *Conn) readLoop() {
 	r := &c.read
 	var fault error
+	fresh := len(r.buf) > 0 // bytes sent along with the upgrade request
 	for fault == nil {
-		r.grow()
-		n, err := c.nc.Read(r.buf[len(r.buf):cap(r.buf)])
-		if n > 0 {
+		n, err := 0, error(nil)
+		if !fresh {
+			r.grow()
+			n, err = c.nc.Read(r.buf[len(r.buf):cap(r.buf)])
 			r.buf = r.buf[:len(r.buf)+n]
+		}
+		if fresh || n > 0 {
+			fresh = false
 			r.rmu.Lock()
 			r.running = true
 			r.rmu.Unlock()
@@ -223,6 +250,11 @@ func (c *Conn) readLoop() {
 			r.rmu.Unlock()
 			if end != nil {
 				h.End(end)
+			}
+			if pause := r.pause; pause > 0 {
+				r.pause = 0
+				time.Sleep(pause)
+				fresh = len(r.buf) > 0
 			}
 		}
 		if fault == nil && err != nil {
@@ -273,7 +305,7 @@ func (c *Conn) consume() error {
 		rest := copy(r.buf, r.buf[off:])
 		r.buf = r.buf[:rest]
 	}()
-	for !r.discard {
+	for !r.discard && r.pause == 0 {
 		h, hlen, ok := parseHeader(r.buf[off:])
 		if !ok {
 			return nil
@@ -305,7 +337,9 @@ func (c *Conn) consume() error {
 		ws.Cipher(payload, h.Mask, 0)
 		c.frame(h, payload)
 	}
-	off = len(r.buf)
+	if r.discard {
+		off = len(r.buf)
+	}
 	return nil
 }
 
