@@ -20,7 +20,13 @@
 // connects if needed, fetches and stores everything pending and sends what
 // is queued. Everything that happens is published on the channels returned
 // by [Client.Subscribe] as [Event] values: new messages, edits, receipts,
-// typing, membership changes and connection state.
+// typing, membership changes and connection state. A front end that shows
+// what arrived while it was not running keeps its place in the store's
+// change feed with [Client.Unseen] and [Client.MarkSeen].
+//
+// A device removed from a chat while it was offline learns it on its next
+// connection (the chat stays, marked left); added again, the Welcome's
+// state replaces the stale one.
 //
 // # Conversations and messages
 //
