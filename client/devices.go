@@ -60,11 +60,16 @@ func (c *Client) RevokeDevice(ctx context.Context, dev identity.DeviceID) error 
 	if err != nil {
 		return fmt.Errorf("failed to revoke device: %w", err)
 	}
-	return c.withConn(ctx, func(conn *wireclient.Client) error {
+	err = c.withConn(ctx, func(conn *wireclient.Client) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.reconcileDevices(ctx, conn)
 	})
+	if err != nil {
+		return err
+	}
+	c.afterRevoke(ctx)
+	return nil
 }
 
 // reconcileDevices makes every group this device is in hold exactly this

@@ -274,3 +274,15 @@ func (c *Client) RecoveryWords(ctx context.Context) ([]string, error) {
 	}
 	return identity.RecoveryWords(rk), nil
 }
+
+// afterRevoke rotates the archive key once a revoked device is out of the
+// account's groups, if the account has an archive. A failure is logged,
+// not returned: the revocation itself is done.
+func (c *Client) afterRevoke(ctx context.Context) {
+	if _, ok, err := c.AccountData(ctx, AccountDataArchiveKeyring); err != nil || !ok {
+		return
+	}
+	if err := c.RotateArchiveKey(ctx); err != nil {
+		c.log.Warn("failed to rotate the history archive key after a revocation", "err", err)
+	}
+}
