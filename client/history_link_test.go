@@ -254,9 +254,18 @@ func TestHistoryOnLinkedDevice(t *testing.T) {
 		t.Fatal("bundle holds another account")
 	}
 
-	// Rotation after a revocation keeps the archive readable with the new
-	// keyring only, and re-seals the recovery bundle.
-	if err := alice.RotateArchiveKey(ctx); err != nil {
+	// Revoking the linked device rotates the archive key: the archive stays
+	// readable with the new keyring only, and the recovery bundle is
+	// re-sealed with it.
+	oldRaw, ok, err := a2.AccountData(ctx, client.AccountDataArchiveKeyring)
+	if err != nil || !ok {
+		t.Fatalf("linked device has no keyring: %v", err)
+	}
+	oldRing, err := archive.ParseKeyring(oldRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.RevokeDevice(ctx, a2.Me().DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	bundle, err = client.FetchRecovery(ctx, anon, strings.Join(words, " "))
@@ -269,6 +278,12 @@ func TestHistoryOnLinkedDevice(t *testing.T) {
 	token := func(context.Context) (string, error) { return alice.ArchiveToken(ctx) }
 	if _, err := archive.Restore(ctx, newHistoryStore(t), client.NewArchiveRemote(e.srv.HTTP, nil, token), bundle.Keyring, archive.RestoreOptions{}); err != nil {
 		t.Fatalf("restore with the rotated keyring: %v", err)
+	}
+	if bundle.Keyring.Current() == oldRing.Current() {
+		t.Fatalf("archive key generation %d not rotated", oldRing.Current())
+	}
+	if _, err := archive.Restore(ctx, newHistoryStore(t), client.NewArchiveRemote(e.srv.HTTP, nil, token), oldRing, archive.RestoreOptions{}); err == nil {
+		t.Fatal("the revoked device's keyring still opens the archive")
 	}
 
 	checkCanary(t, e.archDir, append(want, doomedText))
