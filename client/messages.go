@@ -200,6 +200,42 @@ type outgoing struct {
 	data  []byte
 	seq   uint64
 	err   error
+	tried bool
+}
+
+// sendInOrder sends the batch pipelined across groups but in order within
+// each: the server may handle one connection's requests concurrently, so a
+// group's next message leaves only after the previous one was acknowledged
+// (the server's order is the conversation's order and must be the order in
+// which the user sent). At a group's first failure its later items are not
+// tried, so they keep their place behind the failed one.
+func sendInOrder(ctx context.Context, conn *wireclient.Client, out []*outgoing) {
+	var lanes [][]*outgoing
+	lane := make(map[store.GroupID]int)
+	for _, o := range out {
+		i, ok := lane[o.group]
+		if !ok {
+			i = len(lanes)
+			lane[o.group] = i
+			lanes = append(lanes, nil)
+		}
+		lanes[i] = append(lanes[i], o)
+	}
+	var wg sync.WaitGroup
+	for _, l := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, o := range l {
+				o.tried = true
+				o.seq, o.err = conn.SendMessage(ctx, []byte(o.group), o.epoch, o.item.Message, o.data)
+				if o.err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // dueItems returns the due items of every chat, each chat's in order,
@@ -227,8 +263,8 @@ func (c *Client) dueItems(ctx context.Context) ([]*store.OutboxItem, error) {
 }
 
 // flushBatch encrypts a batch, stores the advanced ratchets once, sends the
-// ciphertexts pipelined on the connection, and records the outcomes in one
-// transaction. It returns how many items left the outbox. Caller holds c.mu.
+// ciphertexts (pipelined across chats, in order within one: sendInOrder),
+// and records the outcomes in one transaction. It returns how many items left the outbox. Caller holds c.mu.
 func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, error) {
 	items, err := c.dueItems(ctx)
 	if err != nil || len(items) == 0 {
@@ -288,21 +324,15 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 		c.forgetGroups()
 		return 0, fmt.Errorf("failed to store group state: %w", err)
 	}
-	var wg sync.WaitGroup
-	for _, o := range out {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o.seq, o.err = conn.SendMessage(ctx, []byte(o.group), o.epoch, o.item.Message, o.data)
-		}()
-	}
-	wg.Wait()
+	sendInOrder(ctx, conn, out)
 	done := len(dropped)
 	var connErr error
 	refused := false
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
 		for _, o := range out {
 			switch {
+			case !o.tried:
+				// Behind a failed send of its chat: stays queued, in order.
 			case o.err == nil:
 				done++
 				if !o.item.Message.IsZero() {
