@@ -264,7 +264,8 @@ func (c *Client) dueItems(ctx context.Context) ([]*store.OutboxItem, error) {
 
 // flushBatch encrypts a batch, stores the advanced ratchets once, sends the
 // ciphertexts (pipelined across chats, in order within one: sendInOrder),
-// and records the outcomes in one transaction. It returns how many items left the outbox. Caller holds c.mu.
+// and records the outcomes in one transaction. It returns how many items
+// left the outbox. Caller holds c.mu.
 func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, error) {
 	items, err := c.dueItems(ctx)
 	if err != nil || len(items) == 0 {
