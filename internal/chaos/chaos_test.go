@@ -147,7 +147,7 @@ func (w *world) link(approver *client.Client) (*client.Client, error) {
 }
 
 func (w *world) linkOnce(approver *client.Client) (*client.Client, error) {
-	ctx, cancel := context.WithTimeout(w.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(w.ctx, 60*time.Second)
 	defer cancel()
 	pl, err := client.NewLink(ctx, w.t.TempDir(), w.url, opts)
 	if err != nil {
