@@ -161,6 +161,7 @@ func (c *Client) syncConn(ctx context.Context, conn *wireclient.Client) error {
 // exponential backoff (with jitter, capped by Options.MaxBackoff). It
 // returns ctx.Err() or ErrClosed.
 func (c *Client) Run(ctx context.Context) error {
+	go c.runHistory(ctx)
 	backoff := 100 * time.Millisecond
 	first := true
 	defer c.setState(Offline)

@@ -89,6 +89,10 @@ func (c *Client) ArchiveKeyring(ctx context.Context) (*archive.Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create archive keyring: %w", err)
 	}
+	// This device starts the archive: it has nothing to restore.
+	if err := c.markRestored(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.shareKeyring(ctx, ring); err != nil {
 		return nil, err
 	}
@@ -142,6 +146,9 @@ func (c *Client) historyArchiver(ctx context.Context, ring *archive.Keyring) (*a
 // the last call and compacts the archive so deleted and expired messages
 // leave it.
 func (c *Client) ArchiveHistory(ctx context.Context) (*archive.UploadResult, error) {
+	mu := c.archiveLock()
+	mu.Lock()
+	defer mu.Unlock()
 	ring, err := c.ArchiveKeyring(ctx)
 	if err != nil {
 		return nil, err

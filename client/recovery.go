@@ -196,7 +196,10 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		if err := tx.SetSetting(accountDataKey(AccountDataArchiveKeyring), string(ring)); err != nil {
 			return err
 		}
-		return tx.SetSetting(accountDataKey(AccountDataRecoveryKey), string(rk[:]))
+		if err := tx.SetSetting(accountDataKey(AccountDataRecoveryKey), string(rk[:])); err != nil {
+			return err
+		}
+		return tx.SetSetting(settingHistoryRestored, store.On)
 	}); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("failed to store identity: %w", err)

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/client/store"
+)
+
+// historyDebounce is how long the background archiver waits after the last
+// event before uploading.
+const historyDebounce = 2 * time.Second
+
+// settingHistoryRestored marks a device that has restored (or started) the
+// account's archive, so [Client.Run] restores a newly linked device once.
+const settingHistoryRestored = "history.restored"
+
+// archiveLocks serialises archive uploads of one client (the background
+// loop and explicit calls), keyed by *Client.
+var archiveLocks sync.Map
+
+func (c *Client) archiveLock() *sync.Mutex {
+	m, _ := archiveLocks.LoadOrStore(c, &sync.Mutex{})
+	return m.(*sync.Mutex)
+}
+
+func (c *Client) hasArchive(ctx context.Context) bool {
+	_, ok, err := c.AccountData(ctx, AccountDataArchiveKeyring)
+	return err == nil && ok
+}
+
+func (c *Client) markRestored(ctx context.Context) error {
+	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(settingHistoryRestored, store.On) })
+}
+
+// runHistory is the background half of cloud history, started by Run: on
+// an account with an archive, a device that has not restored it yet (a
+// newly linked one) restores it once, and new history is uploaded a short
+// while after activity settles. Accounts without an archive (no `recovery`
+// use yet) are left alone.
+func (c *Client) runHistory(ctx context.Context) {
+	events, cancel := c.Subscribe(256)
+	defer cancel()
+	go func() {
+		if !c.hasArchive(ctx) {
+			return
+		}
+		if done, err := c.st.SettingOn(ctx, settingHistoryRestored); err != nil || done {
+			return
+		}
+		res, err := c.RestoreHistory(ctx, nil)
+		if err != nil {
+			c.log.Warn("failed to restore history", "err", err)
+			return
+		}
+		c.log.Info("restored history", "messages", res.Inserted)
+		if err := c.markRestored(ctx); err != nil {
+			c.log.Warn("failed to record history restore", "err", err)
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.closed:
+			return
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+			if !armed {
+				timer.Reset(historyDebounce)
+				armed = true
+			}
+		case <-timer.C:
+			armed = false
+			if !c.hasArchive(ctx) {
+				continue
+			}
+			if _, err := c.ArchiveHistory(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("failed to archive history", "err", err)
+			}
+		}
+	}
+}
