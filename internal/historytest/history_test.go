@@ -247,8 +247,8 @@ func TestRecoverThroughBinary(t *testing.T) {
 
 // TestLinkedDeviceHistoryThroughBinary: alice chats with bob and archives
 // with `recovery sync`; a device linked afterwards gets the keyring in the
-// link bundle, and after `recovery restore` `parley history CHAT` shows the
-// messages from before it existed, in alice's order.
+// link bundle and restores the archive while it catches up: `parley
+// history CHAT` shows the messages from before it existed, in alice's order.
 func TestLinkedDeviceHistoryThroughBinary(t *testing.T) {
 	url, data := startServer(t)
 	alice := filepath.Join(t.TempDir(), "alice")
@@ -308,10 +308,9 @@ func TestLinkedDeviceHistoryThroughBinary(t *testing.T) {
 			t.Fatal("the linked device never joined the chat")
 		}
 	}
-	if pre := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", alice2))); len(pre) != 0 {
-		t.Fatalf("the linked device shows %d old messages before restoring", len(pre))
-	}
-	if r := run(t, "", "recovery", "restore", "--profile", alice2); r.code != 0 || !strings.Contains(r.stderr, "Restored ") || strings.Contains(r.stderr, "Restored 0 ") {
+	// The linked device restored the archive by itself while catching up;
+	// `recovery restore` runs again without harm.
+	if r := run(t, "", "recovery", "restore", "--profile", alice2); r.code != 0 || !strings.Contains(r.stderr, "Restored ") {
 		t.Fatalf("recovery restore: exit %d: %s", r.code, r.stderr)
 	}
 	got := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", alice2)))
