@@ -252,6 +252,7 @@ func TestHistoryOverHTTP(t *testing.T) {
 	b := newHistoryStore(t)
 	putChats(t, b, h.chats)
 	var progress []archive.Progress
+	start := time.Now()
 	res, err := archive.Restore(ctx, b, remote, ring, archive.RestoreOptions{Progress: func(p archive.Progress) { progress = append(progress, p) }})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +260,7 @@ func TestHistoryOverHTTP(t *testing.T) {
 	if len(progress) < 2 || progress[len(progress)-1].SegmentsDone != progress[len(progress)-1].SegmentsTotal {
 		t.Fatalf("progress %+v", progress)
 	}
-	t.Logf("restored %d messages", res.Inserted)
+	t.Logf("restored %d messages over HTTP in %v", res.Inserted, time.Since(start).Round(time.Millisecond))
 	checkRestored(t, b, h)
 
 	// The recovery key seals the account key and keyring into the server's
