@@ -86,12 +86,14 @@ func (k *Signer) SignWithLabel(label string, content []byte) ([]byte, error) {
 }
 
 func signContent(label string, content []byte) []byte {
-	out, _ := codec.Marshal(func(b *cryptobyte.Builder) {
-		codec.AddVarint(b, uint64(len(labelPrefix)+len(label)))
-		b.AddBytes([]byte(labelPrefix))
-		b.AddBytes([]byte(label))
-		codec.AddOpaque(b, content)
-	})
+	// Sized up front: content is a whole message on the send path, and
+	// growing the buffer while copying it showed up in encrypt profiles.
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(labelPrefix)+len(label)+len(content)+8))
+	codec.AddVarint(b, uint64(len(labelPrefix)+len(label)))
+	b.AddBytes([]byte(labelPrefix))
+	b.AddBytes([]byte(label))
+	codec.AddOpaque(b, content)
+	out, _ := b.Bytes()
 	return out
 }
 
