@@ -6,7 +6,6 @@ package historytest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,77 +16,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/binharness"
 )
 
+// binary is the parley binary TestMain built.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "parley-historytest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", binary, "github.com/parley-im/parley/cmd/parley")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "failed to build parley:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(binharness.Main(m, "parley-historytest-", false, &binary))
 }
 
-func env() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PARLEY_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
+// env is the test process's environment without PARLEY_* variables.
+func env() []string { return binharness.CleanEnv() }
 
 // startServer runs `parley serve` on a free loopback port.
 func startServer(t *testing.T) (url, data string) {
 	t.Helper()
-	data = t.TempDir()
-	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", data, "--pow-bits", "0",
-		"--log-format", "json", "--register-rate", "-1", "--addr-rate", "-1", "--lookup-rate", "-1", "--shutdown-timeout", "5s")
-	cmd.Env = env()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var rec struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" {
-				select {
-				case urlc <- rec.URL:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	select {
-	case url = <-urlc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("parley serve did not start")
-	}
-	return url, data
+	s := binharness.StartServer(t, binary, env())
+	return s.URL, s.Dir
 }
 
 type result struct {
@@ -97,30 +44,13 @@ type result struct {
 
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = env()
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("parley %v: %v", args, err)
-	}
-	return r
+	r := binharness.Run(t, binary, env(), stdin, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 func ok(t *testing.T, args ...string) string {
 	t.Helper()
-	r := run(t, "", args...)
-	if r.code != 0 {
-		t.Fatalf("parley %v: exit %d: %s", args, r.code, r.stderr)
-	}
-	return r.stdout
+	return binharness.OK(t, binharness.Run(t, binary, env(), "", args...))
 }
 
 type message struct {

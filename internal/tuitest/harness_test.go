@@ -1,137 +1,48 @@
 package tuitest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/binharness"
 )
 
 // binary is the parley binary TestMain built ("" when tmux is missing).
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
 	if _, err := exec.LookPath("tmux"); err != nil {
-		return m.Run() // the tests skip themselves
+		os.Exit(m.Run()) // the tests skip themselves
 	}
-	dir, err := os.MkdirTemp("", "parley-tuitest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", binary, "github.com/parley-im/parley/cmd/parley")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "failed to build parley:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(binharness.Main(m, "parley-tuitest-", false, &binary))
 }
 
 // cleanEnv is the environment without PARLEY_* and NO_COLOR, so a
 // developer's settings do not leak into the binary under test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PARLEY_") && !strings.HasPrefix(kv, "NO_COLOR=") && !strings.HasPrefix(kv, "TMUX") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return binharness.CleanEnv("NO_COLOR=", "TMUX") }
 
 // startServer runs `parley serve` on a free loopback port without proof of
 // work or rate limits and returns its URL; it stops with the test.
 func startServer(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--pow-bits", "0",
-		"--log-format", "json", "--register-rate", "-1", "--addr-rate", "-1", "--lookup-rate", "-1", "--shutdown-timeout", "5s")
-	cmd.Env = cleanEnv()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	urlc := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			mu.Lock()
-			logs.Write(sc.Bytes())
-			logs.WriteByte('\n')
-			mu.Unlock()
-			var rec struct {
-				Msg string `json:"msg"`
-				URL string `json:"url"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" {
-				select {
-				case urlc <- rec.URL:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = cmd.Wait()
-	})
-	select {
-	case u := <-urlc:
-		return u
-	case <-done:
-	case <-time.After(30 * time.Second):
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	t.Fatalf("parley serve did not start:\n%s", logs.String())
-	return ""
+	return binharness.StartServer(t, binary, cleanEnv()).URL
 }
 
 // parley runs the binary and fails the test unless it succeeds.
 func parley(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = cleanEnv()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("parley %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	r := binharness.Run(t, binary, cleanEnv(), "", args...)
+	if r.Code != 0 {
+		t.Fatalf("parley %s: exit %d\n%s", strings.Join(args, " "), r.Code, r.Stderr)
 	}
-	return out.String()
+	return r.Stdout
 }
 
 // tmux is one private tmux server (its own socket), killed with the test.
