@@ -53,26 +53,21 @@ func newGroupCreateCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func newGroupAddCmd(e *env, add bool) *cobra.Command {
+// chatCmd builds a group subcommand whose first argument is a chat: it opens
+// the profile, resolves the chat and runs act with the remaining arguments.
+func chatCmd(use, short string, args cobra.PositionalArgs, act func(ctx context.Context, c *client.Client, chat client.ChatID, rest []string) error) *cobra.Command {
 	var f clientFlags
-	use, short := "add CHAT MEMBER...", "Add members (admins only)"
-	if !add {
-		use, short = "remove CHAT MEMBER...", "Remove members (admins only)"
-	}
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  usageArgs(cobra.MinimumNArgs(2)),
+		Args:  usageArgs(args),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
 				chat, err := parseChat(ctx, c, args[0])
 				if err != nil {
 					return err
 				}
-				if add {
-					return c.AddMembers(ctx, chat, args[1:])
-				}
-				return c.RemoveMembers(ctx, chat, args[1:])
+				return act(ctx, c, chat, args[1:])
 			})
 		},
 	}
@@ -80,62 +75,36 @@ func newGroupAddCmd(e *env, add bool) *cobra.Command {
 	return cmd
 }
 
-func newGroupLeaveCmd(e *env) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "leave CHAT",
-		Short: "Leave a chat on every device of this account",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
-				chat, err := parseChat(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				return c.Leave(ctx, chat)
+func newGroupAddCmd(_ *env, add bool) *cobra.Command {
+	if add {
+		return chatCmd("add CHAT MEMBER...", "Add members (admins only)", cobra.MinimumNArgs(2),
+			func(ctx context.Context, c *client.Client, chat client.ChatID, members []string) error {
+				return c.AddMembers(ctx, chat, members)
 			})
-		},
 	}
-	addClientFlags(cmd, &f, false)
-	return cmd
+	return chatCmd("remove CHAT MEMBER...", "Remove members (admins only)", cobra.MinimumNArgs(2),
+		func(ctx context.Context, c *client.Client, chat client.ChatID, members []string) error {
+			return c.RemoveMembers(ctx, chat, members)
+		})
 }
 
-func newGroupRenameCmd(e *env) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "rename CHAT NAME",
-		Short: "Rename a group (admins only)",
-		Args:  usageArgs(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
-				chat, err := parseChat(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				return c.Rename(ctx, chat, args[1])
-			})
-		},
-	}
-	addClientFlags(cmd, &f, false)
-	return cmd
+func newGroupLeaveCmd(_ *env) *cobra.Command {
+	return chatCmd("leave CHAT", "Leave a chat on every device of this account", cobra.ExactArgs(1),
+		func(ctx context.Context, c *client.Client, chat client.ChatID, _ []string) error {
+			return c.Leave(ctx, chat)
+		})
 }
 
-func newGroupAdminsCmd(e *env) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "admins CHAT MEMBER...",
-		Short: "Replace a group's admins (admins only)",
-		Args:  usageArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
-				chat, err := parseChat(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				return c.SetAdmins(ctx, chat, args[1:])
-			})
-		},
-	}
-	addClientFlags(cmd, &f, false)
-	return cmd
+func newGroupRenameCmd(_ *env) *cobra.Command {
+	return chatCmd("rename CHAT NAME", "Rename a group (admins only)", cobra.ExactArgs(2),
+		func(ctx context.Context, c *client.Client, chat client.ChatID, rest []string) error {
+			return c.Rename(ctx, chat, rest[0])
+		})
+}
+
+func newGroupAdminsCmd(_ *env) *cobra.Command {
+	return chatCmd("admins CHAT MEMBER...", "Replace a group's admins (admins only)", cobra.MinimumNArgs(2),
+		func(ctx context.Context, c *client.Client, chat client.ChatID, admins []string) error {
+			return c.SetAdmins(ctx, chat, admins)
+		})
 }
