@@ -246,7 +246,9 @@ func framingError(err error) error {
 		return fmt.Errorf("%w: %w", ErrInvalidMAC, err)
 	case errors.Is(err, framing.ErrInvalidMessage):
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	case errors.Is(err, keyschedule.ErrInvalidState):
+	case errors.Is(err, keyschedule.ErrInvalidState), errors.Is(err, keyschedule.ErrGenerationConsumed):
+		// A generation already consumed (or erased as too old) is a replay
+		// or a late duplicate, not a ciphertext that fails to decrypt.
 		return fmt.Errorf("%w: %w", ErrReplay, err)
 	}
 	if isSignatureError(err) {
