@@ -14,9 +14,10 @@
 // while the writer is busy are packed into one WebSocket message (up to
 // Options.BatchBytes), so a burst of pushes costs one write per batch rather
 // than one per frame. When more than Options.MaxQueueBytes wait, the peer is
-// a slow consumer: the connection is closed and the queue dropped
-// (everything in it is in the store; the device catches up when it
-// reconnects).
+// a slow consumer: the queue is dropped (everything in it is in the store;
+// the device catches up when it reconnects) and the connection is closed
+// with status 1008 (policy violation), the close frame written within
+// Options.CloseTimeout or not at all.
 //
 // Lock order: Conn.rmu (read side) is never held while Conn.mu (send queue)
 // is taken, nor the other way round; the poller's lock nests inside rmu.
@@ -220,10 +221,7 @@ func (c *Conn) SendEncoded(frame []byte) error {
 		return ErrClosed
 	}
 	if c.queued+size > c.opts.MaxQueueBytes {
-		c.closing = true
-		c.mu.Unlock()
-		c.opts.OnSlowConsumer()
-		c.abort()
+		c.slowConsumer()
 		return ErrSlowConsumer
 	}
 	n := len(c.batches)
@@ -247,6 +245,36 @@ func (c *Conn) SendEncoded(frame []byte) error {
 	return nil
 }
 
+// SlowConsumerReason is the reason of the close frame (status 1008) that
+// ends a connection whose send queue overflowed.
+const SlowConsumerReason = "slow consumer: send queue over its limit; reconnect and fetch"
+
+// slowConsumer ends a connection whose queue overflowed; c.mu is held and
+// is released. The queued messages are dropped (they are in the store), a
+// write in flight may finish, then the close frame (1008) follows. All of
+// it must be written within CloseTimeout from now: a peer that reads
+// nothing gets no close frame, only a closed socket, and costs nothing
+// longer than that.
+func (c *Conn) slowConsumer() {
+	c.closing = true
+	c.code, c.reason = StatusPolicyViolation, SlowConsumerReason
+	dropped := c.queued
+	for _, m := range c.batches {
+		putBuf(m.b)
+	}
+	c.batches, c.queued = nil, 0
+	writing := c.writing
+	c.mu.Unlock()
+	c.opts.OnQueue(-dropped)
+	c.opts.OnSlowConsumer()
+	// Shortens the deadline of a write in flight; finish bounds the close
+	// frame's own write the same way.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
+	if !writing {
+		go c.finish(StatusPolicyViolation, SlowConsumerReason)
+	}
+}
+
 // sendControl queues a control frame (pong) unless the connection closes.
 func (c *Conn) sendControl(op ws.OpCode, payload []byte) {
 	c.mu.Lock()
@@ -265,6 +293,11 @@ func (c *Conn) sendControl(op ws.OpCode, payload []byte) {
 
 // writeFrame writes one frame whose payload follows headerRoom bytes of b.
 func (c *Conn) writeFrame(op ws.OpCode, b []byte) error {
+	return c.writeFrameWithin(op, b, c.opts.WriteTimeout)
+}
+
+// writeFrameWithin is writeFrame with a deadline timeout from now.
+func (c *Conn) writeFrameWithin(op ws.OpCode, b []byte, timeout time.Duration) error {
 	payload := len(b) - headerRoom
 	h := ws.Header{Fin: true, OpCode: op, Length: int64(payload)}
 	hs := ws.HeaderSize(h)
@@ -272,7 +305,7 @@ func (c *Conn) writeFrame(op ws.OpCode, b []byte) error {
 	if err := ws.WriteHeader(sliceWriter{b[start:headerRoom]}, h); err != nil {
 		return err
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
 	_, err := c.nc.Write(b[start:])
@@ -380,7 +413,9 @@ func (c *Conn) finish(code StatusCode, reason string) {
 	b := append(getBuf(), make([]byte, headerRoom)...)
 	b = binary.BigEndian.AppendUint16(b, uint16(code))
 	b = append(b, reason...)
-	err := c.writeFrame(ws.OpClose, b)
+	// The close frame's write is bounded by CloseTimeout, so a stuck peer
+	// does not hold the connection for a whole WriteTimeout.
+	err := c.writeFrameWithin(ws.OpClose, b, min(c.opts.WriteTimeout, c.opts.CloseTimeout))
 	putBuf(b)
 	c.mu.Lock()
 	c.closeSent = true

@@ -104,12 +104,59 @@ func TestSendOrderBatchAndClose(t *testing.T) {
 	}
 }
 
+// TestSlowConsumerGets1008 is a client that stops reading until the
+// server gives up on it, then reads again: after what was already on its
+// way it finds the close frame with status 1008 and the documented reason.
+func TestSlowConsumerGets1008(t *testing.T) {
+	c, _, cl := pair(t, Options{MaxQueueBytes: 256 << 10, WriteTimeout: time.Minute, CloseTimeout: 10 * time.Second})
+	var err error
+	sent := 0
+	// Paced, so the writer keeps up until the socket buffers are full.
+	for ; sent < 100000 && err == nil; sent++ {
+		err = c.Send(frame(uint64(sent+1), 32<<10))
+		time.Sleep(100 * time.Microsecond)
+	}
+	if !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("never a slow consumer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	frames := 0
+	for {
+		_, msg, err := cl.Read(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) {
+				t.Fatalf("read ended without a close frame after %d frames: %v", frames, err)
+			}
+			if ce.Code != websocket.StatusPolicyViolation || ce.Reason != SlowConsumerReason {
+				t.Fatalf("closed with %d %q, want 1008 %q", ce.Code, ce.Reason, SlowConsumerReason)
+			}
+			break
+		}
+		_ = wire.DecodeMessage(msg, func(*wire.Frame, error) error { frames++; return nil })
+	}
+	if frames == 0 || frames >= sent {
+		t.Fatalf("read %d of %d frames: want those in flight, not the dropped queue", frames, sent)
+	}
+	t.Logf("%d frames sent, %d read before the close frame", sent, frames)
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed after the close handshake")
+	}
+}
+
+// TestSlowConsumerIsDisconnected is a client that never reads again: the
+// server does not wait for it longer than CloseTimeout, even with a long
+// WriteTimeout.
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	var slow atomic.Int32
 	var queued atomic.Int64
 	c, _, _ := pair(t, Options{
 		MaxQueueBytes:  256 << 10,
 		WriteTimeout:   time.Minute,
+		CloseTimeout:   300 * time.Millisecond,
 		OnSlowConsumer: func() { slow.Add(1) },
 		OnQueue:        func(d int) { queued.Add(int64(d)) },
 	})
@@ -122,10 +169,14 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("never a slow consumer: %v", err)
 	}
+	start := time.Now()
 	select {
 	case <-c.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("connection not closed")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("closing a stuck peer took %v with a 300ms close timeout", d)
 	}
 	if slow.Load() != 1 {
 		t.Fatalf("OnSlowConsumer called %d times", slow.Load())
