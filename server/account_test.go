@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -299,20 +300,93 @@ func TestRateLimited(t *testing.T) {
 
 func TestConnectionLimitPerAddress(t *testing.T) {
 	srv := ts.Start(t, ts.WithConfig(func(c *server.Config) { c.Limits.MaxConnectionsPerAddr = 2 }))
-	_, _ = srv.Dial(t), srv.Dial(t)
+	first, _ := srv.Dial(t), srv.Dial(t)
+	// Refused before the upgrade: the client's Dial fails with the
+	// protocol error.
 	c, err := wireclient.Dial(ts.Context(t), srv.URL, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("third connection accepted")
+	}
+	if e := ts.WantCode(t, err, wire.ErrorCode_TOO_MANY_CONNECTIONS); e.GetRetryAfterMs() == 0 || !strings.Contains(e.GetMessage(), "too many connections from your address") {
+		t.Fatalf("refusal without retry time or sentence: %v", e)
+	}
+	// The raw answer is HTTP 429 with Retry-After and the error code, and
+	// no WebSocket handshake.
+	resp := upgradeRequest(t, srv.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get(wire.ErrorHeader) != "TOO_MANY_CONNECTIONS" || resp.Header.Get("Upgrade") != "" {
+		t.Fatalf("refusal: %s %v", resp.Status, resp.Header)
+	}
+	// The limit counts open connections: once one closes, a new one is
+	// admitted.
+	first.CloseNow()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := wireclient.Dial(ts.Context(t), srv.URL, nil)
+		if err == nil {
+			c.CloseNow()
+			break
+		}
+		ts.WantCode(t, err, wire.ErrorCode_TOO_MANY_CONNECTIONS)
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection's slot was never given back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConnectionRateLimitBeforeUpgrade: connection attempts beyond the
+// per-address rate are answered with HTTP 429, RATE_LIMITED and a
+// Retry-After that covers the limiter's wait.
+func TestConnectionRateLimitBeforeUpgrade(t *testing.T) {
+	srv := ts.Start(t, ts.WithConfig(func(c *server.Config) {
+		c.Limits.AddrRate, c.Limits.AddrBurst = 0.5, 3
+	}))
+	ctx := ts.Context(t)
+	var refused *wire.Error
+	for i := 0; i < 10 && refused == nil; i++ {
+		c, err := wireclient.Dial(ctx, srv.URL, nil)
+		if err != nil {
+			refused = ts.WantCode(t, err, wire.ErrorCode_RATE_LIMITED)
+			break
+		}
+		c.CloseNow()
+	}
+	if refused == nil {
+		t.Fatal("10 connection attempts at a burst of 3 were all accepted")
+	}
+	if refused.GetRetryAfterMs() < 1000 {
+		t.Fatalf("retry after %d ms, want at least the 1 s Retry-After granularity", refused.GetRetryAfterMs())
+	}
+	resp := upgradeRequest(t, srv.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(wire.ErrorHeader) != "RATE_LIMITED" {
+		t.Fatalf("refusal: %s %v", resp.Status, resp.Header)
+	}
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 || n > 3 {
+		t.Fatalf("Retry-After %q, want 1-3 s at 0.5 connections/s", resp.Header.Get("Retry-After"))
+	}
+}
+
+// upgradeRequest sends a WebSocket upgrade request by hand and returns the
+// answer, so a test sees the HTTP status of a refusal.
+func upgradeRequest(t *testing.T, wsURL string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ts.Context(t), http.MethodGet, "http"+strings.TrimPrefix(wsURL, "ws"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseNow()
-	select {
-	case e := <-c.ConnErrors():
-		if e.GetCode() != wire.ErrorCode_TOO_MANY_CONNECTIONS {
-			t.Fatalf("got %v", e)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("third connection accepted")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp
 }
 
 func TestShutdownDrains(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	perAddr  map[string]int
+	conns    int            // admitted connections (sessions and upgrades in progress)
+	perAddr  map[string]int // admitted connections per client address
 	wg       sync.WaitGroup // one per session
 
 	sweepOnce sync.Once
@@ -221,24 +223,33 @@ func clientAddr(r *http.Request) string {
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		refuse(w, http.StatusServiceUnavailable, wire.ErrorCode_UNAVAILABLE, "the server is shutting down; reconnect shortly", time.Second)
 		return
 	}
 	addr := clientAddr(r)
+	// Limits are checked before the upgrade: a refused client costs an
+	// HTTP answer, not a WebSocket handshake and close handshake.
+	if code, msg, retry := s.admit(addr); code != wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		s.metrics.Rejects.WithLabelValues(code.String()).Inc()
+		refuse(w, http.StatusTooManyRequests, code, msg, retry)
+		return
+	}
 	conn, err := transport.Accept(w, r, transport.Options{
 		MaxQueueBytes:  s.cfg.Limits.MaxQueueBytes,
 		OnQueue:        func(d int) { s.metrics.SendQueueBytes.Add(float64(d)) },
 		OnSlowConsumer: func() { s.metrics.SlowConsumers.Inc() },
 	})
 	if err != nil {
+		s.unadmit(addr)
 		return
 	}
 	id := s.nextID.Add(1)
 	sess := newSession(s, conn, addr, id)
-	if code, msg := s.admit(sess); code != wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
-		s.metrics.Rejects.WithLabelValues(code.String()).Inc()
-		_ = conn.Send(&wire.Frame{Body: &wire.Frame_Error{Error: wire.NewError(code, "%s", msg)}})
-		conn.Close(transport.StatusTryAgainLater, msg)
+	if !s.register(sess) {
+		// Shutdown began during the upgrade.
+		s.unadmit(addr)
+		_ = conn.Send(&wire.Frame{Body: &wire.Frame_Error{Error: wire.NewError(wire.ErrorCode_UNAVAILABLE, "the server is shutting down; reconnect shortly")}})
+		conn.Close(transport.StatusGoingAway, "shutting down")
 		conn.Start(discard{}) // read the client's answer to the close frame
 		<-conn.Done()
 		return
@@ -246,6 +257,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The session holds no goroutine while the connection is idle; the
 	// request and its context are not kept: the session needs neither.
 	sess.start()
+}
+
+// refuse answers an upgrade request with an HTTP error carrying a protocol
+// error code (see wire.ErrorHeader).
+func refuse(w http.ResponseWriter, status int, code wire.ErrorCode, msg string, retry time.Duration) {
+	h := w.Header()
+	h.Set(wire.ErrorHeader, code.String())
+	h.Set("Retry-After", strconv.FormatInt(int64(max(1, (retry+time.Second-1)/time.Second)), 10))
+	h.Set("Connection", "close")
+	http.Error(w, msg, status)
 }
 
 // discard is the transport.Handler of a refused connection: it ignores
@@ -258,36 +279,60 @@ func (discard) Message([]byte) {}
 // End implements transport.Handler.
 func (discard) End(error) {}
 
-// admit counts a new connection against the limits.
-func (s *Server) admit(sess *session) (wire.ErrorCode, string) {
-	if ok, _ := s.addrLimiter.Allow(sess.addr); !ok {
-		return wire.ErrorCode_RATE_LIMITED, "too many connection attempts from your address; wait and retry"
+// connRetry is the Retry-After of a refusal by a connection limit: how
+// soon a retry may find a free slot is unknown, so clients wait a little.
+const connRetry = 5 * time.Second
+
+// admit counts a new connection from addr against the limits; a refusal
+// comes with its code, sentence and retry time. An admitted connection
+// holds its slots until unadmit or, once registered, release.
+func (s *Server) admit(addr string) (wire.ErrorCode, string, time.Duration) {
+	if ok, retry := s.addrLimiter.Allow(addr); !ok {
+		return wire.ErrorCode_RATE_LIMITED, "too many connection attempts from your address; wait and retry", retry
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conns >= s.cfg.Limits.MaxConnections {
+		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "the server has too many connections; retry later", connRetry
+	}
+	if s.perAddr[addr] >= s.cfg.Limits.MaxConnectionsPerAddr {
+		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "too many connections from your address; close some and retry", connRetry
+	}
+	s.perAddr[addr]++
+	s.conns++
+	return wire.ErrorCode_ERROR_CODE_UNSPECIFIED, "", 0
+}
+
+// unadmit gives back the slots of an admitted connection that did not
+// become a session.
+func (s *Server) unadmit(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns--
+	if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
+		delete(s.perAddr, addr)
+	}
+}
+
+// register makes an admitted connection's session known to Shutdown; it
+// fails once Shutdown has begun.
+func (s *Server) register(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.stopping.Load() {
-		return wire.ErrorCode_UNAVAILABLE, "the server is shutting down; reconnect shortly"
+		return false
 	}
-	if len(s.sessions) >= s.cfg.Limits.MaxConnections {
-		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "the server has too many connections; retry later"
-	}
-	if s.perAddr[sess.addr] >= s.cfg.Limits.MaxConnectionsPerAddr {
-		return wire.ErrorCode_TOO_MANY_CONNECTIONS, "too many connections from your address; close some and retry"
-	}
-	s.perAddr[sess.addr]++
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.metrics.Connections.Inc()
-	return wire.ErrorCode_ERROR_CODE_UNSPECIFIED, ""
+	return true
 }
 
 func (s *Server) release(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
-	if s.perAddr[sess.addr]--; s.perAddr[sess.addr] <= 0 {
-		delete(s.perAddr, sess.addr)
-	}
 	s.mu.Unlock()
+	s.unadmit(sess.addr)
 	s.metrics.Connections.Dec()
 	s.wg.Done()
 }

@@ -170,7 +170,7 @@ func flood(parent context.Context, t *testing.T, srv *ts.Server, group []byte, e
 		for !stopped() {
 			c, err := abuserDial(ctx, srv.URL)
 			if err != nil {
-				got.add("register", wire.ErrorCode_ERROR_CODE_UNSPECIFIED)
+				got.add("register", ts.Code(err))
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
@@ -199,7 +199,8 @@ func flood(parent context.Context, t *testing.T, srv *ts.Server, group []byte, e
 		for !stopped() && len(held) < 200 {
 			c, err := abuserDial(ctx, srv.URL)
 			if err != nil {
-				got.add("connect", wire.ErrorCode_ERROR_CODE_UNSPECIFIED)
+				// Limits refuse before the upgrade (HTTP 429 with the code).
+				got.add("connect", ts.Code(err))
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}

@@ -15,7 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -66,10 +69,13 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 1024
 	}
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient: opts.HTTPClient, HTTPHeader: opts.Header, CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		if werr := refusal(resp); werr != nil {
+			return nil, fmt.Errorf("failed to dial %s: %w", url, werr)
+		}
 		return nil, fmt.Errorf("failed to dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(wire.MaxMessageSize)
@@ -82,6 +88,27 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	}
 	go c.readLoop()
 	return c, nil
+}
+
+// refusal is the protocol error of an upgrade the server refused with an
+// HTTP error (see wire.ErrorHeader), or nil if resp is not one.
+func refusal(resp *http.Response) *wire.Error {
+	if resp == nil {
+		return nil
+	}
+	code, ok := wire.ErrorCode_value[resp.Header.Get(wire.ErrorHeader)]
+	if !ok || code == 0 {
+		return nil
+	}
+	var msg []byte
+	if resp.Body != nil {
+		msg, _ = io.ReadAll(io.LimitReader(resp.Body, wire.MaxErrorMessage))
+	}
+	e := wire.NewError(wire.ErrorCode(code), "%s", strings.TrimSpace(string(msg)))
+	if s, err := strconv.ParseUint(resp.Header.Get("Retry-After"), 10, 32); err == nil {
+		e.RetryAfterMs = uint32(min(s*1000, 1<<31))
+	}
+	return e
 }
 
 // Events delivers server pushes. It is closed when the connection ends.
