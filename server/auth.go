@@ -209,7 +209,7 @@ func (s *Server) handleRevoke(ctx context.Context, dev store.DeviceRef, r *wire.
 	if err := s.store.RevokeDevice(ctx, ref, s.cfg.Now()); err != nil {
 		return nil, err
 	}
-	s.members.invalidateAll()
+	s.membershipChanged(ctx, nil)
 	_ = s.cfg.Bus.Publish(ctx, []store.DeviceRef{ref}, bus.Message{Disconnect: true})
 	return &wire.Response{Kind: &wire.Response_RevokeDevice{RevokeDevice: &wire.RevokeDeviceResponse{}}}, nil
 }
@@ -229,7 +229,7 @@ func (s *Server) handleDeleteAccount(ctx context.Context, ss *session, id uint64
 	if err := s.store.DeleteAccount(ctx, dev.Account); err != nil {
 		return nil, err
 	}
-	s.members.invalidateAll()
+	s.membershipChanged(ctx, nil)
 	_ = ss.conn.Send(&wire.Frame{Id: id, Body: &wire.Frame_Response{Response: &wire.Response{
 		Kind: &wire.Response_DeleteAccount{DeleteAccount: &wire.DeleteAccountResponse{}},
 	}}})

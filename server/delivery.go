@@ -138,6 +138,9 @@ func (s *Server) handleCreateGroup(ctx context.Context, dev store.DeviceRef, r *
 	if err := s.store.CreateGroup(ctx, g, dev, s.cfg.Now()); err != nil {
 		return nil, err
 	}
+	// A list read before the group existed (by a commit that failed) may
+	// be cached, here or on another server process.
+	s.membershipChanged(ctx, []store.GroupID{g})
 	return &wire.Response{Kind: &wire.Response_CreateGroup{CreateGroup: &wire.CreateGroupResponse{Epoch: 0}}}, nil
 }
 
@@ -225,7 +228,7 @@ func (s *Server) handleCommit(ctx context.Context, dev store.DeviceRef, r *wire.
 	if err != nil {
 		return nil, err
 	}
-	s.members.invalidate(g)
+	s.membershipChanged(ctx, []store.GroupID{g})
 	s.metrics.Messages.WithLabelValues("commit").Inc()
 	// The members before the commit receive it (removed ones learn of their
 	// removal); added devices are woken to fetch their Welcome.

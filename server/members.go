@@ -10,16 +10,21 @@ import (
 
 // memberCache keeps the member devices of recently used groups, so a send
 // does not read the member list from the store before pushing. Entries are
-// dropped when this server changes a group's membership (commit, revoke,
-// account deletion). A generation counter keeps a read that raced with an
-// invalidation from caching a stale list.
+// dropped when a group's membership changes (commit, revoke, account
+// deletion, group creation): at once on this server, and on every other
+// server process through the bus (bus.Bus.Invalidate), which tells every
+// process's cache, this one's included. A generation counter keeps a read
+// that raced with an invalidation from caching a stale list.
 //
-// With several server processes sharing a store, another process's
-// membership change is not seen here until the entry is older than ttl
-// (Config.MemberCacheTTL, 2 s by default when the bus is not in-process):
-// until then pushes may miss a new member (it still catches up with Fetch
-// after its Welcome's wake) or reach a removed device's open connection
-// (it cannot decrypt the new epoch's messages).
+// With several server processes, between a membership change being
+// durable on one and the bus delivering the invalidation to another
+// (normally well under a millisecond on one network), the other may still
+// push to a removed device's open connection (it cannot decrypt the new
+// epoch's messages, but it learns that traffic happened) or miss a new
+// member (it catches up with Fetch after its Welcome's wake). If the bus
+// loses invalidations (a NATS reconnect), every entry is dropped; as a last
+// resort entries expire after ttl (Config.MemberCacheTTL, 2 s by default
+// when the bus is not in-process).
 type memberCache struct {
 	store store.DeliveryService
 	max   int
@@ -83,4 +88,29 @@ func (c *memberCache) invalidateAll() {
 	c.gen++
 	clear(c.groups)
 	c.mu.Unlock()
+}
+
+// invalidateGroups is the bus's InvalidateHandler: nil drops every entry.
+func (c *memberCache) invalidateGroups(groups []store.GroupID) {
+	if groups == nil {
+		c.invalidateAll()
+		return
+	}
+	c.mu.Lock()
+	c.gen++
+	for _, g := range groups {
+		delete(c.groups, g)
+	}
+	c.mu.Unlock()
+}
+
+// membershipChanged drops the cached member lists of groups (nil: all) in
+// this process at once and in every other one through the bus. It is
+// called after the change is durable and before anything is pushed about
+// it.
+func (s *Server) membershipChanged(ctx context.Context, groups []store.GroupID) {
+	s.members.invalidateGroups(groups)
+	if err := s.cfg.Bus.Invalidate(ctx, groups); err != nil {
+		s.log.Warn("failed to announce a membership change on the bus; other server processes rely on the member cache TTL", "err", err)
+	}
 }

@@ -49,6 +49,7 @@ type Server struct {
 
 	groupMessages prometheus.Counter // parley_messages_total{kind="group"}
 	members       *memberCache
+	stopInval     func() // ends the bus's membership invalidations to members
 	workers       *workers
 
 	addrLimiter     *ratelimit.Keyed[string]
@@ -93,6 +94,10 @@ func New(cfg Config) (*Server, error) {
 		perAddr:         make(map[string]int),
 		sweepStop:       make(chan struct{}),
 		sweepDone:       make(chan struct{}),
+	}
+	s.stopInval, err = cfg.Bus.OnInvalidate(s.members.invalidateGroups)
+	if err != nil {
+		return nil, fmt.Errorf("failed to follow membership changes on the bus: %w", err)
 	}
 	s.kinds = s.metrics.Kinds(requestKinds())
 	s.groupMessages = s.metrics.Messages.WithLabelValues("group")
@@ -179,6 +184,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = errors.Join(err, ctx.Err())
 	}
+	s.stopInval()
 	s.sweepOnce.Do(func() { close(s.sweepDone) })
 	select {
 	case <-s.sweepStop:

@@ -42,15 +42,30 @@ type Bus interface {
 	// Publish does not keep m.Frame after it returns (handlers copy what
 	// they queue), so the caller may reuse it.
 	Publish(ctx context.Context, to []store.DeviceRef, m Message) error
+	// Invalidate tells every process on the bus, this one included, that
+	// the member lists of groups changed, so cached copies must be
+	// dropped; nil groups means every group. Like Publish it does not wait
+	// for the receivers.
+	Invalidate(ctx context.Context, groups []store.GroupID) error
+	// OnInvalidate registers h to receive every Invalidate (from any
+	// process) until the returned cancel is called. h gets nil when every
+	// group is affected, or when the bus may have missed invalidations
+	// (for example after reconnecting). It must not block.
+	OnInvalidate(h InvalidateHandler) (cancel func(), err error)
 	// Close stops the bus; later calls return ErrClosed.
 	Close() error
 }
+
+// InvalidateHandler receives the groups whose member lists changed (nil:
+// all groups).
+type InvalidateHandler func(groups []store.GroupID)
 
 // InProcess is a Bus within one process. The zero value is not usable;
 // call NewInProcess.
 type InProcess struct {
 	mu     sync.RWMutex
 	subs   map[store.DeviceRef]map[*subscription]struct{}
+	inval  map[*InvalidateHandler]struct{}
 	closed bool
 }
 
@@ -58,7 +73,10 @@ type subscription struct{ h Handler }
 
 // NewInProcess returns an empty in-process bus.
 func NewInProcess() *InProcess {
-	return &InProcess{subs: make(map[store.DeviceRef]map[*subscription]struct{})}
+	return &InProcess{
+		subs:  make(map[store.DeviceRef]map[*subscription]struct{}),
+		inval: make(map[*InvalidateHandler]struct{}),
+	}
 }
 
 // Subscribe implements Bus.
@@ -106,6 +124,35 @@ func (b *InProcess) Publish(_ context.Context, to []store.DeviceRef, m Message) 
 	return nil
 }
 
+// Invalidate implements Bus: the handlers run before it returns.
+func (b *InProcess) Invalidate(_ context.Context, groups []store.GroupID) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	for h := range b.inval {
+		(*h)(groups)
+	}
+	return nil
+}
+
+// OnInvalidate implements Bus.
+func (b *InProcess) OnInvalidate(h InvalidateHandler) (func(), error) {
+	p := &h
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	b.inval[p] = struct{}{}
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.inval, p)
+	}, nil
+}
+
 // Subscribers returns the number of devices with at least one subscriber.
 func (b *InProcess) Subscribers() int {
 	b.mu.RLock()
@@ -119,5 +166,6 @@ func (b *InProcess) Close() error {
 	defer b.mu.Unlock()
 	b.closed = true
 	b.subs = make(map[store.DeviceRef]map[*subscription]struct{})
+	clear(b.inval)
 	return nil
 }

@@ -2,10 +2,12 @@ package bus
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,11 +27,18 @@ import (
 // is full NATS drops messages for this process (a slow consumer): pushes
 // are best effort, and everything pushed is durable in the store, where
 // devices catch up with Fetch.
+//
+// Membership invalidations travel on one subject, "<prefix>.members", to
+// which every process subscribes with its own handler goroutine, apart from
+// the device traffic so a burst of pushes cannot crowd them out. When NATS
+// may have lost some (after a reconnect, or when that subscription was a
+// slow consumer) the handlers are told to drop everything.
 type NATS struct {
 	nc     *nats.Conn
 	prefix string
 	local  *InProcess
 	ch     chan *nats.Msg
+	inval  *nats.Subscription
 
 	mu     sync.Mutex
 	subs   map[store.DeviceRef]*natsSub
@@ -71,17 +80,121 @@ func NewNATS(url string, o NATSOptions) (*NATS, error) {
 	if o.Name == "" {
 		o.Name = "parley-server"
 	}
-	nc, err := nats.Connect(url, nats.Name(o.Name), nats.MaxReconnects(-1))
-	if err != nil {
-		return nil, fmt.Errorf("failed to connect to NATS: %w", err)
-	}
 	b := &NATS{
-		nc: nc, prefix: o.Prefix, local: NewInProcess(),
+		prefix: o.Prefix, local: NewInProcess(),
 		ch: make(chan *nats.Msg, o.Buffer), subs: make(map[store.DeviceRef]*natsSub),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	// Invalidations published while this process was cut off are lost;
+	// so may be those NATS dropped for a slow subscriber.
+	lost := func() { _ = b.local.Invalidate(context.Background(), nil) }
+	nc, err := nats.Connect(url, nats.Name(o.Name), nats.MaxReconnects(-1),
+		nats.ReconnectHandler(func(*nats.Conn) { lost() }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil && sub == b.invalSub() && errors.Is(err, nats.ErrSlowConsumer) {
+				lost()
+			}
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("failed to connect to NATS: %w", err)
+	}
+	b.nc = nc
+	inval, err := nc.Subscribe(b.membersSubject(), func(m *nats.Msg) {
+		groups, ok := decodeGroups(m.Data)
+		if !ok {
+			groups = nil // undecodable: drop everything rather than nothing
+		}
+		_ = b.local.Invalidate(context.Background(), groups)
+	})
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("failed to subscribe to membership changes on NATS: %w", err)
+	}
+	b.mu.Lock()
+	b.inval = inval
+	b.mu.Unlock()
 	go b.dispatch()
 	return b, nil
+}
+
+func (b *NATS) invalSub() *nats.Subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inval
+}
+
+func (b *NATS) membersSubject() string { return b.prefix + ".members" }
+
+// maxGroupsPerMessage bounds one invalidation message; longer lists are
+// sent as "every group".
+const maxGroupsPerMessage = 1024
+
+// encodeGroups encodes an invalidation: each group id prefixed by its
+// length as a uvarint; an empty message means every group.
+func encodeGroups(groups []store.GroupID) []byte {
+	if len(groups) > maxGroupsPerMessage {
+		return nil
+	}
+	var out []byte
+	for _, g := range groups {
+		out = binary.AppendUvarint(out, uint64(len(g)))
+		out = append(out, g...)
+	}
+	return out
+}
+
+// decodeGroups reverses encodeGroups: nil, true for every group; false
+// for bytes encodeGroups cannot have written.
+func decodeGroups(b []byte) ([]store.GroupID, bool) {
+	if len(b) == 0 {
+		return nil, true
+	}
+	var groups []store.GroupID
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		// Only the shortest (canonical) length encoding is accepted.
+		if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n == 0 || n > uint64(len(b)-k) || len(groups) == maxGroupsPerMessage {
+			return nil, false
+		}
+		groups = append(groups, store.GroupID(b[k:k+int(n)]))
+		b = b[k+int(n):]
+	}
+	return groups, true
+}
+
+// invalidateFlush bounds Invalidate's wait for the NATS server.
+const invalidateFlush = time.Second
+
+// Invalidate implements Bus. It returns once the NATS server has the
+// message (a round trip, so membership changes are not left in this
+// client's write buffer while the change is answered), or after a second.
+// The handlers of this process run when NATS echoes the message back, like
+// those of every other process.
+func (b *NATS) Invalidate(ctx context.Context, groups []store.GroupID) error {
+	if groups != nil && len(groups) == 0 {
+		return nil
+	}
+	err := b.nc.Publish(b.membersSubject(), encodeGroups(groups))
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, invalidateFlush)
+		err = b.nc.FlushWithContext(fctx)
+		cancel()
+	}
+	if err != nil {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("failed to publish a membership change on NATS: %w", err)
+	}
+	return nil
+}
+
+// OnInvalidate implements Bus.
+func (b *NATS) OnInvalidate(h InvalidateHandler) (func(), error) {
+	return b.local.OnInvalidate(h)
 }
 
 func (b *NATS) subject(dev store.DeviceRef) string {

@@ -116,3 +116,61 @@ func TestNATSAcrossProcesses(t *testing.T) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
 }
+
+// TestNATSInvalidate: a membership change announced by one process reaches
+// the handlers of every process, the announcing one included.
+func TestNATSInvalidate(t *testing.T) {
+	url := natsURL(t)
+	prefix := "parleytest" + identity.DeviceID{byte(time.Now().UnixNano()), 1}.String()[:8]
+	buses := make([]*NATS, 2)
+	got := make([]chan []store.GroupID, 2)
+	for i := range buses {
+		b, err := NewNATS(url, NATSOptions{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		buses[i] = b
+		ch := make(chan []store.GroupID, 10)
+		got[i] = ch
+		if _, err := b.OnInvalidate(func(gs []store.GroupID) { ch <- gs }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	next := func(i int) []store.GroupID {
+		t.Helper()
+		select {
+		case gs := <-got[i]:
+			return gs
+		case <-time.After(10 * time.Second):
+			t.Fatalf("bus %d: no invalidation within 10s", i)
+			return nil
+		}
+	}
+	if err := buses[0].Invalidate(ctx, []store.GroupID{"g1", "g2"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range buses {
+		if gs := next(i); len(gs) != 2 || gs[0] != "g1" || gs[1] != "g2" {
+			t.Fatalf("bus %d got %q", i, gs)
+		}
+	}
+	if err := buses[1].Invalidate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range buses {
+		if gs := next(i); gs != nil {
+			t.Fatalf("bus %d got %q, want every group (nil)", i, gs)
+		}
+	}
+	// Empty list: nothing to announce.
+	if err := buses[0].Invalidate(ctx, []store.GroupID{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case gs := <-got[1]:
+		t.Fatalf("an empty list was announced as %q", gs)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
