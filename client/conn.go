@@ -26,6 +26,11 @@ func dialServer(ctx context.Context, wsURL string) (*wireclient.Client, *wire.He
 	hello, err := conn.Hello(dctx)
 	if err != nil {
 		conn.CloseNow()
+		if wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+			// The connection failed before the server answered: as
+			// unreachable as a refused dial, and as worth retrying.
+			return nil, nil, fmt.Errorf("%w: failed to greet server: %v", ErrOffline, err)
+		}
 		return nil, nil, fmt.Errorf("failed to greet server: %w", err)
 	}
 	return conn, hello, nil

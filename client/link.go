@@ -9,8 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -111,7 +114,11 @@ func ParseLinkCode(code string) (*LinkRequest, error) {
 	return r, nil
 }
 
-// PendingLink is a new device waiting for approval.
+// PendingLink is a new device waiting for approval. It survives dropped
+// connections: [PendingLink.Wait] reconnects to the throwaway mailbox with
+// backoff and keeps waiting, and once the account bundle has arrived it
+// keeps trying to announce the new device; a Wait that ended (for example
+// on ctx) can be called again and resumes where the last one stopped.
 type PendingLink struct {
 	req     *LinkRequest
 	dir     string
@@ -119,9 +126,23 @@ type PendingLink struct {
 	hpkeKey hpke.PrivateKey
 	devKey  ed25519.PrivateKey
 	temp    *identity.AccountKey
-	conn    *wireclient.Client
+	mailKey ed25519.PrivateKey
 	// serverName is the server's name, signed in the mailbox deletion.
 	serverName string
+
+	mu     sync.Mutex
+	conn   *wireclient.Client // the mailbox connection; nil once dropped
+	closed bool
+
+	// Progress of Wait, kept so that a later Wait resumes: the new
+	// device's client once the bundle was opened and the profile created,
+	// where to signal readiness, and whether that signal went through.
+	linked      *Client
+	approver    identity.AccountID
+	approverDev identity.DeviceID
+	readyID     store.MessageID
+	announced   bool
+	handedOver  bool
 }
 
 // NewLink starts linking a new device: it prepares the profile folder dir
@@ -168,52 +189,173 @@ func NewLink(ctx context.Context, dir, serverURL string, opts Options) (*Pending
 	}
 	req := &LinkRequest{ServerURL: wsURL, hpkePub: hk.PublicKey().Bytes(), mailbox: temp.ID(), mailDev: mailDev, device: dev, devPub: pub}
 	req.raw = req.marshal()
-	return &PendingLink{req: req, dir: dir, opts: opts, hpkeKey: hk, devKey: priv, temp: temp, conn: conn, serverName: hello.GetServerName()}, nil
+	return &PendingLink{
+		req: req, dir: dir, opts: opts, hpkeKey: hk, devKey: priv, temp: temp, mailKey: mailKey,
+		conn: conn, serverName: hello.GetServerName(),
+	}, nil
 }
 
 // Request returns the link request (Code, Comparison).
 func (p *PendingLink) Request() *LinkRequest { return p.req }
 
-// Close abandons the link.
-func (p *PendingLink) Close() { p.conn.CloseNow() }
+// Close abandons the link: it drops the mailbox connection and, unless
+// Wait has returned it, closes the new device's client.
+func (p *PendingLink) Close() {
+	p.mu.Lock()
+	p.closed = true
+	conn := p.conn
+	p.conn = nil
+	var orphan *Client
+	if p.linked != nil && !p.handedOver {
+		orphan = p.linked
+	}
+	p.mu.Unlock()
+	if conn != nil {
+		conn.CloseNow()
+	}
+	if orphan != nil {
+		orphan.Close()
+	}
+}
 
 // Wait waits until an existing device approves the link, then creates the
 // profile and returns the new device's client. The device is added to the
 // account's conversations by the approving device; run or sync the client
-// to receive them.
+// to receive them. A lost connection is retried with backoff (capped by
+// Options.MaxBackoff) until ctx ends; the account bundle, delivered at
+// least once, is used once.
 func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
-	defer p.conn.CloseNow()
+	backoff := 100 * time.Millisecond
 	for {
-		resp, err := p.conn.Fetch(ctx, 16)
-		if err != nil {
-			return nil, fmt.Errorf("failed to wait for approval: %w", err)
+		err := p.step(ctx)
+		if err == nil {
+			break
 		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, ErrOffline) {
+			return nil, err
+		}
+		p.opts.Logger.Info("link: connection lost, retrying", "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff/2 + time.Duration(mrand.Int64N(int64(backoff/2)+1)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, p.opts.MaxBackoff)
+	}
+	p.deleteMailbox(ctx)
+	p.mu.Lock()
+	p.handedOver = true
+	p.mu.Unlock()
+	p.Close()
+	return p.linked, nil
+}
+
+// step takes the link as far as the current connections allow. Errors of
+// a lost connection wrap ErrOffline.
+func (p *PendingLink) step(ctx context.Context) error {
+	if p.linked == nil {
+		sealed, err := p.awaitBundle(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.finish(ctx, sealed); err != nil {
+			return err
+		}
+	}
+	if !p.announced {
+		if err := p.announce(ctx); err != nil {
+			return err
+		}
+		p.announced = true
+	}
+	return nil
+}
+
+// mailbox returns the mailbox connection, dialling and authenticating a
+// new one if the last one dropped.
+func (p *PendingLink) mailbox(ctx context.Context) (*wireclient.Client, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if p.conn != nil {
+		select {
+		case <-p.conn.Done():
+			p.conn = nil
+		default:
+			conn := p.conn
+			p.mu.Unlock()
+			return conn, nil
+		}
+	}
+	p.mu.Unlock()
+	conn, _, err := dialServer(ctx, p.req.ServerURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Authenticate(ctx, p.temp.ID(), p.req.mailDev, p.mailKey); err != nil {
+		return nil, offline(conn, "failed to open link mailbox", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		conn.CloseNow()
+		return nil, ErrClosed
+	}
+	p.conn = conn
+	return conn, nil
+}
+
+// offline closes conn and wraps err: in ErrOffline if it means the
+// connection is gone, so that the caller retries, as is otherwise.
+func offline(conn *wireclient.Client, what string, err error) error {
+	gone := isConnErr(conn, err)
+	if gone || wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		conn.CloseNow()
+	}
+	if gone {
+		return fmt.Errorf("%w: %s: %v", ErrOffline, what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// awaitBundle waits on the mailbox for the sealed account bundle. It does
+// not acknowledge the bundle: if anything after fails, a reconnect finds
+// it again.
+func (p *PendingLink) awaitBundle(ctx context.Context) ([]byte, error) {
+	conn, err := p.mailbox(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := conn.Fetch(ctx, 16)
+		if err != nil {
+			return nil, offline(conn, "failed to wait for approval", err)
+		}
+		var refs []*wire.AckRef
 		for _, d := range resp.GetDeliveries() {
 			data := d.GetData()
-			if d.GetKind() != wire.MessageKind_MESSAGE_KIND_LINK || len(data) < 2 || data[0] != linkBundleTag {
-				continue
+			if d.GetKind() == wire.MessageKind_MESSAGE_KIND_LINK && len(data) >= 2 && data[0] == linkBundleTag {
+				return data[1:], nil
 			}
-			c, err := p.finish(ctx, data[1:])
-			if err != nil {
-				return nil, err
-			}
-			p.deleteMailbox(ctx)
-			return c, nil
+			refs = append(refs, wireclient.RefOf(d))
 		}
-		if len(resp.GetDeliveries()) > 0 {
-			refs := make([]*wire.AckRef, 0, len(resp.GetDeliveries()))
-			for _, d := range resp.GetDeliveries() {
-				refs = append(refs, wireclient.RefOf(d))
-			}
-			_ = p.conn.Ack(ctx, refs, false)
+		if len(refs) > 0 {
+			_ = conn.Ack(ctx, refs, false)
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-p.conn.Done():
-			return nil, fmt.Errorf("%w: %v", ErrOffline, p.conn.Err())
-		case <-p.conn.Events():
+		case <-conn.Done():
+			return nil, fmt.Errorf("%w: %v", ErrOffline, conn.Err())
+		case <-conn.Events():
 		case <-time.After(2 * time.Second):
 		}
 	}
@@ -222,19 +364,24 @@ func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
 // deleteMailbox deletes the throwaway mailbox account (best effort: the
 // server expires it otherwise).
 func (p *PendingLink) deleteMailbox(ctx context.Context) {
+	conn, err := p.mailbox(ctx)
+	if err != nil {
+		return
+	}
 	now := p.opts.Now().Unix()
 	sig, err := p.temp.Sign(wire.DomainAccountDelete, wire.DeleteAccountMessage(p.serverName, p.temp.ID(), now))
 	if err != nil {
 		return
 	}
-	_, _ = p.conn.Do(ctx, &wire.Request{Kind: &wire.Request_DeleteAccount{DeleteAccount: &wire.DeleteAccount{UnixTime: now, Signature: sig}}})
+	_, _ = conn.Do(ctx, &wire.Request{Kind: &wire.Request_DeleteAccount{DeleteAccount: &wire.DeleteAccount{UnixTime: now, Signature: sig}}})
 }
 
-// finish opens the sealed bundle and creates the profile.
-func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error) {
+// finish opens the sealed bundle and creates the profile and the new
+// device's client (p.linked). It needs no connection.
+func (p *PendingLink) finish(ctx context.Context, sealed []byte) error {
 	plain, err := hpke.Open(p.hpkeKey, linkKDF, linkAEAD, []byte(linkInfo), sealed)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open the link bundle: %w", err)
+		return fmt.Errorf("failed to open the link bundle: %w", err)
 	}
 	s := cryptobyte.String(plain)
 	var keyBytes, certBytes, approver, extra cryptobyte.String
@@ -242,29 +389,33 @@ func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error
 	if !s.ReadUint8LengthPrefixed(&keyBytes) || !s.ReadUint16LengthPrefixed(&certBytes) ||
 		!s.ReadUint8LengthPrefixed(&approver) || !s.ReadBytes(&approverDev, identity.DeviceIDSize) ||
 		!s.ReadUint24LengthPrefixed(&extra) || !s.Empty() {
-		return nil, fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
+		return fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
 	}
 	data := make(map[string][]byte)
 	for !extra.Empty() {
 		var name, value cryptobyte.String
 		if !extra.ReadUint8LengthPrefixed(&name) || !extra.ReadUint24LengthPrefixed(&value) ||
 			!validAccountDataName(string(name)) || len(value) > MaxAccountData || len(data) >= 64 {
-			return nil, fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
+			return fmt.Errorf("failed to open the link bundle: %w", errEnvelope)
 		}
 		data[string(name)] = []byte(value)
 	}
 	account, err := identity.ParseAccountKey(keyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the account key: %w", err)
+		return fmt.Errorf("failed to read the account key: %w", err)
 	}
 	cert, err := identity.ParseDeviceCertificate(certBytes)
 	if err != nil || cert.Verify() != nil || cert.AccountID() != account.ID() || cert.DeviceID() != p.req.device ||
 		!bytes.Equal(cert.SignatureKey(), p.devKey.Public().(ed25519.PublicKey)) {
-		return nil, fmt.Errorf("failed to link: the device certificate does not match this device")
+		return fmt.Errorf("failed to link: the device certificate does not match this device")
+	}
+	readyID, err := store.NewMessageID(p.opts.Rand)
+	if err != nil {
+		return err
 	}
 	st, err := store.Create(ctx, p.dir, store.Options{Passphrase: p.opts.Passphrase, Rand: p.opts.Rand})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create profile: %w", err)
+		return fmt.Errorf("failed to create profile: %w", err)
 	}
 	host := serverHost(p.serverName, p.req.ServerURL)
 	sid := &store.Identity{
@@ -280,61 +431,79 @@ func (p *PendingLink) finish(ctx context.Context, sealed []byte) (*Client, error
 		return tx.PutIdentity(sid)
 	}); err != nil {
 		st.Close()
-		return nil, err
+		return err
 	}
 	c, err := newClient(st, sid, p.opts)
 	if err != nil {
 		st.Close()
-		return nil, err
+		return err
 	}
+	p.approver = identity.AccountID(approver)
+	copy(p.approverDev[:], approverDev)
+	p.readyID = readyID
+	p.mu.Lock()
+	p.linked = c
+	p.mu.Unlock()
+	return nil
+}
+
+// announce connects as the new device, learns its username, uploads
+// KeyPackages and signals the approving device that it can be added. It
+// is safe to repeat: the KeyPackage refill counts what the server holds,
+// and the signal keeps its message id, which the server de-duplicates.
+func (p *PendingLink) announce(ctx context.Context) error {
+	c := p.linked
 	conn, err := c.connect(ctx)
 	if err != nil {
-		c.Close()
-		return nil, err
+		if errors.Is(err, ErrOffline) || !isConnErr(nil, err) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrOffline, err)
 	}
-	if acct, err := c.resolveOn(ctx, conn, string(account.ID())); err == nil && acct.Username != "" {
-		c.id.Username = acct.Username
-		c.id.Address = acct.Username + "@" + host
-		_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
+	fail := func(what string, err error) error {
+		if isConnErr(conn, err) {
+			c.dropIf(conn)
+			return fmt.Errorf("%w: %s: %v", ErrOffline, what, err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if c.id.Username == "" {
+		acct, err := c.resolveOn(ctx, conn, string(c.account()))
+		if err != nil && isConnErr(conn, err) {
+			return fail("failed to look up the account", err)
+		}
+		if err == nil && acct.Username != "" {
+			host := serverHost(p.serverName, p.req.ServerURL)
+			c.id.Username = acct.Username
+			c.id.Address = acct.Username + "@" + host
+			_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
+		}
 	}
 	if err := c.refillKeyPackages(ctx, conn, true); err != nil {
-		c.Close()
-		return nil, err
-	}
-	var dev identity.DeviceID
-	copy(dev[:], approverDev)
-	id, err := store.NewMessageID(c.opts.Rand)
-	if err != nil {
-		c.Close()
-		return nil, err
+		return fail("failed to upload key packages", err)
 	}
 	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
-		To: &wire.DeviceRef{AccountId: string(approver), DeviceId: dev[:]}, MessageId: id[:],
+		To: &wire.DeviceRef{AccountId: string(p.approver), DeviceId: p.approverDev[:]}, MessageId: p.readyID[:],
 		Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: []byte{linkReadyTag},
 	}}}}})
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("failed to signal the approving device: %w", err)
+		return fail("failed to signal the approving device", err)
 	}
-	return c, nil
+	return nil
 }
 
 // ApproveLink approves a new device of this account: it certifies and
 // registers the device, sends it the account key sealed to its link key,
 // and, once the device is ready, adds it to every conversation by commit.
 // It returns when the device is in the self group, or when ctx ends. Show
-// req.Comparison() and let the user confirm it first.
+// req.Comparison() and let the user confirm it first. Lost connections
+// are retried until ctx ends: registering the device again is accepted,
+// and the sealed bundle keeps its message id, so the new device's mailbox
+// holds it once.
 func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return err
-	}
 	cert, err := identity.IssueDeviceCertificate(c.id.AccountKey, req.device, req.devPub, uint16(mls.X25519AES128GCM), c.now())
 	if err != nil {
 		return fmt.Errorf("failed to certify the new device: %w", err)
-	}
-	if _, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}}); err != nil {
-		return fmt.Errorf("failed to register the new device: %w", err)
 	}
 	var b cryptobyte.Builder
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.id.AccountKey.Bytes()) })
@@ -367,15 +536,29 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
 	if err != nil {
 		return err
 	}
-	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
-		To: &wire.DeviceRef{AccountId: string(req.mailbox), DeviceId: req.mailDev[:]}, MessageId: id[:],
-		Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: append([]byte{linkBundleTag}, sealed...),
-	}}}}})
+	err = c.untilOnline(ctx, func(conn *wireclient.Client) error {
+		_, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}})
+		if wireCode(err) == wire.ErrorCode_ALREADY_EXISTS {
+			return nil // an earlier attempt registered it before its answer was lost
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to register the new device: %w", err)
+	}
+	err = c.untilOnline(ctx, func(conn *wireclient.Client) error {
+		_, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
+			To: &wire.DeviceRef{AccountId: string(req.mailbox), DeviceId: req.mailDev[:]}, MessageId: id[:],
+			Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: append([]byte{linkBundleTag}, sealed...),
+		}}}}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("failed to send the account key: %w", err)
 	}
 	for {
-		if err := c.Sync(ctx); err != nil {
+		err := c.untilOnline(ctx, func(conn *wireclient.Client) error { return c.syncConn(ctx, conn) })
+		if err != nil {
 			return err
 		}
 		if c.selfHas(ctx, req.device) {
@@ -386,6 +569,49 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
 			return fmt.Errorf("failed to add the new device: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// untilOnline runs fn with a live connection and, while it fails because
+// the connection is lost or the server is unreachable, reconnects with
+// backoff (capped by Options.MaxBackoff) and runs it again until ctx ends.
+// fn must be safe to repeat.
+func (c *Client) untilOnline(ctx context.Context, fn func(conn *wireclient.Client) error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		conn, err := c.connect(ctx)
+		if err == nil {
+			if err = fn(conn); err == nil {
+				return nil
+			}
+			if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
+				return err
+			}
+			if !isConnErr(conn, err) {
+				// A failed write can precede the reader noticing the
+				// connection is gone: give it a moment.
+				select {
+				case <-conn.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				if !isConnErr(conn, err) {
+					return err
+				}
+			}
+			c.dropIf(conn)
+		} else if !errors.Is(err, ErrOffline) && !isConnErr(nil, err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !c.sleep(ctx, backoff/2+time.Duration(mrand.Int64N(int64(backoff/2)+1))) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return ErrClosed
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
 	}
 }
 
