@@ -192,6 +192,9 @@ type MemoryResult struct {
 	RSSPerConn float64 `json:"rss_bytes_per_conn"`
 	// GoPerConn is the same for Go heap+stacks in use.
 	GoPerConn float64 `json:"go_bytes_per_conn"`
+	// Nodes has each server process's figures when several ran
+	// (RunConnectionsCluster); the readings above are their sums.
+	Nodes []NodeMemory `json:"nodes,omitempty"`
 }
 
 // Run runs cfg's scenario against t.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,17 +106,7 @@ func TestConnectionsInProcess(t *testing.T) {
 }
 
 func TestSpawnedServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command")
-	}
-	bin := filepath.Join(t.TempDir(), "parley")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "github.com/parley-im/parley/cmd/parley").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := parleyBinary(t)
 	tg, err := Spawn(context.Background(), bin, 0, 100, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -152,16 +152,45 @@ type spawned struct {
 // connections. Its memory is read from /proc/PID/status and /metrics. The
 // server's log goes to logw (may be nil).
 func Spawn(ctx context.Context, exe string, powBits, conns int, logw io.Writer) (Target, error) {
+	return SpawnWith(ctx, exe, SpawnOptions{PowBits: powBits, Conns: conns, Log: logw})
+}
+
+// SpawnOptions configure a spawned server.
+type SpawnOptions struct {
+	// PowBits is the registration proof-of-work difficulty.
+	PowBits int
+	// Conns sizes the connection limits.
+	Conns int
+	// DB is a postgres:// URL for --db (default: SQLite in the temporary
+	// data directory).
+	DB string
+	// NATS is a nats:// URL for --nats (default: none).
+	NATS string
+	// Log receives the server's log lines (may be nil).
+	Log io.Writer
+}
+
+// SpawnWith is Spawn with a choice of store and bus, for several server
+// processes sharing PostgreSQL and NATS.
+func SpawnWith(ctx context.Context, exe string, o SpawnOptions) (Target, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("failed to make a data directory: %w", err)
 	}
-	l := benchLimits(conns)
-	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir,
+	powBits, logw := o.PowBits, o.Log
+	l := benchLimits(o.Conns)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", dir,
 		"--pow-bits", strconv.Itoa(powBits), "--log-format", "json", "--log-level", "info",
 		"--device-rate", "-1", "--addr-rate", "-1", "--register-rate", "-1", "--lookup-rate", "-1",
 		"--max-connections", strconv.Itoa(l.MaxConnections),
-		"--max-connections-per-addr", strconv.Itoa(l.MaxConnectionsPerAddr))
+		"--max-connections-per-addr", strconv.Itoa(l.MaxConnectionsPerAddr)}
+	if o.DB != "" {
+		args = append(args, "--db", o.DB)
+	}
+	if o.NATS != "" {
+		args = append(args, "--nats", o.NATS)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = cleanEnv(os.Environ())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -23,6 +23,7 @@ type benchOptions struct {
 	cfg                 bench.Config
 	powBits             int
 	cpuProfile, memProf string
+	cluster             clusterOptions
 }
 
 func newBenchCmd(e *env) *cobra.Command {
@@ -38,7 +39,9 @@ Scenarios:
                durable messages/s and delivery latency p50/p99/p99.9
   fanout       one group, one sender, --members devices online receiving
   connections  --conns idle authenticated connections: server memory per
-               connection
+               connection. With --spawn --nodes N, N server processes share
+               --postgres and --nats and N load-generator processes open the
+               connections, for counts above one process's open-file limit
 
 By default bench starts a real server in this process on 127.0.0.1 with a
 temporary data directory. --spawn runs ` + "`parley serve`" + ` as a child process
@@ -54,6 +57,9 @@ at another device; a send is durable once the server has answered it.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.cfg.Scenario = bench.Scenario(args[0])
+			if ok, err := runBenchCluster(cmd.Context(), e, cmd.InOrStdin(), o); ok {
+				return err
+			}
 			return runBench(cmd.Context(), e, o)
 		},
 	}
@@ -73,6 +79,7 @@ at another device; a send is durable once the server has answered it.`,
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON result object")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (in-process server: includes it)")
 	f.StringVar(&o.memProf, "memprofile", "", "write a heap profile of this process to the file at the end")
+	o.cluster.flags(f)
 	return cmd
 }
 
