@@ -23,10 +23,6 @@ import (
 	"github.com/parley-im/parley/filecrypt"
 )
 
-// DefaultSegmentSize is how many ciphertext bytes one append request
-// carries by default.
-const DefaultSegmentSize = 64 << 20
-
 // Client talks to one blob service.
 type Client struct {
 	// BaseURL is the homeserver's URL, such as "https://example.org".
@@ -35,8 +31,10 @@ type Client struct {
 	HTTP *http.Client
 	// Token returns the bearer token for uploads (downloads need none).
 	Token func(ctx context.Context) (string, error)
-	// SegmentSize is the size of each append request (default
-	// DefaultSegmentSize); the service records progress at the end of each.
+	// SegmentSize is the most ciphertext bytes one append request carries
+	// (default: all that is left, in one request). The service records
+	// durable progress at its own checkpoints within a request and at the
+	// end of each, so smaller requests only add round trips.
 	SegmentSize int64
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/parley-im/parley/filecrypt"
+	"github.com/parley-im/parley/internal/directio"
 )
 
 // PartSuffix is appended to the destination path while a download runs.
@@ -29,38 +30,43 @@ func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path strin
 		return fmt.Errorf("%w: size %d", filecrypt.ErrFileRef, ref.Size)
 	}
 	part := path + PartSuffix
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	// Resume after the verified chunks on disk, but always fetch the last
+	// chunk again: only it proves where the file ends.
+	var onDisk int64
+	if st, err := os.Stat(part); err == nil {
+		onDisk = st.Size()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to open download file: %w", err)
+	}
+	chunks := max(1, (ref.Size+filecrypt.ChunkSize-1)/filecrypt.ChunkSize)
+	first := min(onDisk/filecrypt.ChunkSize, chunks-1)
+	have := first * filecrypt.ChunkSize
+	h := sha256.New()
+	if have > 0 {
+		if err := hashPrefix(h, part, have); err != nil {
+			return err
+		}
+	}
+	// The plaintext bypasses the page cache where it can: the final sync
+	// then has little left to write.
+	f, err := directio.Append(part, have)
 	if err != nil {
 		return fmt.Errorf("failed to open download file: %w", err)
 	}
 	discard := false
 	defer func() {
-		if f != nil {
+		switch {
+		case f == nil:
+		case discard:
+			_ = f.Abort()
+		default:
+			// Keep the verified plaintext for a resumed download.
 			_ = f.Close()
 		}
 		if discard {
 			_ = os.Remove(part)
 		}
 	}()
-	// Resume after the verified chunks on disk, but always fetch the last
-	// chunk again: only it proves where the file ends.
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("failed to open download file: %w", err)
-	}
-	chunks := max(1, (ref.Size+filecrypt.ChunkSize-1)/filecrypt.ChunkSize)
-	first := min(st.Size()/filecrypt.ChunkSize, chunks-1)
-	have := first * filecrypt.ChunkSize
-	if err := f.Truncate(have); err != nil {
-		return fmt.Errorf("failed to resume download: %w", err)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, have)); err != nil {
-		return fmt.Errorf("failed to resume download: %w", err)
-	}
-	if _, err := f.Seek(have, io.SeekStart); err != nil {
-		return fmt.Errorf("failed to resume download: %w", err)
-	}
 	body, err := c.fetch(ctx, ref.Blob, uint64(first))
 	if err != nil {
 		return err
@@ -96,9 +102,6 @@ func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path strin
 		discard = true
 		return ErrHashMismatch
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("failed to write download: %w", err)
-	}
 	err = f.Close()
 	f = nil
 	if err != nil {
@@ -106,6 +109,19 @@ func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path strin
 	}
 	if err := os.Rename(part, path); err != nil {
 		return fmt.Errorf("failed to move download into place: %w", err)
+	}
+	return nil
+}
+
+// hashPrefix hashes the first n bytes of the file at path.
+func hashPrefix(h io.Writer, path string, n int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("failed to resume download: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
+		return fmt.Errorf("failed to resume download: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/minio/crc64nvme"
 
 	"github.com/parley-im/parley/filecrypt"
 )
@@ -89,6 +92,10 @@ func plainDone(ct, size int64) int64 {
 // failure: encryption is deterministic given the key, so the resumed bytes
 // are the ones an uninterrupted upload would have sent. The file is read
 // from the start each time to recompute the hashes.
+//
+// The work is split over two goroutines: one reads the file and computes
+// its SHA-256 (the content hash in the file reference), the other encrypts,
+// computes the CRC-64 the service checks at finish and sends.
 func (c *Client) Upload(ctx context.Context, up Upload, src io.ReaderAt, progress Progress) (filecrypt.FileRef, error) {
 	for attempt := 0; ; attempt++ {
 		ref, err := c.upload(ctx, up, src, progress)
@@ -117,7 +124,7 @@ func (c *Client) upload(ctx context.Context, up Upload, src io.ReaderAt, progres
 	if st.size != ctSize {
 		return filecrypt.FileRef{}, fmt.Errorf("%w: blob declared %d bytes, file needs %d", ErrProtocol, st.size, ctSize)
 	}
-	ptHash, ctHash := sha256.New(), sha256.New()
+	ptHash, ctHash := sha256.New(), crc64nvme.New()
 	plain := newHashingReader(io.NewSectionReader(src, 0, up.Size), ptHash)
 	defer plain.Close()
 	enc, err := filecrypt.NewEncryptingReader(plain, up.Key)
@@ -159,7 +166,7 @@ func (c *Client) segment() int64 {
 	if c.SegmentSize > 0 {
 		return c.SegmentSize
 	}
-	return DefaultSegmentSize
+	return filecrypt.MaxSize * 2 // the rest of the file in one request
 }
 
 // patch sends n bytes from body at offset and returns the new offset.
@@ -194,9 +201,9 @@ func (c *Client) patch(ctx context.Context, id filecrypt.BlobID, offset int64, b
 	return next, nil
 }
 
-func (c *Client) finish(ctx context.Context, id filecrypt.BlobID, ctHash hash.Hash) error {
+func (c *Client) finish(ctx context.Context, id filecrypt.BlobID, ctHash hash.Hash64) error {
 	resp, err := c.do(ctx, http.MethodPost, c.url(id, "/finish"), nil, true,
-		map[string]string{"Upload-SHA256": hex.EncodeToString(ctHash.Sum(nil))})
+		map[string]string{"Upload-CRC64": hex.EncodeToString(binary.BigEndian.AppendUint64(nil, ctHash.Sum64()))})
 	if err != nil {
 		return err
 	}

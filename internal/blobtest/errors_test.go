@@ -96,7 +96,7 @@ func TestProtocolErrors(t *testing.T) {
 			{"append to a malformed id", "PATCH", "/v1/blobs/xyz", "token-alice", off(0), "a", 404, "not_found"},
 			{"download unknown", "GET", "/v1/blobs/" + strings.Repeat("A", 43), "", nil, "", 404, "not_found"},
 			{"download unfinished", "GET", p, "", nil, "", 409, "not_finished"},
-			{"finish incomplete", "POST", p + "/finish", "token-alice", map[string]string{blob.HeaderSHA256: strings.Repeat("00", 32)}, "", 409, "incomplete"},
+			{"finish incomplete", "POST", p + "/finish", "token-alice", map[string]string{blob.HeaderChecksum: strings.Repeat("00", 8)}, "", 409, "incomplete"},
 			{"finish without hash", "POST", p + "/finish", "token-alice", nil, "", 400, "bad_request"},
 		}
 		for _, c := range cases {
@@ -115,12 +115,12 @@ func TestProtocolErrors(t *testing.T) {
 		if s, _, o := raw(t, e, "PATCH", p, "token-alice", off(5), "56789"); s != 204 || o != "10" {
 			t.Fatalf("append: %d offset %q", s, o)
 		}
-		if s, code, _ := raw(t, e, "POST", p+"/finish", "token-alice", map[string]string{blob.HeaderSHA256: strings.Repeat("00", 32)}, ""); s != 422 || code != "digest_mismatch" {
+		if s, code, _ := raw(t, e, "POST", p+"/finish", "token-alice", map[string]string{blob.HeaderChecksum: strings.Repeat("00", 8)}, ""); s != 422 || code != "digest_mismatch" {
 			t.Fatalf("finish with a wrong hash: %d %q", s, code)
 		}
-		// The whole body is "0123456789"; its SHA-256:
-		const sum = "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882"
-		hdr := map[string]string{blob.HeaderSHA256: sum}
+		// The whole body is "0123456789"; its CRC-64/NVME:
+		const sum = "15f9b1ee4cfd9c1d"
+		hdr := map[string]string{blob.HeaderChecksum: sum}
 		if s, _, _ := raw(t, e, "POST", p+"/finish", "token-alice", hdr, ""); s != 200 {
 			t.Fatalf("finish: %d", s)
 		}
@@ -144,6 +144,26 @@ func TestProtocolErrors(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 206 || string(b) != "3456" {
 			t.Fatalf("range: %d %q", resp.StatusCode, b)
+		}
+		for _, c := range []struct {
+			rng    string
+			status int
+			body   string
+		}{
+			{"bytes=7-", 206, "789"}, {"bytes=-2", 206, "89"}, {"bytes=5-100", 206, "56789"},
+			{"bytes=0-0,5-6", 200, "0123456789"}, {"bytes=10-", 416, ""}, {"bytes=4-3", 416, ""},
+		} {
+			req, _ := http.NewRequest("GET", e.srv.URL+p, nil)
+			req.Header.Set("Range", c.rng)
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || (c.status != 416 && string(b) != c.body) {
+				t.Errorf("Range %s: %d %q, want %d %q", c.rng, resp.StatusCode, b, c.status, c.body)
+			}
 		}
 		// Only the owner deletes.
 		if s, code, _ := raw(t, e, "DELETE", p, "token-bob", nil, ""); s != 403 || code != "forbidden" {

@@ -31,6 +31,9 @@ type Appender interface {
 	// Append stores p after the bytes appended so far. On error the
 	// appender is unusable and nothing from this call counts as stored.
 	Append(p []byte) error
+	// Sync makes everything appended so far durable; the handler records
+	// the new offset only after it returns.
+	Sync() error
 	// Close makes everything appended durable and releases resources.
 	Close() error
 }

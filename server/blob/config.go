@@ -47,6 +47,9 @@ type Config struct {
 	// connection is dropped (what arrived is kept), so a stalled client
 	// cannot hold an upload slot.
 	IdleTimeout time.Duration
+	// Checkpoint is how many bytes an append stores between durable
+	// checkpoints (default CheckpointSize).
+	Checkpoint int64
 	// Now and Rand default to time.Now and crypto/rand.Reader.
 	Now  func() time.Time
 	Rand io.Reader
@@ -81,6 +84,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdle
+	}
+	if c.Checkpoint <= 0 {
+		c.Checkpoint = CheckpointSize
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -13,9 +13,14 @@
 //	HEAD   /v1/blobs/{id}       → Upload-Offset, Upload-Length, Upload-Complete (?0/?1)
 //	PATCH  /v1/blobs/{id}       Upload-Offset: O, body = bytes from O (owner only)
 //	                            → 204 Upload-Offset; 409 + Upload-Offset if O is wrong
-//	POST   /v1/blobs/{id}/finish Upload-SHA256: hex of the whole blob (owner only)
+//	POST   /v1/blobs/{id}/finish Upload-CRC64: 16 hex digits, CRC-64/NVME of the whole blob (owner only)
 //	DELETE /v1/blobs/{id}       (owner only)
-//	GET    /v1/blobs/{id}       finished blobs only; Range supported
+//	GET    /v1/blobs/{id}       finished blobs only; one Range ("bytes=a-b", "a-", "-n") supported
+//
+// One PATCH may carry the whole rest of a blob: the service makes what it
+// received durable and records the new offset every [CheckpointSize] bytes
+// and at the end of the request, and HEAD reports only recorded offsets, so
+// an offset a client is told about survives a crash of the server.
 //
 // [NewHandler] builds the service from a [Config], a storage [Backend]
 // ([NewLocal] for the data folder, [NewS3] for S3-compatible storage), a

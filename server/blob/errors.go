@@ -21,6 +21,7 @@ var (
 	ErrNotFinished    = errors.New("blob: upload not finished yet")
 	ErrBadRequest     = errors.New("blob: malformed request")
 	ErrCorrupt        = errors.New("blob: stored data does not match its record")
+	ErrRange          = errors.New("blob: requested range not satisfiable")
 )
 
 // errorCodes lists, for each error, its HTTP status and wire code.
@@ -41,6 +42,7 @@ var errorCodes = []struct {
 	{ErrFinished, http.StatusConflict, "finished"},
 	{ErrNotFinished, http.StatusConflict, "not_finished"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+	{ErrRange, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable"},
 }
 
 // statusOf maps an error to its status and code; anything else is internal.

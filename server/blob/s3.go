@@ -157,6 +157,9 @@ func (a *s3Appender) Append(p []byte) error {
 	return nil
 }
 
+// Sync implements [Appender]; a stored object is already durable.
+func (a *s3Appender) Sync() error { return nil }
+
 // Close implements [Appender]; a stored object is already durable.
 func (a *s3Appender) Close() error { return nil }
 
