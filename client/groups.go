@@ -325,7 +325,7 @@ func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delive
 }
 
 // adminsKey is the setting holding a group's admin list.
-func adminsKey(chat ChatID) string { return "chat." + string(chat) + ".admins" }
+func adminsKey(chat ChatID) string { return store.ChatAdminsSetting(chat) }
 
 // admins returns a group's admins (empty if unknown).
 func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {

@@ -75,8 +75,11 @@ func New(cfg Config) (*Archiver, error) {
 type UploadResult struct {
 	// Segments is the number of segments uploaded.
 	Segments int
-	// Records is the number of records in them.
+	// Records is the number of message and read-mark records in them.
 	Records int
+	// Conversations is the number of conversation records (and
+	// tombstones) in them.
+	Conversations int
 	// Bytes is the size of the segment and key record blobs uploaded.
 	Bytes int64
 	// Cursor is the store change number archived up to.
@@ -84,8 +87,9 @@ type UploadResult struct {
 }
 
 // Upload archives the store's changes since the last Upload: the messages
-// this device uploads by the [Uploads] rule, every tombstone, and changed
-// read marks. Each segment is stored (segment blob, then key record) before
+// this device uploads by the [Uploads] rule, every tombstone, changed
+// read marks, and the conversations that are new or changed (or gone: a
+// conversation tombstone). Each segment is stored (segment blob, then key record) before
 // the cursor ([CursorSetting]) moves past its records, so a crash uploads
 // a segment twice at worst, which restoring merges away.
 func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
@@ -110,7 +114,13 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 				return err
 			}
 			res.Segments++
-			res.Records += len(recs)
+			for _, r := range recs {
+				if r.Conv != nil {
+					res.Conversations++
+				} else {
+					res.Records++
+				}
+			}
 			res.Bytes += n
 			recs, size = recs[:0], 0
 		}
@@ -153,8 +163,18 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 	for _, r := range marks {
 		recs = append(recs, Record{Read: r})
 	}
+	convs, saveConvs, err := a.conversationRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs = append(recs, convs...)
 	if err := flush(); err != nil {
 		return nil, err
+	}
+	if len(convs) > 0 {
+		if err := a.cfg.Store.Update(ctx, saveConvs); err != nil {
+			return nil, fmt.Errorf("failed to save archive state: %w", err)
+		}
 	}
 	for _, r := range marks {
 		a.read[r.Chat] = r.Seq
@@ -272,8 +292,9 @@ type CompactResult struct {
 // Compact rewrites every segment that still holds content of a message
 // that is deleted (a tombstone anywhere in the archive, or a deletion for
 // everyone from its sender), expired (its
-// ExpiresAt is at or before now) or an edit, reaction or receipt of such a
-// message: the new segment (new id, new data key, same index entry) holds
+// ExpiresAt is at or before now), an edit, reaction or receipt of such a
+// message, or a message or record of a conversation whose tombstone is in
+// the archive: the new segment (new id, new data key, same index entry) holds
 // a tombstone in its place, and the old segment and key record are deleted
 // from the Remote. Afterwards no blob of the archive holds the content of a
 // deleted message. Compaction by two devices at once is safe but may
@@ -288,9 +309,13 @@ func (a *Archiver) Compact(ctx context.Context, now time.Time) (*CompactResult, 
 	// First pass: every segment's records, and the deleted set.
 	all := make([][]Record, len(refs))
 	deleted := map[store.MessageID]time.Time{}
+	goneChats := map[store.ChatID]time.Time{}
 	err = fetchSegments(ctx, a.cfg.Remote, refs, func(i int, recs []Record) error {
 		all[i] = recs
 		for _, r := range recs {
+			if r.Conv != nil && r.Conv.Deleted {
+				goneChats[r.Conv.Conv.ID] = r.Conv.Updated
+			}
 			m := r.Message
 			if m == nil {
 				continue
@@ -336,6 +361,9 @@ func (a *Archiver) Compact(ctx context.Context, now time.Time) (*CompactResult, 
 		if m.Deleted {
 			return time.Time{}, false
 		}
+		if at, ok := goneChats[m.Chat]; ok {
+			return at, true
+		}
 		if at, ok := deleted[m.ID]; ok {
 			return at, true
 		}
@@ -349,18 +377,26 @@ func (a *Archiver) Compact(ctx context.Context, now time.Time) (*CompactResult, 
 	res := &CompactResult{}
 	for i, recs := range all {
 		n := 0
-		out := make([]Record, len(recs))
-		for j, r := range recs {
-			out[j] = r
+		out := make([]Record, 0, len(recs))
+		for _, r := range recs {
+			if c := r.Conv; c != nil && !c.Deleted {
+				if _, ok := goneChats[c.Conv.ID]; ok {
+					n++ // a deleted conversation's name and members leave too
+					continue
+				}
+			}
 			if r.Message == nil {
+				out = append(out, r)
 				continue
 			}
 			if at, ok := erase(r.Message); ok {
 				c := *r.Message
 				tombstoneOf(&c, at)
-				out[j] = Record{Message: &c}
+				out = append(out, Record{Message: &c})
 				n++
+				continue
 			}
+			out = append(out, r)
 		}
 		if n == 0 {
 			continue

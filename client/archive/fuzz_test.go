@@ -9,7 +9,8 @@ import (
 	"github.com/parley-im/parley/identity"
 )
 
-// fuzzRecords is a seed: a message, a tombstone and a read mark.
+// fuzzRecords is a seed: a message, a tombstone, a read mark, a
+// conversation record and a conversation tombstone.
 func fuzzRecords(t testing.TB) []Record {
 	rnd := testRand(20)
 	id, _ := store.NewMessageID(rnd)
@@ -19,7 +20,11 @@ func fuzzRecords(t testing.TB) []Record {
 		Body: []byte("hello"), SentAt: time.Unix(1, 2), State: store.StateReceived}
 	tomb := &store.Message{ID: id2, Chat: chat, Seq: 4, Kind: store.KindReaction, Target: id, State: store.StateReceived}
 	tombstoneOf(tomb, time.Unix(5, 0))
-	return []Record{{Message: m}, {Message: tomb}, {Read: &ReadMark{Chat: chat, Seq: 4}}}
+	conv := &ConversationRecord{Conv: store.Conversation{ID: chat, Kind: store.ChatGroup, Group: "g", Name: "chat",
+		Members: []identity.AccountID{m.Sender}, CreatedAt: time.Unix(1, 0), DisappearAfter: time.Minute},
+		Admins: []identity.AccountID{m.Sender}, Updated: time.Unix(2, 0)}
+	gone := &ConversationRecord{Conv: store.Conversation{ID: chat, Kind: store.ChatGroup, Group: "g"}, Updated: time.Unix(3, 0), Deleted: true}
+	return []Record{{Message: m}, {Message: tomb}, {Read: &ReadMark{Chat: chat, Seq: 4}}, {Conv: conv}, {Conv: gone}}
 }
 
 func FuzzParseRecords(f *testing.F) {

@@ -15,6 +15,7 @@ const recordsVersion = 1
 const (
 	recMessage uint8 = 1 // a message row in its current form (tombstones included)
 	recRead    uint8 = 2 // a conversation's read mark
+	recConv    uint8 = 3 // a conversation's record or tombstone (conversations.go)
 )
 
 // Bounds on what one segment holds; decoding enforces them.
@@ -34,13 +35,17 @@ const (
 
 // Record is one entry of a segment: a message row as the local store holds
 // it (an insert, an edited target, an event such as an edit, deletion,
-// reaction or receipt, or a tombstone), or a conversation's read mark.
+// reaction or receipt, or a tombstone), a conversation's read mark, or a
+// conversation's record (its kind, name, members, admins, timer) or
+// tombstone.
 type Record struct {
 	// Message is set for a message record. Position, ReceivedAt and Change
 	// are not archived.
 	Message *store.Message
 	// Read is set for a read-mark record.
 	Read *ReadMark
+	// Conv is set for a conversation record.
+	Conv *ConversationRecord
 }
 
 // ReadMark says the user has read Chat up to server sequence number Seq.
@@ -83,6 +88,11 @@ func appendRecords(recs []Record) ([]byte, error) {
 			b.AddUint8(recRead)
 			addShort(&b, string(r.Read.Chat))
 			b.AddUint64(r.Read.Seq)
+		case r.Conv != nil:
+			b.AddUint8(recConv)
+			if err := appendConversation(&b, r.Conv); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, invalidf("empty record")
 		}
@@ -137,6 +147,12 @@ func parseRecords(data []byte) ([]Record, error) {
 				return nil, malformedf("read mark sequence number out of range")
 			}
 			recs = append(recs, Record{Read: &ReadMark{Chat: c, Seq: seq}})
+		case recConv:
+			cr, err := parseConversation(&s)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, Record{Conv: cr})
 		default:
 			return nil, malformedf("unknown record kind %d", kind)
 		}

@@ -43,6 +43,9 @@ type RestoreResult struct {
 	// ReadMarks is the number of read marks applied; marks of
 	// conversations the store does not have are skipped.
 	ReadMarks int
+	// Conversations is the number of conversations the store did not have,
+	// created from the archive.
+	Conversations int
 }
 
 // Restore downloads, decrypts and merges the whole archive into st: every
@@ -74,8 +77,13 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 	report(res.Progress)
 	latest := map[store.MessageID]*store.Message{}
 	reads := map[store.ChatID]uint64{}
+	var convs convMerge
 	err = fetchSegments(ctx, remote, refs, func(i int, recs []Record) error {
 		for _, r := range recs {
+			if r.Conv != nil {
+				convs.add(r.Conv)
+				continue
+			}
 			if r.Read != nil {
 				reads[r.Read.Chat] = max(reads[r.Read.Chat], r.Read.Seq)
 				continue
@@ -93,9 +101,14 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 	if err != nil {
 		return nil, err
 	}
+	if res.Conversations, err = convs.apply(ctx, st); err != nil {
+		return nil, err
+	}
 	msgs := make([]*store.Message, 0, len(latest))
 	for _, m := range latest {
-		msgs = append(msgs, m)
+		if !convs.deleted(m.Chat) {
+			msgs = append(msgs, m)
+		}
 	}
 	clear(latest)
 	slices.SortFunc(msgs, func(a, b *store.Message) int {

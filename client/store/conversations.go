@@ -30,6 +30,10 @@ type Conversation struct {
 	Left bool
 }
 
+// ChatAdminsSetting names the setting holding a group's admin list: account
+// ids separated by commas.
+func ChatAdminsSetting(chat ChatID) string { return "chat." + string(chat) + ".admins" }
+
 // Limits on conversation fields.
 const (
 	MaxChatNameLen = 1024

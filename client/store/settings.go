@@ -31,6 +31,7 @@ const (
 	qUpsertSetting = `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 	qSelectSetting = `SELECT value FROM settings WHERE name = ?`
 	qDeleteSetting = `DELETE FROM settings WHERE name = ?`
+	qSettingNames  = `SELECT name FROM settings WHERE substr(name, 1, ?) = ? ORDER BY name`
 )
 
 func settingRef(name string) rowRef {
@@ -96,4 +97,30 @@ func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) 
 func (s *Store) SettingOn(ctx context.Context, name string) (bool, error) {
 	v, _, err := s.Setting(ctx, name)
 	return v == On, err
+}
+
+// SettingNames returns the names of the settings that start with prefix,
+// sorted.
+func (s *Store) SettingNames(ctx context.Context, prefix string) ([]string, error) {
+	q, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, qSettingNames, len(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list settings: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("failed to list settings: %w", err)
+		}
+		out = append(out, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to list settings: %w", err)
+	}
+	return out, nil
 }

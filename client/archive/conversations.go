@@ -1,0 +1,355 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// ConversationRecord is a conversation as the archive holds it: what a
+// restored device needs to list the chat, show its history and ask to be
+// let back in (docs/protocol.md, "Rejoining after a recovery"). A record
+// with Deleted set is the conversation's tombstone: it carries only the
+// chat, its group and kind.
+type ConversationRecord struct {
+	// Conv is the conversation; LastReadSeq is not archived here (read
+	// marks are records of their own).
+	Conv store.Conversation
+	// Admins are a group's admins (empty for other kinds).
+	Admins []identity.AccountID
+	// Updated is when the uploading device archived this form; of two
+	// records of one chat the newer wins.
+	Updated time.Time
+	// Deleted marks the conversation's tombstone; deletion is final.
+	Deleted bool
+}
+
+// flag bits of a conversation record.
+const (
+	convDeleted  uint8 = 1
+	convLeft     uint8 = 2
+	convArchived uint8 = 4
+	convKnown          = convDeleted | convLeft | convArchived
+)
+
+// convSettingPrefix prefixes the settings recording, per chat, the digest
+// of the conversation record last uploaded.
+const convSettingPrefix = "archive.conv."
+
+func appendConversation(b *cryptobyte.Builder, r *ConversationRecord) error {
+	c := &r.Conv
+	if !c.Group.Valid() || c.ID != store.ChatIDFromGroup(c.Group) || c.Kind < store.ChatDirect || c.Kind > store.ChatSelf {
+		return invalidf("conversation record needs a group, its chat id and a kind")
+	}
+	if len(c.Name) > store.MaxChatNameLen || len(c.Members) > store.MaxMembers || len(r.Admins) > store.MaxMembers || c.DisappearAfter < 0 {
+		return invalidf("conversation record field out of range")
+	}
+	if r.Deleted && (c.Name != "" || len(c.Members) > 0 || len(r.Admins) > 0 || c.DisappearAfter != 0 || !c.CreatedAt.IsZero() || c.Left || c.Archived) {
+		return invalidf("a conversation tombstone carries content")
+	}
+	if unixNano(r.Updated) <= 0 {
+		return invalidf("conversation record without an update time")
+	}
+	var f uint8
+	if r.Deleted {
+		f |= convDeleted
+	}
+	if c.Left {
+		f |= convLeft
+	}
+	if c.Archived {
+		f |= convArchived
+	}
+	addShort(b, string(c.ID))
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.Group)) })
+	b.AddUint8(uint8(c.Kind))
+	b.AddUint8(f)
+	b.AddUint64(uint64(unixNano(r.Updated)))
+	b.AddUint64(uint64(unixNano(c.CreatedAt)))
+	b.AddUint64(uint64(c.DisappearAfter))
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.Name)) })
+	for _, list := range [][]identity.AccountID{c.Members, r.Admins} {
+		b.AddUint16(uint16(len(list)))
+		for _, a := range list {
+			addShort(b, string(a))
+		}
+	}
+	return nil
+}
+
+// parseConversation decodes a conversation record strictly.
+func parseConversation(s *cryptobyte.String) (*ConversationRecord, error) {
+	var chat, group, name cryptobyte.String
+	var kind, flags uint8
+	var updated, created, disappear uint64
+	if !s.ReadUint8LengthPrefixed(&chat) || !s.ReadUint8LengthPrefixed(&group) || !s.ReadUint8(&kind) || !s.ReadUint8(&flags) ||
+		!s.ReadUint64(&updated) || !s.ReadUint64(&created) || !s.ReadUint64(&disappear) || !s.ReadUint16LengthPrefixed(&name) {
+		return nil, malformedf("conversation record truncated")
+	}
+	id, err := parseChat(chat)
+	if err != nil {
+		return nil, err
+	}
+	r := &ConversationRecord{Deleted: flags&convDeleted != 0}
+	c := &r.Conv
+	c.ID, c.Group, c.Kind, c.Name = id, store.GroupID(group), store.ChatKind(kind), string(name)
+	c.Left, c.Archived = flags&convLeft != 0, flags&convArchived != 0
+	switch {
+	case !c.Group.Valid() || store.ChatIDFromGroup(c.Group) != id:
+		return nil, malformedf("conversation record's group does not match its chat")
+	case kind < uint8(store.ChatDirect) || kind > uint8(store.ChatSelf):
+		return nil, malformedf("unknown conversation kind %d", kind)
+	case flags&^convKnown != 0:
+		return nil, malformedf("unknown conversation flags %#x", flags)
+	case int64(updated) <= 0 || int64(created) < 0 || int64(disappear) < 0:
+		return nil, malformedf("conversation time out of range")
+	case len(name) > store.MaxChatNameLen:
+		return nil, malformedf("conversation name over %d bytes", store.MaxChatNameLen)
+	}
+	r.Updated, c.CreatedAt, c.DisappearAfter = fromUnixNano(int64(updated)), fromUnixNano(int64(created)), time.Duration(disappear)
+	for i := range 2 {
+		var n uint16
+		if !s.ReadUint16(&n) {
+			return nil, malformedf("conversation record truncated")
+		}
+		// Each account id takes at least two bytes: do not trust n.
+		if int(n) > store.MaxMembers || int(n) > len(*s)/2 {
+			return nil, malformedf("conversation record with %d accounts", n)
+		}
+		list := make([]identity.AccountID, 0, n)
+		for range n {
+			var raw cryptobyte.String
+			if !s.ReadUint8LengthPrefixed(&raw) {
+				return nil, malformedf("conversation record truncated")
+			}
+			a, err := identity.ParseAccountID(string(raw))
+			if err != nil || string(a) != string(raw) || len(raw) > maxIDLen {
+				return nil, malformedf("bad account id in a conversation record")
+			}
+			list = append(list, a)
+		}
+		if len(list) == 0 {
+			list = nil
+		}
+		if i == 0 {
+			c.Members = list
+		} else {
+			r.Admins = list
+		}
+	}
+	if r.Deleted && (c.Name != "" || c.Members != nil || r.Admins != nil || disappear != 0 || created != 0 || c.Left || c.Archived) {
+		return nil, malformedf("a conversation tombstone carries content")
+	}
+	return r, nil
+}
+
+// recordOf returns the archived form of conv (Updated is set on upload).
+func recordOf(ctx context.Context, st *store.Store, conv *store.Conversation) (*ConversationRecord, error) {
+	r := &ConversationRecord{Conv: *conv}
+	r.Conv.LastReadSeq = 0
+	if conv.Kind == store.ChatGroup {
+		v, ok, err := st.Setting(ctx, store.ChatAdminsSetting(conv.ID))
+		if err != nil {
+			return nil, fmt.Errorf("failed to read a group's admins: %w", err)
+		}
+		if ok && v != "" {
+			for _, s := range strings.Split(v, ",") {
+				if a, err := identity.ParseAccountID(s); err == nil && !slices.Contains(r.Admins, a) {
+					r.Admins = append(r.Admins, a)
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+// digest names a record's content (its update time excluded), to upload a
+// conversation again only when it changed.
+func digest(r *ConversationRecord) (string, error) {
+	c := *r
+	c.Updated = time.Unix(0, 1)
+	var b cryptobyte.Builder
+	if err := appendConversation(&b, &c); err != nil {
+		return "", err
+	}
+	raw, err := b.Bytes()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:16]), nil
+}
+
+// conversationRecords returns the records of the conversations that are
+// new or changed since they were last uploaded, and tombstones of those
+// uploaded before that the store no longer has; save records them as
+// uploaded once their segment is stored.
+func (a *Archiver) conversationRecords(ctx context.Context) (recs []Record, save func(tx *store.Tx) error, err error) {
+	st := a.cfg.Store
+	convs, err := st.Conversations(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to read conversations: %w", err)
+	}
+	now := a.cfg.Now()
+	set := map[string]string{}
+	have := map[string]bool{}
+	for _, conv := range convs {
+		name := convSettingPrefix + string(conv.ID)
+		have[name] = true
+		r, err := recordOf(ctx, st, conv)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := digest(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if old, _, err := st.Setting(ctx, name); err != nil {
+			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
+		} else if convDigestOf(old) == d {
+			continue
+		}
+		r.Updated = now
+		recs = append(recs, Record{Conv: r})
+		// The state also names the group and kind, for a later tombstone.
+		set[name] = d + ":" + hex.EncodeToString([]byte(conv.Group)) + ":" + strconv.Itoa(int(conv.Kind))
+	}
+	uploaded, err := st.SettingNames(ctx, convSettingPrefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
+	}
+	var gone []string
+	for _, name := range uploaded {
+		if have[name] {
+			continue
+		}
+		v, _, err := st.Setting(ctx, name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
+		}
+		g, kind, ok := parseConvState(v)
+		if !ok {
+			gone = append(gone, name) // unreadable: forget it
+			continue
+		}
+		recs = append(recs, Record{Conv: &ConversationRecord{Conv: store.Conversation{ID: store.ChatIDFromGroup(g), Group: g, Kind: kind},
+			Updated: now, Deleted: true}})
+		gone = append(gone, name)
+	}
+	save = func(tx *store.Tx) error {
+		for name, v := range set {
+			if err := tx.SetSetting(name, v); err != nil {
+				return err
+			}
+		}
+		for _, name := range gone {
+			if err := tx.DeleteSetting(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return recs, save, nil
+}
+
+// convDigestOf returns the digest part of an archive-state setting.
+func convDigestOf(v string) string {
+	d, _, _ := strings.Cut(v, ":")
+	return d
+}
+
+// parseConvState reads the group and kind of an archive-state setting.
+func parseConvState(v string) (store.GroupID, store.ChatKind, bool) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return "", 0, false
+	}
+	g, err := hex.DecodeString(parts[1])
+	if err != nil || !store.GroupID(g).Valid() {
+		return "", 0, false
+	}
+	k, err := strconv.Atoi(parts[2])
+	if err != nil || k < int(store.ChatDirect) || k > int(store.ChatSelf) {
+		return "", 0, false
+	}
+	return store.GroupID(g), store.ChatKind(k), true
+}
+
+// convMerge gathers the conversation records of a restore: per chat the
+// newest record, a tombstone being final.
+type convMerge struct {
+	latest map[store.ChatID]*ConversationRecord
+}
+
+func (m *convMerge) add(r *ConversationRecord) {
+	if m.latest == nil {
+		m.latest = map[store.ChatID]*ConversationRecord{}
+	}
+	prev, ok := m.latest[r.Conv.ID]
+	switch {
+	case !ok, r.Deleted && !prev.Deleted:
+		m.latest[r.Conv.ID] = r
+	case prev.Deleted:
+	case !r.Updated.Before(prev.Updated):
+		m.latest[r.Conv.ID] = r
+	}
+}
+
+// deleted reports whether the archive holds chat's tombstone.
+func (m *convMerge) deleted(chat store.ChatID) bool {
+	r, ok := m.latest[chat]
+	return ok && r.Deleted
+}
+
+// apply creates the archived conversations st does not have: listed as
+// they were, without MLS state until the device is added to the group
+// again (by a Welcome). A self group is restored as left: only a device
+// of the account could add this one to it, and the recovered device
+// starts a new one. Conversations st has are left as they are: their
+// group state is newer than any archive. It returns how many it created.
+func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
+	n := 0
+	err := st.Update(ctx, func(tx *store.Tx) error {
+		n = 0
+		for _, r := range m.latest {
+			if r.Deleted {
+				continue
+			}
+			if _, err := tx.Conversation(r.Conv.ID); err == nil {
+				continue
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			c := r.Conv
+			c.Left = c.Left || c.Kind == store.ChatSelf
+			if err := tx.PutConversation(&c); err != nil {
+				return err
+			}
+			if len(r.Admins) > 0 && c.Kind == store.ChatGroup {
+				s := make([]string, len(r.Admins))
+				for i, a := range r.Admins {
+					s[i] = string(a)
+				}
+				if err := tx.SetSetting(store.ChatAdminsSetting(c.ID), strings.Join(s, ",")); err != nil {
+					return err
+				}
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to merge archived conversations: %w", err)
+	}
+	return n, nil
+}
