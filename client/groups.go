@@ -141,9 +141,13 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 		if err != nil {
 			return err
 		}
+		// A device whose leaf this commit removes (a stale leaf of a
+		// recovered device) may be added again with a new KeyPackage.
 		present := make(map[identity.DeviceID]bool)
-		for _, m := range members {
-			present[m.Device] = true
+		for leaf, m := range members {
+			if leaf == grp.Index() || remove == nil || !remove(m) {
+				present[m.Device] = true
+			}
 		}
 		var adds []*mls.KeyPackage
 		var addRefs []*wire.DeviceRef

@@ -141,3 +141,31 @@ func (c *Client) cursor(ctx context.Context, s store.Stream) (uint64, error) {
 }
 
 func devBytes(d identity.DeviceID) []byte { return d[:] }
+
+// ChatDevices lists the devices in chat's MLS group, by account, as this
+// device's group state holds them (empty when this device is not in the
+// group).
+func (c *Client) ChatDevices(ctx context.Context, chat ChatID) (map[identity.AccountID][]identity.DeviceID, error) {
+	conv, err := c.st.Conversation(ctx, chat)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownChat, chat)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[identity.AccountID][]identity.DeviceID{}
+	grp, err := c.group(ctx, conv.Group)
+	if err != nil || grp == nil || !grp.Active() {
+		return out, err
+	}
+	members, err := c.groupMembers(grp)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		out[m.Account] = append(out[m.Account], m.Device)
+	}
+	return out, nil
+}

@@ -77,6 +77,9 @@ func (c *Client) activeConversation(ctx context.Context, chat ChatID) (*store.Co
 	if conv.Left {
 		return nil, ErrNotMember
 	}
+	if _, err := c.st.GroupState(ctx, conv.Group); errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotRejoined
+	}
 	return conv, nil
 }
 

@@ -219,6 +219,8 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 			return c.processWelcome(ctx, a, d)
 		case wire.MessageKind_MESSAGE_KIND_LINK:
 			c.processLinkSignal(d)
+		case wire.MessageKind_MESSAGE_KIND_OTHER:
+			c.processRejoin(d)
 		}
 		return nil
 	}

@@ -138,9 +138,10 @@ func (c *Client) registerRecoveryDevice(ctx context.Context, rk identity.Recover
 
 // Recover restores an account on a fresh profile in dir from its recovery
 // words: it fetches and opens the recovery bundle from the server at
-// serverURL, signs in as the account's recovery device, joins the
-// conversations the account's remaining devices add it to, and restores the
-// whole history from the archive (progress may be nil). Wrong words give
+// serverURL, signs in as the account's recovery device, restores the
+// conversations and the whole history from the archive (progress may be
+// nil), revokes the account's other devices (they are lost) and asks the
+// conversations' other members to add this device back ([Client.Rejoin]). Wrong words give
 // an error wrapping [archive.ErrWrongRecoveryKey] and create nothing.
 func Recover(ctx context.Context, dir, serverURL, words string, opts Options, progress func(archive.Progress)) (*Client, error) {
 	opts.fill()
@@ -219,6 +220,10 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		return nil, err
 	}
 	if _, err := c.RestoreHistory(ctx, progress); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.afterRecover(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -25,6 +25,8 @@ type taskQueue struct {
 	// members: ask the server whether this device is still in its
 	// groups (see checkMemberships).
 	members bool
+	// rejoins: verified rejoin requests of recovered devices (rejoin.go).
+	rejoins []*rejoinRequest
 }
 
 func (q *taskQueue) readdAccount(g store.GroupID, a identity.AccountID) {
@@ -74,6 +76,9 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 			return err
 		}
 		c.tasks.reconcile = false
+	}
+	if err := c.runRejoins(ctx, conn); err != nil {
+		return err
 	}
 	for g, accounts := range c.tasks.readds {
 		conv, err := c.st.ConversationByGroup(ctx, g)
