@@ -78,7 +78,7 @@ type Options struct {
 	MaxBackoff time.Duration
 	// LinkData names the account data ([Client.ShareAccountData]) that an
 	// approving device puts in the sealed link bundle for a new device
-	// (nil: the history archive's keyring and recovery key).
+	// (nil: the history archive's keyring and recovery info).
 	LinkData []string
 }
 
@@ -99,7 +99,7 @@ func (o *Options) fill() {
 		o.MaxBackoff = 30 * time.Second
 	}
 	if o.LinkData == nil {
-		o.LinkData = []string{AccountDataArchiveKeyring, AccountDataRecoveryKey}
+		o.LinkData = []string{AccountDataArchiveKeyring, AccountDataRecoveryInfo}
 	}
 }
 
@@ -217,6 +217,12 @@ func Init(ctx context.Context, dir, serverURL string, opts Options) (*Client, er
 	if _, err := c.createGroupOn(ctx, conn, store.ChatSelf, "", nil); err != nil {
 		c.Close()
 		return nil, err
+	}
+	// Cloud history from the first message: the archive key and the
+	// recovery key are made now. A server without archive storage leaves
+	// the account without one (set up later on demand).
+	if err := c.startArchive(ctx, conn); err != nil {
+		c.log.Warn("cloud history not set up at account creation", "err", err)
 	}
 	return c, nil
 }

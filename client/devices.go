@@ -22,14 +22,19 @@ type Device struct {
 	Current bool
 }
 
-// Devices lists this account's devices (revoked ones are not listed).
+// Devices lists this account's devices (revoked ones are not listed, nor
+// the recovery device while its words are unused).
 func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 	acct, err := c.Resolve(ctx, string(c.account()))
 	if err != nil {
 		return nil, err
 	}
+	sleeper, sleeping := c.sleepingRecoveryDevice(ctx)
 	out := make([]Device, 0, len(acct.Devices))
 	for _, cert := range acct.Devices {
+		if sleeping && cert.DeviceID() == sleeper {
+			continue
+		}
 		out = append(out, Device{ID: cert.DeviceID(), Created: cert.Created(), Current: cert.DeviceID() == c.id.Device})
 	}
 	return out, nil
@@ -84,6 +89,9 @@ func (c *Client) reconcileDevices(ctx context.Context, conn *wireclient.Client) 
 	if err != nil {
 		return err
 	}
+	if err := c.probeRecoveryDevice(ctx, conn); err != nil {
+		return err
+	}
 	for _, conv := range convs {
 		if conv.Left {
 			continue
@@ -117,11 +125,22 @@ func (c *Client) syncOwnDevices(ctx context.Context, conn *wireclient.Client, co
 	if err != nil {
 		return err
 	}
+	// The sleeping recovery device has no key packages to add it with.
+	sleeper, sleeping := c.sleepingRecoveryDevice(ctx)
 	missing := false
 	for _, d := range current {
 		found := false
 		for _, m := range members {
 			found = found || m.Device == d
+		}
+		if sleeping && d == sleeper {
+			if found { // another device saw it awake and added it
+				if err := c.wakeRecoveryDevice(ctx, d); err != nil {
+					return err
+				}
+				sleeping = false
+			}
+			continue
 		}
 		missing = missing || !found
 	}

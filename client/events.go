@@ -1,6 +1,7 @@
 package client
 
 import (
+	"github.com/parley-im/parley/client/archive"
 	"github.com/parley-im/parley/identity"
 )
 
@@ -80,6 +81,8 @@ type Event struct {
 	// File describes the file of a file message (Message of kind
 	// store.KindFile); nil otherwise. Fetch it with GetFile.
 	File *File
+	// Restore is the progress of a history restore ([EventHistoryRestore]).
+	Restore *archive.Progress
 }
 
 // Subscribe returns a channel of events and a function that ends the

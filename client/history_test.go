@@ -269,11 +269,19 @@ func TestHistoryOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := archive.SealRecoveryBundle(rk, &archive.RecoveryBundle{AccountKey: ak, Keyring: ring}, rand.Reader)
+	pub, err := archive.DeriveRecoveryPublicKey(rk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.PutRecoveryBundle(ctx, rk, sealed); err != nil {
+	sealed, err := archive.SealRecoveryBundle(pub, &archive.RecoveryBundle{AccountKey: ak, Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := client.DeriveRecoveryBundleID(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.PutRecoveryBundle(ctx, slot, sealed); err != nil {
 		t.Fatal(err)
 	}
 	words := strings.Join(identity.RecoveryWords(rk), " ")
@@ -310,8 +318,23 @@ func TestHistoryOverHTTP(t *testing.T) {
 	}
 	// Another account cannot replace the bundle.
 	mallory := client.NewArchiveRemote(url, nil, token("mallory"))
-	if err := mallory.PutRecoveryBundle(ctx, rk, sealed); !errors.Is(err, client.ErrArchiveServer) {
+	if err := mallory.PutRecoveryBundle(ctx, slot, sealed); !errors.Is(err, client.ErrArchiveServer) {
 		t.Fatalf("mallory overwrote the bundle: %v", err)
+	}
+	if err := mallory.DeleteRecoveryBundle(ctx, slot); !errors.Is(err, client.ErrArchiveServer) {
+		t.Fatalf("mallory deleted the bundle: %v", err)
+	}
+	if _, err := client.FetchRecovery(ctx, anon, words); err != nil {
+		t.Fatalf("bundle gone after mallory's attempts: %v", err)
+	}
+	if err := remote.DeleteRecoveryBundle(ctx, slot); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.FetchRecovery(ctx, anon, words); !errors.Is(err, archive.ErrWrongRecoveryKey) {
+		t.Fatalf("deleted bundle: %v", err)
+	}
+	if err := remote.DeleteRecoveryBundle(ctx, slot); err != nil {
+		t.Fatalf("deleting a missing bundle: %v", err)
 	}
 
 	// Canary: the server's storage holds none of the texts.

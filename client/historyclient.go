@@ -2,13 +2,14 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parley-im/parley/client/archive"
+	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
 	"github.com/parley-im/parley/server/blob/devtoken"
 )
@@ -19,17 +20,20 @@ import (
 const (
 	// AccountDataArchiveKeyring holds the account's archive keyring.
 	AccountDataArchiveKeyring = "archive.keyring"
-	// AccountDataRecoveryKey holds the recovery key once it was made, so
-	// every device can re-seal the recovery bundle after a key rotation.
+	// AccountDataRecoveryInfo holds the account's [archive.RecoveryInfo]:
+	// the public key that re-seals the recovery bundle after a key
+	// rotation, the bundle's slot and the recovery device. It cannot open
+	// the bundle.
+	AccountDataRecoveryInfo = "archive.recovery.info"
+	// AccountDataRecoveryKey held the recovery key itself on every device
+	// before [AccountDataRecoveryInfo] replaced it. A device that finds it
+	// converts it to the info and erases it on every device.
 	AccountDataRecoveryKey = "archive.recovery"
 )
 
 // archiveTokenLifetime is how long a minted archive token is valid.
 const archiveTokenLifetime = time.Hour
 
-// ErrRecoveryShown means the recovery words were made and shown before;
-// they are shown only once.
-var ErrRecoveryShown = errors.New("client: the recovery words were already shown once")
 
 // httpBaseURL turns the ws(s) URL of /v1/ws into the server's http(s) base.
 func httpBaseURL(wsURL string) (string, error) {
@@ -118,20 +122,12 @@ func (c *Client) historyArchiver(ctx context.Context, ring *archive.Keyring) (*a
 	if err != nil {
 		return nil, err
 	}
-	// The recovery device is asleep until the words are used: it is left
-	// out of the upload rule (unless it is this device).
-	var sleeper identity.DeviceID
-	if rk, ok, err := c.recoveryKey(ctx); err == nil && ok {
-		if d, _, err := recoveryDevice(rk); err == nil && d != c.id.Device {
-			sleeper = d
-		}
-	}
+	// Devices leaves out the recovery device while it sleeps: it uploads
+	// nothing until the words are used.
 	var ids []identity.DeviceID
 	if devs, err := c.Devices(ctx); err == nil {
 		for _, d := range devs {
-			if d.ID != sleeper {
-				ids = append(ids, d.ID)
-			}
+			ids = append(ids, d.ID)
 		}
 	}
 	a, err := archive.New(archive.Config{Store: c.st, Remote: remote, Keyring: ring, Device: c.id.Device,
@@ -144,8 +140,46 @@ func (c *Client) historyArchiver(ctx context.Context, ring *archive.Keyring) (*a
 
 // ArchiveHistory uploads this device's share of the history changed since
 // the last call and compacts the archive so deleted and expired messages
-// leave it.
+// leave it. An account without an archive gets one.
 func (c *Client) ArchiveHistory(ctx context.Context) (*archive.UploadResult, error) {
+	return c.archiveHistory(ctx, true)
+}
+
+// ArchivePending uploads this device's share of the history changed since
+// the last upload, if anything changed, on an account that has an archive
+// (every account made by [Init] on a server with archive storage). It
+// compacts the archive only when the upload carried deletions. It returns
+// nil, nil when there was nothing to do. [Client.Run] calls it a moment
+// after activity settles; short-lived programs call it before they exit.
+func (c *Client) ArchivePending(ctx context.Context) (*archive.UploadResult, error) {
+	if !c.hasArchive(ctx) {
+		return nil, nil
+	}
+	pending, err := c.historyPending(ctx)
+	if err != nil || !pending {
+		return nil, err
+	}
+	return c.archiveHistory(ctx, false)
+}
+
+// historyPending reports whether the store changed since the last upload.
+func (c *Client) historyPending(ctx context.Context) (bool, error) {
+	var cursor int64
+	if v, ok, err := c.st.Setting(ctx, archive.CursorSetting); err != nil {
+		return false, err
+	} else if ok {
+		if cursor, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return false, fmt.Errorf("%w: archive cursor %q", archive.ErrMalformed, v)
+		}
+	}
+	page, err := c.st.Changes(ctx, store.ChangeSeq(cursor), 1)
+	if err != nil {
+		return false, err
+	}
+	return len(page) > 0, nil
+}
+
+func (c *Client) archiveHistory(ctx context.Context, compact bool) (*archive.UploadResult, error) {
 	mu := c.archiveLock()
 	mu.Lock()
 	defer mu.Unlock()
@@ -161,42 +195,27 @@ func (c *Client) ArchiveHistory(ctx context.Context) (*archive.UploadResult, err
 	if err != nil {
 		return nil, fmt.Errorf("failed to upload history: %w", err)
 	}
-	if _, err := a.Compact(ctx, c.now()); err != nil {
-		return res, fmt.Errorf("failed to compact history: %w", err)
+	if compact || res.Deletions > 0 {
+		if _, err := a.Compact(ctx, c.now()); err != nil {
+			return res, fmt.Errorf("failed to compact history: %w", err)
+		}
 	}
 	return res, nil
 }
 
 // RestoreHistory downloads the account's whole archive and merges it into
 // this device's store; progress (may be nil) is called after each segment
-// and batch. Messages that arrive meanwhile are kept.
+// and batch, and subscribers get [EventHistoryRestore] events. Messages
+// that arrive meanwhile are kept.
 func (c *Client) RestoreHistory(ctx context.Context, progress func(archive.Progress)) (*archive.RestoreResult, error) {
-	v, ok, err := c.AccountData(ctx, AccountDataArchiveKeyring)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return &archive.RestoreResult{}, nil
-	}
-	ring, err := archive.ParseKeyring(v)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read archive keyring: %w", err)
-	}
-	remote, err := c.HistoryRemote()
-	if err != nil {
-		return nil, err
-	}
-	res, err := archive.Restore(ctx, c.st, remote, ring, archive.RestoreOptions{Progress: progress})
-	if err != nil {
-		return nil, fmt.Errorf("failed to restore history: %w", err)
-	}
-	return res, nil
+	return c.restoreHistory(ctx, progress)
 }
 
 // RotateArchiveKey follows a device revocation: a new archive key
 // generation, shared with the remaining devices, the key records re-wrapped
-// under it, older generations dropped, and the recovery bundle re-sealed if
-// there is one.
+// under it, older generations dropped, and the recovery bundle re-sealed
+// (to the recovery public key: no device holds the recovery key) if there
+// is one.
 func (c *Client) RotateArchiveKey(ctx context.Context) error {
 	ring, err := c.ArchiveKeyring(ctx)
 	if err != nil {
@@ -220,66 +239,11 @@ func (c *Client) RotateArchiveKey(ctx context.Context) error {
 	if err := c.shareKeyring(ctx, ring); err != nil {
 		return err
 	}
-	rk, ok, err := c.recoveryKey(ctx)
-	if err != nil || !ok {
+	info, err := c.recoveryInfo(ctx)
+	if err != nil || info == nil {
 		return err
 	}
-	return c.sealRecovery(ctx, rk, ring)
-}
-
-func (c *Client) recoveryKey(ctx context.Context) (identity.RecoveryKey, bool, error) {
-	var rk identity.RecoveryKey
-	v, ok, err := c.AccountData(ctx, AccountDataRecoveryKey)
-	if err != nil || !ok {
-		return rk, false, err
-	}
-	if len(v) != len(rk) {
-		return rk, false, fmt.Errorf("failed to read recovery key: %d bytes", len(v))
-	}
-	copy(rk[:], v)
-	return rk, true, nil
-}
-
-func (c *Client) sealRecovery(ctx context.Context, rk identity.RecoveryKey, ring *archive.Keyring) error {
-	sealed, err := archive.SealRecoveryBundle(rk, &archive.RecoveryBundle{AccountKey: c.id.AccountKey, Keyring: ring}, c.opts.Rand)
-	if err != nil {
-		return fmt.Errorf("failed to seal recovery bundle: %w", err)
-	}
-	remote, err := c.HistoryRemote()
-	if err != nil {
-		return err
-	}
-	return remote.PutRecoveryBundle(ctx, rk, sealed)
-}
-
-// RecoveryWords makes the account's recovery key, seals the recovery bundle
-// (account key and archive keyring) under it, stores the bundle on the
-// server and returns the key as words. It works once per account: the words
-// are shown once, later calls give [ErrRecoveryShown].
-func (c *Client) RecoveryWords(ctx context.Context) ([]string, error) {
-	if _, ok, err := c.recoveryKey(ctx); err != nil {
-		return nil, err
-	} else if ok {
-		return nil, ErrRecoveryShown
-	}
-	ring, err := c.ArchiveKeyring(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rk, err := identity.NewRecoveryKey(c.opts.Rand)
-	if err != nil {
-		return nil, fmt.Errorf("failed to make recovery key: %w", err)
-	}
-	if err := c.registerRecoveryDevice(ctx, rk); err != nil {
-		return nil, err
-	}
-	if err := c.sealRecovery(ctx, rk, ring); err != nil {
-		return nil, err
-	}
-	if err := c.ShareAccountData(ctx, AccountDataRecoveryKey, rk[:]); err != nil {
-		return nil, fmt.Errorf("failed to share recovery key: %w", err)
-	}
-	return identity.RecoveryWords(rk), nil
+	return c.sealRecovery(ctx, info, ring)
 }
 
 // afterRevoke rotates the archive key once a revoked device is out of the

@@ -30,6 +30,10 @@ func (c *Client) hasArchive(ctx context.Context) bool {
 	return err == nil && ok
 }
 
+// HasArchive reports whether the account has a cloud history archive (made
+// with the account by [Init] when its server has archive storage).
+func (c *Client) HasArchive(ctx context.Context) bool { return c.hasArchive(ctx) }
+
 func (c *Client) markRestored(ctx context.Context) error {
 	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(settingHistoryRestored, store.On) })
 }
@@ -37,8 +41,9 @@ func (c *Client) markRestored(ctx context.Context) error {
 // runHistory is the background half of cloud history, started by Run: on
 // an account with an archive, a device that has not restored it yet (a
 // newly linked one) restores it once, and new history is uploaded a short
-// while after activity settles. Accounts without an archive (no `recovery`
-// use yet) are left alone.
+// while after activity settles. Accounts without an archive (created
+// before archives started with the account, or on a server without archive
+// storage, and no `recovery` use since) are left alone.
 func (c *Client) runHistory(ctx context.Context) {
 	events, cancel := c.Subscribe(256)
 	defer cancel()
@@ -59,9 +64,10 @@ func (c *Client) runHistory(ctx context.Context) {
 			c.log.Warn("failed to record history restore", "err", err)
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	armed := false
+	// History changed while the client was not running is uploaded soon
+	// after start.
+	timer := time.NewTimer(historyDebounce)
+	armed := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,7 +87,7 @@ func (c *Client) runHistory(ctx context.Context) {
 			if !c.hasArchive(ctx) {
 				continue
 			}
-			if _, err := c.ArchiveHistory(ctx); err != nil && ctx.Err() == nil {
+			if _, err := c.ArchivePending(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("failed to archive history", "err", err)
 			}
 		}

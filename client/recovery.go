@@ -15,6 +15,7 @@ import (
 	"github.com/parley-im/parley/identity"
 	"github.com/parley-im/parley/mls"
 	"github.com/parley-im/parley/wire"
+	"github.com/parley-im/parley/wire/wireclient"
 )
 
 const recoveryBundleIDLabel = "parley/recovery/bundle-id/v1"
@@ -38,20 +39,31 @@ func DeriveRecoveryBundleID(rk identity.RecoveryKey) (RecoveryBundleID, error) {
 	return id, nil
 }
 
-// PutRecoveryBundle stores a sealed recovery bundle in the slot of rk; the
-// request is authorised with the remote's token, and the server refuses to
-// replace another account's bundle.
-func (r *ArchiveRemote) PutRecoveryBundle(ctx context.Context, rk identity.RecoveryKey, sealed []byte) error {
+// PutRecoveryBundle stores a sealed recovery bundle in slot; the request
+// is authorised with the remote's token, and the server refuses to replace
+// another account's bundle.
+func (r *ArchiveRemote) PutRecoveryBundle(ctx context.Context, slot RecoveryBundleID, sealed []byte) error {
 	if len(sealed) == 0 || len(sealed) > archive.MaxRecoveryBundleSize {
 		return fmt.Errorf("failed to store recovery bundle: %w: size %d", ErrArchiveServer, len(sealed))
 	}
-	id, err := DeriveRecoveryBundleID(rk)
-	if err != nil {
-		return err
-	}
-	resp, err := r.do(ctx, http.MethodPut, "/v1/archive/recovery/"+id.String(), sealed, true)
+	resp, err := r.do(ctx, http.MethodPut, "/v1/archive/recovery/"+slot.String(), sealed, true)
 	if err != nil {
 		return fmt.Errorf("failed to store recovery bundle: %w", err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// DeleteRecoveryBundle removes the bundle in slot (authorised with the
+// remote's token; only the account that stored it may). A missing slot is
+// not an error.
+func (r *ArchiveRemote) DeleteRecoveryBundle(ctx context.Context, slot RecoveryBundleID) error {
+	resp, err := r.do(ctx, http.MethodDelete, "/v1/archive/recovery/"+slot.String(), nil, true)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to delete recovery bundle: %w", err)
 	}
 	resp.Body.Close()
 	return nil
@@ -116,8 +128,8 @@ func recoveryDevice(rk identity.RecoveryKey) (identity.DeviceID, ed25519.Private
 }
 
 // registerRecoveryDevice certifies the recovery device of rk and adds it to
-// the account on the server.
-func (c *Client) registerRecoveryDevice(ctx context.Context, rk identity.RecoveryKey) error {
+// the account on the server, over conn (nil: this client's connection).
+func (c *Client) registerRecoveryDevice(ctx context.Context, conn *wireclient.Client, rk identity.RecoveryKey) error {
 	dev, priv, err := recoveryDevice(rk)
 	if err != nil {
 		return err
@@ -126,9 +138,10 @@ func (c *Client) registerRecoveryDevice(ctx context.Context, rk identity.Recover
 	if err != nil {
 		return fmt.Errorf("failed to certify the recovery device: %w", err)
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return err
+	if conn == nil {
+		if conn, err = c.connect(ctx); err != nil {
+			return err
+		}
 	}
 	if _, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}}); err != nil {
 		return fmt.Errorf("failed to register the recovery device: %w", err)
@@ -190,6 +203,17 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		st.Close()
 		return nil, fmt.Errorf("failed to encode archive keyring: %w", err)
 	}
+	// This device keeps what re-seals the bundle, not the words.
+	info, err := newRecoveryInfo(rk)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	infoRaw, err := info.MarshalBinary()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("failed to encode recovery info: %w", err)
+	}
 	if err := st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PutIdentity(sid); err != nil {
 			return err
@@ -197,7 +221,7 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		if err := tx.SetSetting(accountDataKey(AccountDataArchiveKeyring), string(ring)); err != nil {
 			return err
 		}
-		if err := tx.SetSetting(accountDataKey(AccountDataRecoveryKey), string(rk[:])); err != nil {
+		if err := tx.SetSetting(accountDataKey(AccountDataRecoveryInfo), string(infoRaw)); err != nil {
 			return err
 		}
 		return tx.SetSetting(settingHistoryRestored, store.On)
@@ -219,7 +243,7 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		c.Close()
 		return nil, err
 	}
-	if _, err := c.RestoreHistory(ctx, progress); err != nil {
+	if _, err := c.restoreHistory(ctx, progress); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -228,4 +252,22 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		return nil, err
 	}
 	return c, nil
+}
+
+// newRecoveryInfo derives what devices keep about rk: the public key that
+// seals the bundle, the bundle's slot and the recovery device.
+func newRecoveryInfo(rk identity.RecoveryKey) (*archive.RecoveryInfo, error) {
+	pub, err := archive.DeriveRecoveryPublicKey(rk)
+	if err != nil {
+		return nil, err
+	}
+	slot, err := DeriveRecoveryBundleID(rk)
+	if err != nil {
+		return nil, err
+	}
+	dev, _, err := recoveryDevice(rk)
+	if err != nil {
+		return nil, err
+	}
+	return &archive.RecoveryInfo{PublicKey: pub, Slot: slot, Device: dev}, nil
 }

@@ -84,6 +84,10 @@ type UploadResult struct {
 	Bytes int64
 	// Cursor is the store change number archived up to.
 	Cursor store.ChangeSeq
+	// Deletions is the number of uploaded records that delete content (a
+	// tombstone, or a deletion for everyone): after an upload with any,
+	// [Archiver.Compact] has content to erase.
+	Deletions int
 }
 
 // Upload archives the store's changes since the last Upload: the messages
@@ -145,6 +149,9 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 				continue
 			}
 			recs = append(recs, Record{Message: archivable(m)})
+			if m.Deleted || m.Kind == store.KindDelete {
+				res.Deletions++
+			}
 			size += 96 + len(m.Body)
 			if size >= segmentTargetBytes || len(recs) >= a.maxRecords {
 				if err := flush(); err != nil {

@@ -86,7 +86,8 @@ func Example() {
 	server := &blobs{m: map[archive.BlobName][]byte{}}
 	ring, _ := archive.NewKeyring(rand.Reader)
 	rk, _ := identity.NewRecoveryKey(rand.Reader)
-	bundle, _ := archive.SealRecoveryBundle(rk, &archive.RecoveryBundle{AccountKey: account, Keyring: ring}, rand.Reader)
+	pub, _ := archive.DeriveRecoveryPublicKey(rk) // devices keep only this
+	bundle, _ := archive.SealRecoveryBundle(pub, &archive.RecoveryBundle{AccountKey: account, Keyring: ring})
 	a, _ := archive.New(archive.Config{Store: old, Remote: server, Keyring: ring, Device: dev})
 	if _, err := a.Upload(ctx); err != nil {
 		log.Fatal(err)

@@ -130,13 +130,16 @@ func FuzzOpenRecoveryBundle(f *testing.F) {
 	ak, _ := identity.GenerateAccountKey(rnd)
 	ring, _ := NewKeyring(rnd)
 	rk, _ := identity.NewRecoveryKey(rnd)
-	sealed, err := SealRecoveryBundle(rk, &RecoveryBundle{AccountKey: ak, Keyring: ring}, rnd)
+	pub, _ := DeriveRecoveryPublicKey(rk)
+	sealed, err := SealRecoveryBundle(pub, &RecoveryBundle{AccountKey: ak, Keyring: ring})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(sealed, []byte("words"))
+	sealedV1 := sealV1ForTest(f, rk, &RecoveryBundle{AccountKey: ak, Keyring: ring}, rnd)
+	f.Add(sealedV1, []byte("words"))
 	f.Fuzz(func(t *testing.T, data, plain []byte) {
-		if _, err := OpenRecoveryBundleKey(rk, data); err == nil && !bytes.Equal(data, sealed) {
+		if _, err := OpenRecoveryBundleKey(rk, data); err == nil && !bytes.Equal(data, sealed) && !bytes.Equal(data, sealedV1) {
 			t.Fatal("a changed bundle opened")
 		}
 		OpenRecoveryBundle(string(plain), data)

@@ -111,6 +111,7 @@ func withClient(cmd *cobra.Command, f *clientFlags, fn func(ctx context.Context,
 	if err := c.Sync(ctx); err != nil {
 		return explain(err, c)
 	}
+	archivePending(ctx, cmd.ErrOrStderr(), c)
 	return nil
 }
 

@@ -57,6 +57,9 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 			}
 			_, err = fmt.Fprintf(e.stdout, "%s\n", me.Address)
 			fmt.Fprintf(e.stderr, "Created account %s in %s. Share your address: %s\n", me.AccountID, dir, me.Address)
+			if c.HasArchive(cmd.Context()) {
+				fmt.Fprintln(e.stderr, "Your history is backed up encrypted on the server. Run `parley recovery show` now to write down your recovery words (shown once).")
+			}
 			return err
 		},
 	}

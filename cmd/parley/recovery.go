@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,39 +25,58 @@ func newRecoveryCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recovery",
 		Short: "Cloud history and the recovery key",
-		Long: `Your history is kept on the server as ciphertext only your devices can open.
-'recovery show' prints the recovery key (24 words and a checksum word) once;
-with it, 'parley init --recover --server URL' restores the account and its
-history on a fresh machine even when every device is lost.`,
+		Long: `Your history is kept on the server as ciphertext only your devices can open;
+every command uploads this device's new messages when it is done. The
+account's recovery key is made with the account: 'recovery show' prints it
+(24 words and a checksum word) once, after which no device keeps it. With
+it, 'parley init --recover --server URL' restores the account and its
+history on a fresh machine even when every device is lost. If the words are
+lost or may have leaked, 'recovery rotate' makes new ones and retires the
+old.`,
 	}
 	var f clientFlags
 	show := &cobra.Command{
 		Use:   "show",
-		Short: "Upload the history and print the recovery words (once)",
+		Short: "Print the recovery words (once; this device then forgets them)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
-				if _, err := c.ArchiveHistory(ctx); err != nil {
-					return err
-				}
 				words, err := c.RecoveryWords(ctx)
 				if errors.Is(err, client.ErrRecoveryShown) {
-					return cliErr(err, "the recovery words of this account were already shown once; they are not stored in readable form and cannot be shown again")
+					return cliErr(err, "the recovery words of this account were already shown once and no device keeps them; if you lost them, run `parley recovery rotate` for new ones")
 				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(e.stderr, "Write these words down and keep them offline. Anyone with them can take over your account and read your history. They are shown only this once.")
-				_, err = fmt.Fprintln(e.stdout, strings.Join(words, " "))
-				return err
+				return printWords(e, words)
 			})
 		},
 	}
 	addClientFlags(show, &f, false)
+	var rof clientFlags
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make new recovery words and retire the old ones (lost or leaked words)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, &rof, func(ctx context.Context, c *client.Client) error {
+				words, err := c.RotateRecovery(ctx)
+				if errors.Is(err, client.ErrRecoveryDevice) {
+					return cliErr(err, "this device was restored with the recovery words and its key derives from them, so it cannot retire them: link a new device, revoke this one from it, and run `parley recovery rotate` there")
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stderr, "The old recovery words no longer open anything.")
+				return printWords(e, words)
+			})
+		},
+	}
+	addClientFlags(rotate, &rof, false)
 	var sf clientFlags
 	sync := &cobra.Command{
 		Use:   "sync",
-		Short: "Upload this device's new history to the server's archive (encrypted)",
+		Short: "Upload this device's new history to the server's archive (encrypted) and compact it",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &sf, func(ctx context.Context, c *client.Client) error {
@@ -77,28 +97,77 @@ history on a fresh machine even when every device is lost.`,
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &rf, func(ctx context.Context, c *client.Client) error {
-				res, err := c.RestoreHistory(ctx, progressPrinter(e.stderr))
+				p := newRestoreProgress(e.stderr, false)
+				res, err := c.RestoreHistory(ctx, p.update)
+				p.done()
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "Restored %d messages.\n", res.Inserted)
+				fmt.Fprintf(e.stderr, "Restored %d messages from %d segments.\n", res.Inserted, res.SegmentsTotal)
 				return nil
 			})
 		},
 	}
 	addClientFlags(restore, &rf, false)
-	cmd.AddCommand(show, sync, restore)
+	cmd.AddCommand(show, rotate, sync, restore)
 	return cmd
 }
 
-// progressPrinter reports restore progress on w, one line per segment.
-func progressPrinter(w io.Writer) func(archive.Progress) {
-	last := -1
-	return func(p archive.Progress) {
-		if p.SegmentsDone != last {
-			last = p.SegmentsDone
-			fmt.Fprintf(w, "history: %d/%d segments\n", p.SegmentsDone, p.SegmentsTotal)
-		}
+func printWords(e *env, words []string) error {
+	fmt.Fprintln(e.stderr, "Write these words down and keep them offline. Anyone with them can take over your account and read your history. They are shown only this once; no device keeps them.")
+	_, err := fmt.Fprintln(e.stdout, strings.Join(words, " "))
+	return err
+}
+
+// archiveTimeout bounds the upload a client command does before it exits.
+const archiveTimeout = 30 * time.Second
+
+// archivePending uploads what the command changed to the account's cloud
+// history. A failure is a warning: the next command (or `parley recv
+// --follow`, the TUI) uploads it.
+func archivePending(ctx context.Context, stderr io.Writer, c *client.Client) {
+	ctx, cancel := context.WithTimeout(ctx, archiveTimeout)
+	defer cancel()
+	if _, err := c.ArchivePending(ctx); err != nil {
+		fmt.Fprintf(stderr, "parley: warning: could not upload to the cloud history (will retry next time): %s\n", clientText(err))
+	}
+}
+
+// restoreProgress shows a restore's progress: one updating line on a
+// terminal, nothing otherwise (or with --json).
+type restoreProgress struct {
+	w     io.Writer
+	last  time.Time
+	drawn bool
+}
+
+func newRestoreProgress(w io.Writer, quiet bool) *restoreProgress {
+	if quiet || !isTerminal(w) {
+		return &restoreProgress{}
+	}
+	return &restoreProgress{w: w}
+}
+
+func (p *restoreProgress) update(pr archive.Progress) {
+	if p.w == nil {
+		return
+	}
+	now := time.Now()
+	if p.drawn && now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last, p.drawn = now, true
+	line := fmt.Sprintf("history: %d/%d segments", pr.SegmentsDone, pr.SegmentsTotal)
+	if pr.MessagesTotal > 0 {
+		line += fmt.Sprintf(", %d/%d messages", pr.MessagesMerged, pr.MessagesTotal)
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+}
+
+// done ends the progress line.
+func (p *restoreProgress) done() {
+	if p.w != nil && p.drawn {
+		fmt.Fprintln(p.w)
 	}
 }
 
@@ -113,7 +182,7 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 	if err != nil {
 		return err
 	}
-	o.LinkData = []string{client.AccountDataArchiveKeyring, client.AccountDataRecoveryKey}
+	o.LinkData = []string{client.AccountDataArchiveKeyring, client.AccountDataRecoveryInfo}
 	in, err := io.ReadAll(io.LimitReader(bufio.NewReader(cmd.InOrStdin()), maxRecoveryInput))
 	if err != nil {
 		return fmt.Errorf("cannot read the recovery words: %w", err)
@@ -122,7 +191,9 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 	if words == "" {
 		return usageError{errors.New("type or pipe the recovery words on standard input")}
 	}
-	c, err := client.Recover(cmd.Context(), dir, server, words, o, progressPrinter(e.stderr))
+	p := newRestoreProgress(e.stderr, f.json)
+	c, err := client.Recover(cmd.Context(), dir, server, words, o, p.update)
+	p.done()
 	if err != nil {
 		switch {
 		case errors.Is(err, archive.ErrWrongRecoveryKey):
