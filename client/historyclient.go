@@ -34,7 +34,6 @@ const (
 // archiveTokenLifetime is how long a minted archive token is valid.
 const archiveTokenLifetime = time.Hour
 
-
 // httpBaseURL turns the ws(s) URL of /v1/ws into the server's http(s) base.
 func httpBaseURL(wsURL string) (string, error) {
 	u, err := url.Parse(wsURL)

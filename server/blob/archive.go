@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,15 +22,21 @@ import (
 // blobs named "s/<64 hex>" (segments) and "k/<64 hex>" (key records), plus
 // a recovery-bundle slot per recovery key.
 //
-//	PUT    /v1/archive/blobs/{s|k}/{hex}   Bearer T; body = blob → 204
+//	PUT    /v1/archive/blobs/{s|k}/{hex}   Bearer T; body = blob → 204 (507 quota_exceeded)
 //	GET    /v1/archive/blobs/{s|k}/{hex}   Bearer T → 200 blob
 //	DELETE /v1/archive/blobs/{s|k}/{hex}   Bearer T → 204 (missing is fine)
 //	GET    /v1/archive/list/{s|k}          Bearer T → 200 one name a line
+//	GET    /v1/archive/usage               Bearer T → 200 {"bytes": N, "quota": Q}
 //	PUT    /v1/archive/recovery/{hex}      Bearer T; body ≤ 8 KiB → 204
 //	GET    /v1/archive/recovery/{hex}      no auth (the bundle is sealed) → 200
+//	DELETE /v1/archive/recovery/{hex}      Bearer T, the slot's account → 204 (missing is fine)
 //
-// A recovery slot records the account that first wrote it; another account
-// gets 403 when it tries to overwrite it.
+// The blobs' bytes live in a [Backend] (the local folder or S3, like file
+// transfers), under ids derived from the account and the name; the folder
+// keeps the records: an index of each account's names and sizes (for
+// listing and the quota) and the recovery slots. A recovery slot records
+// the account that first wrote it; another account gets 403 when it tries
+// to overwrite or delete it.
 const (
 	// ArchiveKeyRecordSize is the exact size of a key record blob.
 	ArchiveKeyRecordSize = 173
@@ -38,34 +46,86 @@ const (
 	ArchiveMaxSegment = 16 << 20
 	// ArchiveMaxBundle bounds a recovery bundle.
 	ArchiveMaxBundle = 8 << 10
+	// DefaultArchiveQuota is the default most bytes of archive blobs one
+	// account may hold.
+	DefaultArchiveQuota = 4 << 30
 	// archiveMaxList bounds the names one list answer carries.
 	archiveMaxList = 1 << 20
 	archiveNameHex = 64
+	archiveIDLabel = "parley/archive/blob-id/v1"
 )
 
-// ArchiveHandler serves the archive storage from a directory.
-type ArchiveHandler struct {
-	dir  string
-	auth Authorizer
-	mux  *http.ServeMux
-	mu   sync.Mutex // serialises recovery-slot owner checks
+// ArchiveConfig configures [NewArchive].
+type ArchiveConfig struct {
+	// Dir holds the records: the per-account index and the recovery slots.
+	Dir string
+	// Backend holds the blobs' bytes (nil: a [Local] backend in Dir/data).
+	Backend Backend
+	// Auth maps bearer tokens to accounts (the blob service's tokens).
+	Auth Authorizer
+	// Quota is the most bytes of blobs one account may hold: zero means
+	// [DefaultArchiveQuota], negative means unlimited.
+	Quota int64
 }
 
-// NewArchiveHandler returns the archive storage kept under dir, authorised
-// by auth (the same bearer tokens as the blob service).
+// ArchiveHandler serves the archive storage.
+type ArchiveHandler struct {
+	dir     string
+	backend Backend
+	auth    Authorizer
+	quota   int64 // 0: unlimited
+	mux     *http.ServeMux
+	mu      sync.Mutex // serialises recovery-slot owner checks
+	accts   sync.Map   // account tag -> *archiveAccount
+}
+
+// archiveAccount is one account's index state: its lock and, once
+// loaded, the bytes it holds.
+type archiveAccount struct {
+	mu     sync.Mutex
+	loaded bool
+	bytes  int64
+}
+
+// NewArchiveHandler returns the archive storage kept under dir (records
+// and blobs), authorised by auth (the same bearer tokens as the blob
+// service), with the default quota.
 func NewArchiveHandler(dir string, auth Authorizer) (*ArchiveHandler, error) {
+	return NewArchive(ArchiveConfig{Dir: dir, Auth: auth})
+}
+
+// NewArchive returns the archive storage cfg describes.
+func NewArchive(cfg ArchiveConfig) (*ArchiveHandler, error) {
+	if cfg.Dir == "" || cfg.Auth == nil {
+		return nil, fmt.Errorf("%w: the archive needs a folder and an authorizer", ErrBadRequest)
+	}
 	for _, sub := range []string{"accounts", "recovery"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("failed to create archive folder: %w", err)
 		}
 	}
-	h := &ArchiveHandler{dir: dir, auth: auth, mux: http.NewServeMux()}
+	if cfg.Backend == nil {
+		local, err := NewLocal(filepath.Join(cfg.Dir, "data"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Backend = local
+	}
+	switch {
+	case cfg.Quota == 0:
+		cfg.Quota = DefaultArchiveQuota
+	case cfg.Quota < 0:
+		cfg.Quota = 0
+	}
+	h := &ArchiveHandler{dir: cfg.Dir, backend: cfg.Backend, auth: cfg.Auth, quota: cfg.Quota, mux: http.NewServeMux()}
 	h.mux.HandleFunc("PUT /v1/archive/blobs/{kind}/{name}", h.put)
 	h.mux.HandleFunc("GET /v1/archive/blobs/{kind}/{name}", h.get)
 	h.mux.HandleFunc("DELETE /v1/archive/blobs/{kind}/{name}", h.delete)
 	h.mux.HandleFunc("GET /v1/archive/list/{kind}", h.list)
+	h.mux.HandleFunc("GET /v1/archive/usage", h.usage)
 	h.mux.HandleFunc("PUT /v1/archive/recovery/{name}", h.putBundle)
 	h.mux.HandleFunc("GET /v1/archive/recovery/{name}", h.getBundle)
+	h.mux.HandleFunc("DELETE /v1/archive/recovery/{name}", h.deleteBundle)
 	return h, nil
 }
 
@@ -114,17 +174,124 @@ func validHexName(s string) bool {
 
 func validKind(k string) bool { return k == "s" || k == "k" }
 
-// blobPath authorises the request and returns the file it names.
-func (h *ArchiveHandler) blobPath(r *http.Request) (string, string, error) {
+// archiveRef names one blob of one account.
+type archiveRef struct {
+	tag, kind, name string
+}
+
+// index is the blob's index file (its content: the size in decimal).
+func (h *ArchiveHandler) index(r archiveRef) string {
+	return filepath.Join(h.dir, "accounts", r.tag, r.kind, r.name)
+}
+
+// id is the blob's backend id: a hash of account, kind and name, so the
+// backend's names reveal neither.
+func (r archiveRef) id() ID {
+	sum := sha256.Sum256([]byte(archiveIDLabel + "\x00" + r.tag + "/" + r.kind + "/" + r.name))
+	return ID(sum)
+}
+
+// blobRef authorises the request and returns the blob it names.
+func (h *ArchiveHandler) blobRef(r *http.Request) (archiveRef, error) {
 	acct, err := h.account(r)
 	if err != nil {
-		return "", "", err
+		return archiveRef{}, err
 	}
 	kind, name := r.PathValue("kind"), r.PathValue("name")
 	if !validKind(kind) || !validHexName(name) {
-		return "", "", fmt.Errorf("%w: archive names are s/ or k/ and 64 lowercase hex digits", ErrBadRequest)
+		return archiveRef{}, fmt.Errorf("%w: archive names are s/ or k/ and 64 lowercase hex digits", ErrBadRequest)
 	}
-	return filepath.Join(h.dir, "accounts", accountTag(acct), kind, name), kind, nil
+	return archiveRef{tag: accountTag(acct), kind: kind, name: name}, nil
+}
+
+// acct returns the account's state, locked, with its usage loaded.
+func (h *ArchiveHandler) acct(tag string) (*archiveAccount, error) {
+	v, _ := h.accts.LoadOrStore(tag, &archiveAccount{})
+	a := v.(*archiveAccount)
+	a.mu.Lock()
+	if a.loaded {
+		return a, nil
+	}
+	var total int64
+	for _, kind := range []string{"s", "k"} {
+		dir := filepath.Join(h.dir, "accounts", tag, kind)
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("failed to read archive index: %w", err)
+		}
+		for _, e := range entries {
+			if !validHexName(e.Name()) {
+				continue
+			}
+			ref := archiveRef{tag: tag, kind: kind, name: e.Name()}
+			n, err := readIndex(h.index(ref))
+			if errors.Is(err, ErrCorrupt) {
+				n, err = h.migrate(ref)
+			}
+			if err != nil {
+				a.mu.Unlock()
+				return nil, err
+			}
+			total += n
+		}
+	}
+	a.bytes, a.loaded = total, true
+	return a, nil
+}
+
+// migrate moves a blob stored by an earlier version (its bytes in the
+// index file itself) into the backend and leaves a size entry in its place.
+func (h *ArchiveHandler) migrate(ref archiveRef) (int64, error) {
+	data, err := os.ReadFile(h.index(ref))
+	if err != nil {
+		return 0, fmt.Errorf("failed to read archive blob: %w", err)
+	}
+	if !validArchiveSize(ref.kind, len(data)) {
+		return 0, fmt.Errorf("%w: archive index entry of %d bytes", ErrCorrupt, len(data))
+	}
+	if err := h.putBackend(context.Background(), ref.id(), data); err != nil {
+		return 0, err
+	}
+	if err := writeAtomic(h.index(ref), []byte(strconv.Itoa(len(data)))); err != nil {
+		return 0, err
+	}
+	return int64(len(data)), nil
+}
+
+// putBackend stores data as the backend blob id, replacing it.
+func (h *ArchiveHandler) putBackend(ctx context.Context, id ID, data []byte) error {
+	app, err := h.backend.OpenAppend(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	seg := h.backend.SegmentSize()
+	for off := 0; off < len(data); off += seg {
+		if err := app.Append(data[off:min(off+seg, len(data))]); err != nil {
+			_ = app.Close()
+			return err
+		}
+	}
+	if err := app.Close(); err != nil {
+		return err
+	}
+	return h.backend.Finish(ctx, id, int64(len(data)))
+}
+
+// readIndex reads an index file's size; a missing file is ErrNotFound.
+func readIndex(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("failed to read archive index: %w", err)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n < 0 || n > ArchiveMaxSegment {
+		return 0, fmt.Errorf("%w: archive index entry %q", ErrCorrupt, b)
+	}
+	return n, nil
 }
 
 func validArchiveSize(kind string, n int) bool {
@@ -179,7 +346,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 func (h *ArchiveHandler) put(w http.ResponseWriter, r *http.Request) {
-	path, kind, err := h.blobPath(r)
+	ref, err := h.blobRef(r)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -189,52 +356,107 @@ func (h *ArchiveHandler) put(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	if !validArchiveSize(kind, len(data)) {
-		h.writeError(w, fmt.Errorf("%w: size %d is not allowed for %s/", ErrBadRequest, len(data), kind))
+	if !validArchiveSize(ref.kind, len(data)) {
+		h.writeError(w, fmt.Errorf("%w: size %d is not allowed for %s/", ErrBadRequest, len(data), ref.kind))
 		return
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := h.store(r.Context(), ref, data); err != nil {
 		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func serveFile(w http.ResponseWriter, path string) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return ErrNotFound
-	}
+// store writes data under ref within the account's quota: the bytes to the
+// backend first, then the index entry, so a listed blob is always whole.
+func (h *ArchiveHandler) store(ctx context.Context, ref archiveRef, data []byte) error {
+	a, err := h.acct(ref.tag)
 	if err != nil {
-		return fmt.Errorf("failed to read blob: %w", err)
+		return err
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(data)
+	defer a.mu.Unlock()
+	prev, err := readIndex(h.index(ref))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	after := a.bytes - prev + int64(len(data))
+	if h.quota > 0 && after > h.quota {
+		return fmt.Errorf("%w: the account's archive would hold %d bytes, over its quota of %d", ErrQuota, after, h.quota)
+	}
+	if err := h.putBackend(ctx, ref.id(), data); err != nil {
+		return err
+	}
+	if err := writeAtomic(h.index(ref), []byte(strconv.Itoa(len(data)))); err != nil {
+		return err
+	}
+	a.bytes = after
 	return nil
 }
 
 func (h *ArchiveHandler) get(w http.ResponseWriter, r *http.Request) {
-	path, _, err := h.blobPath(r)
-	if err == nil {
-		err = serveFile(w, path)
-	}
+	ref, err := h.blobRef(r)
 	if err != nil {
 		h.writeError(w, err)
+		return
 	}
+	a, err := h.acct(ref.tag) // loads (and migrates) the account's index
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	a.mu.Unlock()
+	size, err := readIndex(h.index(ref))
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	rd, err := h.backend.Open(r.Context(), ref.id(), size)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	defer rd.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	_, _ = io.Copy(w, io.LimitReader(rd, size))
 }
 
 func (h *ArchiveHandler) delete(w http.ResponseWriter, r *http.Request) {
-	path, _, err := h.blobPath(r)
+	ref, err := h.blobRef(r)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		h.writeError(w, fmt.Errorf("failed to delete blob: %w", err))
+	if err := h.remove(r.Context(), ref); err != nil {
+		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// remove deletes ref's index entry, then its bytes.
+func (h *ArchiveHandler) remove(ctx context.Context, ref archiveRef) error {
+	a, err := h.acct(ref.tag)
+	if err != nil {
+		return err
+	}
+	defer a.mu.Unlock()
+	size, err := readIndex(h.index(ref))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(h.index(ref)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to delete archive index entry: %w", err)
+	}
+	a.bytes -= size
+	if err := h.backend.Delete(ctx, ref.id()); err != nil {
+		return fmt.Errorf("failed to delete archive blob: %w", err)
+	}
+	return nil
 }
 
 func (h *ArchiveHandler) list(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +470,12 @@ func (h *ArchiveHandler) list(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, fmt.Errorf("%w: list s or k", ErrBadRequest))
 		return
 	}
+	a, err := h.acct(accountTag(acct))
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	a.mu.Unlock()
 	entries, err := os.ReadDir(filepath.Join(h.dir, "accounts", accountTag(acct), kind))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		h.writeError(w, fmt.Errorf("failed to list archive: %w", err))
@@ -267,6 +495,31 @@ func (h *ArchiveHandler) list(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// ArchiveUsage is the answer of GET /v1/archive/usage.
+type ArchiveUsage struct {
+	// Bytes is what the account's archive blobs take.
+	Bytes int64 `json:"bytes"`
+	// Quota is the most it may take; 0 means unlimited.
+	Quota int64 `json:"quota"`
+}
+
+func (h *ArchiveHandler) usage(w http.ResponseWriter, r *http.Request) {
+	acct, err := h.account(r)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	a, err := h.acct(accountTag(acct))
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	u := ArchiveUsage{Bytes: a.bytes, Quota: h.quota}
+	a.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, u)
 }
 
 // bundlePath is the slot's file; the first line of the file is the owner
@@ -349,4 +602,35 @@ func (h *ArchiveHandler) getBundle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(bundle)
+}
+
+func (h *ArchiveHandler) deleteBundle(w http.ResponseWriter, r *http.Request) {
+	acct, err := h.account(r)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	path, err := h.bundlePath(r)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	owner, _, err := readBundleFile(path)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		h.writeError(w, err)
+		return
+	case owner != accountTag(acct):
+		h.writeError(w, ErrForbidden)
+		return
+	default:
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			h.writeError(w, fmt.Errorf("failed to delete recovery slot: %w", err))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

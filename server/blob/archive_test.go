@@ -15,14 +15,24 @@ import (
 
 func archiveServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	dir := t.TempDir()
-	auth := AuthorizerFunc(func(_ context.Context, tok string) (identity.AccountID, error) {
+	return archiveServerWith(t, ArchiveConfig{})
+}
+
+// archiveServerWith serves an archive configured by cfg (Dir and Auth
+// filled in when empty): tokens "tok-ACCOUNT".
+func archiveServerWith(t *testing.T, cfg ArchiveConfig) (*httptest.Server, string) {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	dir := cfg.Dir
+	cfg.Auth = AuthorizerFunc(func(_ context.Context, tok string) (identity.AccountID, error) {
 		if acct, ok := strings.CutPrefix(tok, "tok-"); ok {
 			return identity.AccountID(acct), nil
 		}
 		return "", ErrUnauthorized
 	})
-	h, err := NewArchiveHandler(dir, auth)
+	h, err := NewArchive(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +63,15 @@ func archiveDo(t *testing.T, srv *httptest.Server, method, path, token string, b
 }
 
 func TestArchiveBlobs(t *testing.T) {
-	srv, _ := archiveServer(t)
+	for _, b := range archiveBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv, _ := archiveServerWith(t, ArchiveConfig{Backend: b.backend})
+			testArchiveBlobs(t, srv)
+		})
+	}
+}
+
+func testArchiveBlobs(t *testing.T, srv *httptest.Server) {
 	name := strings.Repeat("ab", 32)
 	seg := bytes.Repeat([]byte{7}, ArchiveMinSegment)
 	rec := bytes.Repeat([]byte{9}, ArchiveKeyRecordSize)
@@ -152,5 +170,21 @@ func TestArchiveRecoverySlot(t *testing.T) {
 	}
 	if st, _ := archiveDo(t, srv, "GET", "/v1/archive/recovery/xyz", "", nil); st != http.StatusBadRequest {
 		t.Fatalf("bad slot name: %d", st)
+	}
+	// Only the owner deletes the slot; deleting a missing slot is fine.
+	if st, _ := archiveDo(t, srv, "DELETE", slot, "", nil); st != http.StatusUnauthorized {
+		t.Fatalf("anonymous delete: %d", st)
+	}
+	if st, _ := archiveDo(t, srv, "DELETE", slot, "tok-bob", nil); st != http.StatusForbidden {
+		t.Fatalf("other account deletes: %d", st)
+	}
+	if st, _ := archiveDo(t, srv, "DELETE", slot, "tok-alice", nil); st != http.StatusNoContent {
+		t.Fatalf("owner deletes: %d", st)
+	}
+	if st, _ := archiveDo(t, srv, "GET", slot, "", nil); st != http.StatusNotFound {
+		t.Fatalf("read after delete: %d", st)
+	}
+	if st, _ := archiveDo(t, srv, "DELETE", slot, "tok-alice", nil); st != http.StatusNoContent {
+		t.Fatalf("delete missing: %d", st)
 	}
 }
