@@ -136,13 +136,19 @@ func (c *Client) State() ConnState {
 
 // Sync connects if needed, fetches and stores everything pending, runs
 // follow-up work (KeyPackage refill, membership repairs) and sends the
-// outbox. One-shot front ends call it; [Client.Run] does it continuously.
+// outbox, then uploads this device's new history to the account's archive
+// ([Client.ArchivePending]; a failure there is logged, not returned).
+// One-shot front ends call it; [Client.Run] does it continuously.
 func (c *Client) Sync(ctx context.Context) error {
 	conn, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
-	return c.syncConn(ctx, conn)
+	if err := c.syncConn(ctx, conn); err != nil {
+		return err
+	}
+	c.archiveAfterSync(ctx)
+	return nil
 }
 
 func (c *Client) syncConn(ctx context.Context, conn *wireclient.Client) error {

@@ -24,6 +24,12 @@ const (
 // ErrArchiveServer is wrapped by errors the archive storage reports.
 var ErrArchiveServer = errors.New("client: archive storage refused the request")
 
+// ErrArchiveQuota means the account's cloud history reached the server's
+// per-account quota (it also wraps [ErrArchiveServer]). New history is
+// not uploaded until room is made (deleting messages compacts the archive)
+// or the operator raises the quota.
+var ErrArchiveQuota = errors.New("client: the account's cloud history is over the server's quota")
+
 // TokenSource returns a bearer token for the account's blob and archive
 // storage.
 type TokenSource func(ctx context.Context) (string, error)
@@ -80,6 +86,9 @@ func (r *ArchiveRemote) do(ctx context.Context, method, path string, body []byte
 	_ = json.NewDecoder(io.LimitReader(resp.Body, archiveErrorBody)).Decode(&e)
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, fmt.Errorf("%s %s: %w", method, path, archive.ErrNotFound)
+	}
+	if resp.StatusCode == http.StatusInsufficientStorage {
+		return nil, fmt.Errorf("%s %s: %w: %w: %s", method, path, ErrArchiveServer, ErrArchiveQuota, e.Message)
 	}
 	return nil, fmt.Errorf("%s %s: %w: %d %s: %s", method, path, ErrArchiveServer, resp.StatusCode, e.Error, e.Message)
 }

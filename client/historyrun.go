@@ -93,3 +93,12 @@ func (c *Client) runHistory(ctx context.Context) {
 		}
 	}
 }
+
+// archiveAfterSync uploads what changed since the last upload, so
+// short-lived programs archive without running [Client.Run]. Failures are
+// logged: the changes stay pending and the next call retries.
+func (c *Client) archiveAfterSync(ctx context.Context) {
+	if _, err := c.ArchivePending(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("failed to archive history", "err", err)
+	}
+}

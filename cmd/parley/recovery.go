@@ -81,6 +81,9 @@ old.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &sf, func(ctx context.Context, c *client.Client) error {
 				res, err := c.ArchiveHistory(ctx)
+				if errors.Is(err, client.ErrArchiveQuota) {
+					return cliErr(err, "your encrypted history on the server is over its quota: new messages are not backed up until the server operator raises --archive-quota (deleting messages makes room)")
+				}
 				if err != nil {
 					return err
 				}
@@ -123,12 +126,18 @@ func printWords(e *env, words []string) error {
 const archiveTimeout = 30 * time.Second
 
 // archivePending uploads what the command changed to the account's cloud
-// history. A failure is a warning: the next command (or `parley recv
-// --follow`, the TUI) uploads it.
+// history, if Sync left anything (it uploads too, but only logs failures).
+// A failure is a warning: the next command (or `parley recv --follow`, the
+// TUI) uploads it.
 func archivePending(ctx context.Context, stderr io.Writer, c *client.Client) {
 	ctx, cancel := context.WithTimeout(ctx, archiveTimeout)
 	defer cancel()
-	if _, err := c.ArchivePending(ctx); err != nil {
+	_, err := c.ArchivePending(ctx)
+	if errors.Is(err, client.ErrArchiveQuota) {
+		fmt.Fprintln(stderr, "parley: warning: your encrypted history on the server is over its quota: new messages are not backed up until the server operator raises --archive-quota (deleting messages makes room)")
+		return
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "parley: warning: could not upload to the cloud history (will retry next time): %s\n", clientText(err))
 	}
 }
@@ -192,7 +201,8 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 		return usageError{errors.New("type or pipe the recovery words on standard input")}
 	}
 	p := newRestoreProgress(e.stderr, f.json)
-	c, err := client.Recover(cmd.Context(), dir, server, words, o, p.update)
+	var last archive.Progress
+	c, err := client.Recover(cmd.Context(), dir, server, words, o, func(pr archive.Progress) { last = pr; p.update(pr) })
 	p.done()
 	if err != nil {
 		switch {
@@ -211,6 +221,6 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 		return (&printer{w: e.stdout, json: true}).emit(me)
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s\n", me.Address)
-	fmt.Fprintf(e.stderr, "Recovered account %s in %s, with its history.\n", me.AccountID, dir)
+	fmt.Fprintf(e.stderr, "Recovered account %s in %s, with its history (%d messages from %d segments).\n", me.AccountID, dir, last.MessagesTotal, last.SegmentsTotal)
 	return err
 }

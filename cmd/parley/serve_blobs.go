@@ -32,6 +32,7 @@ type blobOptions struct {
 	s3SecretKey          string
 	s3Region, s3Prefix   string
 	s3Insecure           bool
+	archive              archiveOptions
 }
 
 func blobFlags(f *pflag.FlagSet, o *blobOptions) {
@@ -45,6 +46,7 @@ func blobFlags(f *pflag.FlagSet, o *blobOptions) {
 	f.StringVar(&o.s3Region, "s3-region", "", "S3 region")
 	f.StringVar(&o.s3Prefix, "s3-prefix", "parley/blobs/", "prefix of the S3 object names")
 	f.BoolVar(&o.s3Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint (local testing only)")
+	archiveFlags(f, &o.archive)
 }
 
 // parseSize parses a byte count with an optional binary or decimal suffix.
@@ -145,7 +147,7 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.Devi
 	}()
 	log.Info("file transfer enabled", "storage", storage, "dir", dir, "max_file_size", maxFile, "quota", quota)
 	stop := func() { cancel(); <-done }
-	arch, err := setupArchive(dir, devs)
+	arch, err := setupArchive(ctx, o, dir, devs, log)
 	if err != nil {
 		stop()
 		return nil, nil, err

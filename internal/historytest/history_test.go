@@ -83,8 +83,9 @@ func textsOf(ms []message) []string {
 	return out
 }
 
-// TestRecoverThroughBinary: alice chats with bob, shows her recovery words,
-// loses her only device; wrong words fail and create nothing; the words on
+// TestRecoverThroughBinary: alice chats with bob (each `send` uploads its
+// message to the archive; nobody runs `recovery sync`), shows her recovery
+// words, loses her only device; wrong words fail and create nothing; the words on
 // a fresh profile restore the account (same account id) and download the
 // archive. The server's files hold none of the texts.
 func TestRecoverThroughBinary(t *testing.T) {
@@ -144,6 +145,14 @@ func TestRecoverThroughBinary(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "Recovered account "+aliceID) {
 		t.Fatalf("init --recover: %q", r.stderr)
+	}
+	// No command archived explicitly: every send uploaded its message
+	// before it exited.
+	var restored, segments int
+	if i := strings.Index(r.stderr, "with its history ("); i < 0 {
+		t.Fatalf("init --recover: %q", r.stderr)
+	} else if _, err := fmt.Sscanf(r.stderr[i:], "with its history (%d messages from %d segments)", &restored, &segments); err != nil || restored < len(want) {
+		t.Fatalf("init --recover restored %d messages (%v): %q", restored, err, r.stderr)
 	}
 	var me struct {
 		AccountID string `json:"account_id"`
