@@ -160,8 +160,12 @@ func TestRecoverThroughBinary(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok(t, "whoami", "--json", "--profile", fresh)), &me); err != nil || me.AccountID != aliceID {
 		t.Fatalf("recovered whoami %+v (%v), want account %s", me, err, aliceID)
 	}
-	// The archive's messages are in the recovered store; `parley history`
-	// needs the conversation too, which the archive does not carry yet.
+	// The archive carries the conversation with its messages: `parley
+	// history` shows them on the recovered profile; restoring again is
+	// harmless.
+	if got := textsOf(decode[message](t, ok(t, "history", chat, "--json", "--limit", "1000", "--profile", fresh))); strings.Join(got, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("recovered history %q, want %q", got, before)
+	}
 	if r := run(t, "", "recovery", "restore", "--profile", fresh); r.code != 0 || !strings.Contains(r.stderr, "segments") {
 		t.Fatalf("recovery restore: exit %d: %s", r.code, r.stderr)
 	}
