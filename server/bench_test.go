@@ -41,8 +41,12 @@ type nullAppendStore struct {
 	seq atomic.Uint64
 }
 
-func (n *nullAppendStore) AppendMessage(context.Context, store.Message) (uint64, error) {
-	return n.seq.Add(1), nil
+func (n *nullAppendStore) AppendMessage(_ context.Context, m store.Message) (uint64, error) {
+	seq := n.seq.Add(1)
+	if m.Visible != nil {
+		m.Visible(seq)
+	}
+	return seq, nil
 }
 
 func (n *nullAppendStore) AckGroup(context.Context, store.DeviceRef, store.GroupID, uint64) error {

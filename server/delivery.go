@@ -164,16 +164,25 @@ func (s *Server) handleSend(ctx context.Context, dev store.DeviceRef, r *wire.Se
 		Group: g, ID: id, Epoch: r.GetEpoch(), Kind: kind, Sender: dev, Data: r.GetData(),
 		At: s.cfg.Now(), EpochGrace: s.cfg.EpochGrace,
 	}
+	// The entry is pushed as soon as the store makes it readable, which
+	// with SQLite is while the disk is still flushing it: delivery
+	// latency does not include the fsync. The sender is answered only once
+	// the entry is durable. (Before a power loss, a member may so receive an
+	// entry the server then loses; the sender, never answered, sends it
+	// again with the same id, and the member drops the duplicate.)
+	members, merr := s.members.get(ctx, g)
+	if merr == nil && len(members) > 0 {
+		m.Visible = func(seq uint64) {
+			s.pushLogEntry(ctx, members, &store.LogEntry{
+				Group: g, Seq: seq, ID: id, Epoch: m.Epoch, Kind: kind, Sender: dev, Data: m.Data, CreatedAt: m.At,
+			})
+		}
+	}
 	seq, err := s.store.AppendMessage(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	s.groupMessages.Inc()
-	if members, err := s.members.get(ctx, g); err == nil {
-		s.pushLogEntry(ctx, members, &store.LogEntry{
-			Group: g, Seq: seq, ID: id, Epoch: m.Epoch, Kind: kind, Sender: dev, Data: m.Data, CreatedAt: m.At,
-		})
-	}
 	return &wire.Response{Kind: &wire.Response_Send{Send: &wire.SendResponse{Seq: seq}}}, nil
 }
 

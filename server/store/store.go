@@ -204,6 +204,15 @@ type Message struct {
 	// be: 0 accepts only the current epoch, 1 also the previous one. A
 	// message from the future or older than that gets an [*EpochError].
 	EpochGrace uint64
+	// Visible, if set, is called with the message's seq (a resend's: its
+	// stored copy's) as soon as the entry is readable by other
+	// connections, and before AppendMessage returns nil. A store that
+	// commits before it syncs (SQLite) calls it before the entry is
+	// durable, so the server can push it to online members while the disk
+	// flushes; the sender is still answered only once it is durable. It may
+	// also be called when AppendMessage then fails (the sync failed, or ctx
+	// ended while waiting). It must not block.
+	Visible func(seq uint64)
 }
 
 // Commit is an MLS commit to append to a group log, together with the

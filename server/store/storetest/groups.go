@@ -402,3 +402,56 @@ func testMixedWorkload(t *testing.T, s store.Store) {
 	}
 	noErr(t, "AckGroup", s.AckGroup(ctx, devs[0], g, seq))
 }
+
+// testAppendVisible checks Message.Visible: called before AppendMessage
+// returns, with the seq it returns, when the entry is already readable;
+// with the stored copy's seq for a resend; never for a refused message.
+func testAppendVisible(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s, "alice", 1)
+	b := newAccount(t, s, "bob", 1)
+	g := newGroup(t, s, "g", a.ref(0))
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got []uint64
+			var readable bool
+			m := app(g, a.ref(0), 0, i)
+			m.Visible = func(seq uint64) {
+				got = append(got, seq)
+				es, err := s.ReadGroup(ctx, g, seq-1, 1)
+				readable = err == nil && len(es) == 1 && es[0].ID == m.ID
+			}
+			seq, err := s.AppendMessage(ctx, m)
+			switch {
+			case err != nil:
+				errs <- err
+			case len(got) != 1 || got[0] != seq:
+				errs <- fmt.Errorf("message %d: Visible got %v, AppendMessage returned seq %d", i, got, seq)
+			case !readable:
+				errs <- fmt.Errorf("message %d: not readable when Visible was called", i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var got []uint64
+	resend := app(g, a.ref(0), 0, 7)
+	resend.Visible = func(seq uint64) { got = append(got, seq) }
+	seq, err := s.AppendMessage(ctx, resend)
+	noErr(t, "resend", err)
+	if len(got) != 1 || got[0] != seq {
+		t.Fatalf("resend: Visible got %v, AppendMessage returned seq %d", got, seq)
+	}
+	refused := app(g, b.ref(0), 0, 99)
+	refused.Visible = func(seq uint64) { t.Errorf("Visible(%d) called for a refused message", seq) }
+	_, err = s.AppendMessage(ctx, refused)
+	wantErr(t, "non-member sends", err, store.ErrNotMember)
+}

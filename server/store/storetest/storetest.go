@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeyPackageClaimsConcurrent", testKeyPackageClaimsConcurrent},
 		{"Groups", testGroups},
 		{"AppendMessage", testAppendMessage},
+		{"AppendVisible", testAppendVisible},
 		{"AppendCommit", testAppendCommit},
 		{"CommitRace", testCommitRace},
 		{"MixedWorkload", testMixedWorkload},

@@ -52,7 +52,11 @@ type request struct {
 	// deferred: fn may leave writes for beforeCommit (queued appends);
 	// other ops run only after beforeOp has written them.
 	deferred bool
-	done     chan struct{}
+	// visible, if set, runs once the batch is committed and before done
+	// is signalled, only if the op succeeded: with deferred sync before
+	// the batch is durable.
+	visible func()
+	done    chan struct{}
 }
 
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
@@ -87,10 +91,14 @@ type writer struct {
 	afterRollback func()
 
 	// sync, if set, makes every transaction committed so far durable; then
-	// flushQ feeds the flusher goroutine (deferred sync).
-	sync    func() error
-	flushQ  chan []*request
-	flushWg sync.WaitGroup
+	// notifyQ feeds the notifier goroutine, which runs the batch's visible
+	// callbacks and passes it on through flushQ to the flusher goroutine
+	// (deferred sync).
+	sync     func() error
+	notifyQ  chan []*request
+	flushQ   chan []*request
+	flushWg  sync.WaitGroup
+	notifyWg sync.WaitGroup
 
 	mu     sync.RWMutex // guards closed against sends on closed queues
 	closed bool
@@ -102,9 +110,10 @@ type writer struct {
 const maxRetries = 5
 
 // FlushQueue is how many committed batches may wait for the flusher before
-// the writer waits for it. At most 2*FlushQueue+1 committed batches are not
-// yet synced at any time: those the flusher is syncing, those queued, and
-// the one the writer holds.
+// the notifier (and then the writer) waits for it. At most 2*FlushQueue+2
+// committed batches are not yet synced at any time: those the flusher is
+// syncing, those queued, the one the notifier holds and the one the writer
+// holds.
 const FlushQueue = 16
 
 // newWriter starts n writer goroutines. sync, if not nil, turns on deferred
@@ -115,6 +124,9 @@ func newWriter(b Backend, n, maxBatch int, sync func() error) *writer {
 		w.flushQ = make(chan []*request, FlushQueue)
 		w.flushWg.Add(1)
 		go w.flusher()
+		w.notifyQ = make(chan []*request) // unbuffered: see FlushQueue
+		w.notifyWg.Add(1)
+		go w.notifier()
 	}
 	for i := 0; i < n; i++ {
 		q := make(chan *request, maxBatch)
@@ -134,8 +146,11 @@ func (w *writer) do(ctx context.Context, key string, fn op) error {
 
 // doDeferred is do for an op that may leave writes to the beforeCommit
 // hook (with the group cache: a queued append).
-func (w *writer) doDeferred(ctx context.Context, key string, fn op) error {
-	return w.submitRequest(ctx, key, fn, false, true, nil)
+// visible, if not nil, runs on success once the op's batch is committed,
+// before doDeferred returns; with deferred sync that is before the batch
+// is durable. It may also run after doDeferred has returned ctx's error.
+func (w *writer) doDeferred(ctx context.Context, key string, fn op, visible func()) error {
+	return w.submitRequest(ctx, key, fn, false, true, nil, visible)
 }
 
 // doSync is do for ops whose effect must not be visible before it is
@@ -162,15 +177,15 @@ func (w *writer) submit(ctx context.Context, key string, fn op, sync bool, stmts
 	if len(stmts) > 0 {
 		st = stmts[0]
 	}
-	return w.submitRequest(ctx, key, fn, sync, false, st)
+	return w.submitRequest(ctx, key, fn, sync, false, st, nil)
 }
 
-func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, deferred bool, st *Statement) error {
+func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, deferred bool, st *Statement, visible func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := requestPool.Get().(*request)
-	r.fn, r.err, r.sync, r.deferred, r.stmt = fn, nil, sync, deferred, st
+	r.fn, r.err, r.sync, r.deferred, r.stmt, r.visible = fn, nil, sync, deferred, st, visible
 	q := w.queues[0]
 	if len(w.queues) > 1 {
 		q = w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
@@ -190,7 +205,7 @@ func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, def
 	select {
 	case <-r.done:
 		err := r.err
-		r.fn, r.err, r.stmt = nil, nil, nil
+		r.fn, r.err, r.stmt, r.visible = nil, nil, nil, nil
 		requestPool.Put(r)
 		return err
 	case <-ctx.Done():
@@ -213,6 +228,10 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.notifyQ != nil {
+		close(w.notifyQ)
+		w.notifyWg.Wait()
+	}
 	if w.flushQ != nil {
 		close(w.flushQ)
 		w.flushWg.Wait()
@@ -238,14 +257,33 @@ func (w *writer) loop(q chan *request) {
 			}
 		}
 		if w.run(batch) {
-			// Committed without waiting for the disk: the flusher answers.
-			w.flushQ <- append([]*request(nil), batch...)
+			// Committed without waiting for the disk: the notifier and
+			// then the flusher take it from here.
+			w.notifyQ <- append([]*request(nil), batch...)
 		} else {
 			for _, r := range batch {
+				if r.visible != nil && r.err == nil {
+					r.visible()
+				}
 				r.done <- struct{}{}
 			}
 		}
 		clear(batch)
+	}
+}
+
+// notifier runs the visible callbacks of committed batches (pushing new
+// group entries to online members while the disk flushes), then hands each
+// batch to the flusher. It keeps this work off the single writer goroutine.
+func (w *writer) notifier() {
+	defer w.notifyWg.Done()
+	for b := range w.notifyQ {
+		for _, r := range b {
+			if r.visible != nil && r.err == nil {
+				r.visible()
+			}
+		}
+		w.flushQ <- b
 	}
 }
 

@@ -416,7 +416,7 @@ func TestWriterFlushesDeferredBeforeOtherOps(t *testing.T) {
 				err = w.doDeferred(context.Background(), "", func(context.Context, *batchTx) error {
 					queued = append(queued, label)
 					return nil
-				})
+				}, nil)
 			} else {
 				err = w.do(context.Background(), "", write(label))
 			}

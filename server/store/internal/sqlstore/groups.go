@@ -261,9 +261,13 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 	}
 	var seq uint64
 	if s.cache != nil {
+		var visible func()
+		if m.Visible != nil {
+			visible = func() { m.Visible(seq) }
+		}
 		err := s.w.doDeferred(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
 			return s.appendMessageCached(ctx, tx, m, &seq)
-		})
+		}, visible)
 		return seq, err
 	}
 	st := &Statement{
@@ -291,6 +295,9 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 		},
 	}
 	err := s.w.doStatement(ctx, string(m.Group), st)
+	if err == nil && m.Visible != nil {
+		m.Visible(seq) // committed synchronously: visible when durable
+	}
 	return seq, err
 }
 
