@@ -137,6 +137,9 @@ type Result struct {
 	DeliveryRate float64 `json:"delivered_msgs_per_s,omitempty"`
 	// Latency is from send to push receipt on another device.
 	Latency *Latency `json:"latency_ms,omitempty"`
+	// AckLatency is from send to the server's answer, which comes once the
+	// message is durable (fsynced); pushes may leave before that.
+	AckLatency *Latency `json:"ack_latency_ms,omitempty"`
 	// Errors counts failed sends; FirstError is the first of them.
 	Errors     uint64 `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`

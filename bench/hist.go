@@ -93,3 +93,16 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	}
 	return h.Max()
 }
+
+// summary returns h in milliseconds, or nil if it is empty.
+func (h *Histogram) summary() *Latency {
+	if h.Count() == 0 {
+		return nil
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return &Latency{
+		Samples: h.Count(),
+		P50:     ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)),
+		Max: ms(h.Max()), Mean: ms(h.Mean()),
+	}
+}

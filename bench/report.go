@@ -31,6 +31,10 @@ func (r *Result) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "latency      p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms  mean %.2f ms (%d samples)\n",
 				l.P50, l.P99, l.P999, l.Max, l.Mean, l.Samples)
 		}
+		if l := r.AckLatency; l != nil {
+			fmt.Fprintf(&b, "durable ack  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms (send to the answer, which waits for fsync)\n",
+				l.P50, l.P99, l.P999, l.Max)
+		}
 		if c := r.CPU; c != nil {
 			if c.SameProcess {
 				fmt.Fprintf(&b, "cpu          %.2f cores, %.1f µs per message (server and clients in one process)\n", c.ServerCores, c.ServerPerMsgUs)

@@ -25,7 +25,8 @@ type traffic struct {
 	window      int
 	perSender   float64 // target sends/s of one sender; 0 = as fast as possible
 
-	hist      Histogram
+	hist      Histogram     // delivery: send to push received
+	ackHist   Histogram     // durability: send to answer received
 	sent      atomic.Uint64 // acknowledged (durable) sends in the window
 	delivered atomic.Uint64 // deliveries to other devices in the window
 	errs      atomic.Uint64
@@ -49,7 +50,9 @@ func (t *traffic) fail(err error) {
 }
 
 // sender keeps up to t.window sends of the same payload in flight from
-// dev to group until ctx ends.
+// dev to group until ctx ends. One goroutine per sender pipelines them, as
+// a client with a send queue would: whenever answers come in it writes as
+// many new sends as the window allows in one WebSocket message.
 func (t *traffic) sender(ctx context.Context, wg *sync.WaitGroup, dev *device, idx uint32, group []byte, epoch uint64) {
 	var tokens chan struct{}
 	if t.perSender > 0 {
@@ -60,41 +63,127 @@ func (t *traffic) sender(ctx context.Context, wg *sync.WaitGroup, dev *device, i
 			t.pace(ctx, tokens)
 		}()
 	}
-	var counter atomic.Uint32
-	for range t.window {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var id [16]byte
-			binary.BigEndian.PutUint32(id[0:], idx)
-			for {
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				binary.BigEndian.PutUint64(id[4:], uint64(t.now()))
-				binary.BigEndian.PutUint32(id[12:], counter.Add(1))
-				_, err := dev.c.SendMessage(ctx, group, epoch, id, t.payload)
-				if err != nil {
-					if ctx.Err() == nil {
-						t.fail(err)
-						if dev.c.Err() != nil {
-							return // the connection is gone
-						}
-					}
-					continue
-				}
-				if t.inWindow(t.now()) {
-					t.sent.Add(1)
-				}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.pipeline(ctx, dev, idx, group, epoch, tokens)
+	}()
+}
+
+// outgoing is one reusable send request of a sender's window.
+type outgoing struct {
+	frame wire.Frame
+	req   wire.Request
+	kind  wire.Request_Send
+	send  wire.Send
+	id    [16]byte
+	at    time.Duration // when it was written, relative to traffic.start
+}
+
+// pipeline is the body of sender. Sends whose answers have not arrived
+// when ctx ends are abandoned (the connection is closed soon after).
+func (t *traffic) pipeline(ctx context.Context, dev *device, idx uint32, group []byte, epoch uint64, tokens chan struct{}) {
+	answers := make(chan *wire.Frame, t.window)
+	free := make([]*outgoing, t.window)
+	for i := range free {
+		o := &outgoing{}
+		o.send = wire.Send{GroupId: group, Epoch: epoch, Data: t.payload, Kind: wire.MessageKind_MESSAGE_KIND_APPLICATION}
+		o.kind.Send = &o.send
+		o.req.Kind = &o.kind
+		o.frame.Body = &wire.Frame_Request{Request: &o.req}
+		binary.BigEndian.PutUint32(o.id[0:], idx)
+		free[i] = o
+	}
+	inflight := make(map[uint64]*outgoing, t.window)
+	batch := make([]*wire.Frame, 0, t.window)
+	written := make([]*outgoing, 0, t.window)
+	var counter uint32
+	var credit int // paced sends released but not yet written
+	for {
+		// Write as many sends as the window (and the pace) allows.
+		batch, written = batch[:0], written[:0]
+		for len(free) > 0 && (tokens == nil || credit > 0) {
+			o := free[len(free)-1]
+			free = free[:len(free)-1]
+			counter++
+			now := t.now()
+			o.at = now
+			binary.BigEndian.PutUint64(o.id[4:], uint64(now))
+			binary.BigEndian.PutUint32(o.id[12:], counter)
+			o.send.MessageId = o.id[:]
+			o.frame.Id = 0
+			batch, written = append(batch, &o.frame), append(written, o)
+			if tokens != nil {
+				credit--
 			}
-		}()
+		}
+		if len(batch) > 0 {
+			if err := dev.c.Pipeline(ctx, answers, batch...); err != nil {
+				if ctx.Err() == nil {
+					t.fail(err)
+				}
+				return
+			}
+			for _, o := range written {
+				inflight[o.frame.Id] = o
+			}
+		}
+		// Wait for an answer (or, paced, a token), then take every answer
+		// already there.
+		var f *wire.Frame
+		var ok bool
+		select {
+		case f, ok = <-answers:
+		case <-tokenChan(tokens, len(free) > 0):
+			credit++
+			continue
+		case <-ctx.Done():
+			return
+		}
+		for {
+			if !ok {
+				if ctx.Err() == nil {
+					t.fail(dev.c.Err())
+				}
+				return // the connection is gone
+			}
+			t.answered(f, inflight, &free)
+			select {
+			case f, ok = <-answers:
+				continue
+			default:
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// tokenChan is tokens while the window has room, else nil (never ready).
+func tokenChan(tokens chan struct{}, room bool) chan struct{} {
+	if room {
+		return tokens
+	}
+	return nil
+}
+
+// answered records the answer f and returns its request to free.
+func (t *traffic) answered(f *wire.Frame, inflight map[uint64]*outgoing, free *[]*outgoing) {
+	o := inflight[f.GetId()]
+	if o == nil {
+		return
+	}
+	delete(inflight, f.GetId())
+	*free = append(*free, o)
+	if e := f.GetError(); e != nil {
+		t.fail(e)
+		return
+	}
+	if now := t.now(); t.inWindow(now) {
+		t.sent.Add(1)
+		t.ackHist.Record(now - o.at)
 	}
 }
 
@@ -243,12 +332,6 @@ func (t *traffic) fill(r *Result) {
 			SameProcess:    r.Target == "in-process",
 		}
 	}
-	if t.hist.Count() > 0 {
-		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-		r.Latency = &Latency{
-			Samples: t.hist.Count(),
-			P50:     ms(t.hist.Quantile(0.5)), P99: ms(t.hist.Quantile(0.99)), P999: ms(t.hist.Quantile(0.999)),
-			Max: ms(t.hist.Max()), Mean: ms(t.hist.Mean()),
-		}
-	}
+	r.Latency = t.hist.summary()
+	r.AckLatency = t.ackHist.summary()
 }

@@ -137,8 +137,12 @@ func (c *Client) readLoop() {
 			err = ErrClosed
 		}
 		c.err = err
+		closed := make(map[chan *wire.Frame]bool)
 		for id, ch := range c.pending {
-			close(ch)
+			if !closed[ch] { // a Pipeline's channel serves many ids
+				closed[ch] = true
+				close(ch)
+			}
 			delete(c.pending, id)
 		}
 		c.mu.Unlock()
@@ -294,6 +298,39 @@ func (c *Client) roundTrip(ctx context.Context, f *wire.Frame) (*wire.Response, 
 		c.forget(id)
 		return nil, ctx.Err()
 	}
+}
+
+// Pipeline sends requests without waiting for their answers: each gets a
+// fresh id (set in its frame) and is written in one WebSocket message
+// with the others, and each answer (a response or an error frame) arrives
+// on answers in the order the server sends it, correlated by Frame.Id.
+// answers must have room for every answer outstanding on it: the reader
+// blocks until it has. When the connection ends, answers is closed (the
+// same channel may serve many Pipeline calls; it is closed once).
+//
+// A sender that keeps a window of requests in flight, sending the next ones
+// as answers come in, so writes many requests per system call; the
+// server reads them in one go too.
+func (c *Client) Pipeline(ctx context.Context, answers chan *wire.Frame, frames ...*wire.Frame) error {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	for _, f := range frames {
+		c.next++
+		f.Id = c.next
+		c.pending[f.Id] = answers
+	}
+	c.mu.Unlock()
+	if err := c.Send(ctx, frames...); err != nil {
+		for _, f := range frames {
+			c.forget(f.Id)
+		}
+		return err
+	}
+	return nil
 }
 
 // Do sends a request and waits for its response. A protocol error is
