@@ -16,7 +16,8 @@
 //
 // [Archiver.Upload] reads the local store's change feed and packs a
 // conversation-agnostic mix of records (messages in their current form,
-// events, tombstones, read marks) into segments: a strict versioned binary
+// events, tombstones, read marks, and [ConversationRecord]s: each chat's
+// kind, name, members, admins and timer, or its tombstone) into segments: a strict versioned binary
 // encoding, zstd compression, zero padding to a power-of-two size bucket
 // from [MinBucket] to [MaxBucket], XChaCha20-Poly1305 under the data key.
 // Segment ids are random ([SegmentID]), so names reveal neither

@@ -48,8 +48,10 @@ type RestoreResult struct {
 	Conversations int
 }
 
-// Restore downloads, decrypts and merges the whole archive into st: every
-// message in server order per conversation, deduplicated by id. A deleted
+// Restore downloads, decrypts and merges the whole archive into st: the
+// conversations st lacks (newest record wins; a deleted conversation and
+// its messages stay out), then every message in server order per
+// conversation, deduplicated by id. A deleted
 // message's newest form (its tombstone) wins over any earlier copy, so
 // deleted and expired messages come back as tombstones without content; of
 // two copies of a live message the one in the later segment wins. Messages
