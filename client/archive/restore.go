@@ -25,7 +25,7 @@ type RestoreOptions struct {
 	// merged messages, from the goroutine that called Restore.
 	Progress func(Progress)
 	// BatchSize is the number of messages written per store transaction;
-	// zero means 2000. Live traffic's transactions run between batches.
+	// zero means 5000. Live traffic's transactions run between batches.
 	BatchSize int
 }
 
@@ -64,7 +64,7 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 	}
 	batch := opts.BatchSize
 	if batch <= 0 {
-		batch = 2000
+		batch = 5000
 	}
 	report := func(p Progress) {
 		if opts.Progress != nil {
@@ -124,17 +124,22 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 		var ins, tomb, conf int
 		err := st.Update(ctx, func(tx *store.Tx) error {
 			ins, tomb, conf = 0, 0, 0
-			for _, m := range part {
-				c := *m
-				ok, err := tx.InsertMessage(&c)
-				if errors.Is(err, store.ErrSeqTaken) || errors.Is(err, store.ErrInvalid) {
+			copies := make([]store.Message, len(part))
+			ptrs := make([]*store.Message, len(part))
+			for i, m := range part {
+				copies[i] = *m
+				ptrs[i] = &copies[i]
+			}
+			outcomes, err := tx.InsertMessages(ptrs)
+			if err != nil {
+				return err
+			}
+			for i, m := range part {
+				switch outcomes[i] {
+				case store.Refused:
 					conf++
 					continue
-				}
-				if err != nil {
-					return err
-				}
-				if ok {
+				case store.Inserted:
 					ins++
 					continue
 				}

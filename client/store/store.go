@@ -25,7 +25,7 @@ const DBFileName = "store.db"
 // returned survives a process crash, an OS crash and a power loss;
 // secure_delete overwrites deleted content, so a deleted or expired message's
 // ciphertext does not linger in free pages.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)"
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)&_pragma=temp_store(MEMORY)"
 
 // keyCheckName names the meta row that proves the profile key opens this
 // database: a sealed constant written with the schema.
