@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-im/parley/client/content"
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/filecrypt"
 	"github.com/parley-im/parley/filecrypt/transfer"
@@ -107,7 +108,22 @@ type pendingUpload struct {
 	Blob string `json:"blob"`
 	Key  string `json:"key"`
 	Size int64  `json:"size"`
+	// Message is the id the file message gets, fixed when the upload
+	// starts, so that a run interrupted after queueing the message and
+	// then repeated finds it instead of sending a second one.
+	Message string `json:"message"`
 }
+
+// upload is a pending upload and the id of its file message.
+type upload struct {
+	transfer.Upload
+	message MessageID
+}
+
+// fileQueuedHook, when set by a test, runs after a file message is queued
+// and before the upload state is cleared; an error stops SendFilePath
+// there, as a crash at that point would.
+var fileQueuedHook func() error
 
 // uploadSetting names the setting that keeps the upload of one version of
 // one file to one chat.
@@ -154,6 +170,15 @@ func (c *Client) SendFilePath(ctx context.Context, chat ChatID, path string, pro
 	if err != nil {
 		return MessageID{}, err
 	}
+	if up != nil {
+		// An earlier run got as far as queueing the file message.
+		if _, err := c.st.Message(ctx, up.message); err == nil {
+			c.clearUpload(ctx, name)
+			return up.message, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return MessageID{}, err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		if up == nil {
 			u, err := tc.CreateUpload(ctx, fi.Size(), c.opts.Rand)
@@ -165,12 +190,16 @@ func (c *Client) SendFilePath(ctx context.Context, chat ChatID, path string, pro
 			case err != nil:
 				return MessageID{}, fmt.Errorf("failed to start upload: %w", err)
 			}
-			up = &u
-			if err := c.savePendingUpload(ctx, name, u); err != nil {
+			msg, err := store.NewMessageID(c.opts.Rand)
+			if err != nil {
+				return MessageID{}, err
+			}
+			up = &upload{Upload: u, message: msg}
+			if err := c.savePendingUpload(ctx, name, *up); err != nil {
 				return MessageID{}, err
 			}
 		}
-		ref, err := tc.Upload(ctx, *up, f, progress)
+		ref, err := tc.Upload(ctx, up.Upload, f, progress)
 		switch {
 		case err == nil:
 			ref.Name = sanitizeFileName(filepath.Base(abs))
@@ -179,27 +208,41 @@ func (c *Client) SendFilePath(ctx context.Context, chat ChatID, path string, pro
 			if err != nil {
 				return MessageID{}, fmt.Errorf("failed to encode file reference: %w", err)
 			}
-			id, err := c.SendFile(ctx, chat, body)
+			conv, err := c.activeConversation(ctx, chat)
 			if err != nil {
-				return id, err
+				return MessageID{}, err
 			}
-			_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(name) })
-			return id, nil
+			if err := c.postAs(ctx, conv, content.KindFile, body, MessageID{}, up.message); err != nil {
+				return MessageID{}, err
+			}
+			if fileQueuedHook != nil {
+				if err := fileQueuedHook(); err != nil {
+					return MessageID{}, err
+				}
+			}
+			c.clearUpload(ctx, name)
+			return up.message, nil
 		case errors.Is(err, transfer.ErrNotFound) && attempt == 0:
 			// The unfinished upload expired on the server: start over.
 			up = nil
-			_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(name) })
+			c.clearUpload(ctx, name)
 			continue
 		case errors.Is(err, transfer.ErrDigestMismatch):
 			_ = tc.Delete(ctx, up.Blob)
-			_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(name) })
+			c.clearUpload(ctx, name)
 			return MessageID{}, fmt.Errorf("%w: %w", ErrFileChanged, err)
 		}
 		return MessageID{}, fmt.Errorf("failed to upload %s: %w", filepath.Base(abs), err)
 	}
 }
 
-func (c *Client) pendingUpload(ctx context.Context, name string, size int64) (*transfer.Upload, error) {
+// clearUpload forgets an upload's state (best effort: a state left behind
+// only makes the next run of the same file find its message again).
+func (c *Client) clearUpload(ctx context.Context, name string) {
+	_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(name) })
+}
+
+func (c *Client) pendingUpload(ctx context.Context, name string, size int64) (*upload, error) {
 	v, ok, err := c.st.Setting(ctx, name)
 	if err != nil || !ok {
 		return nil, err
@@ -216,13 +259,20 @@ func (c *Client) pendingUpload(ctx context.Context, name string, size int64) (*t
 	if err != nil || len(kb) != filecrypt.KeySize {
 		return nil, nil
 	}
-	up := &transfer.Upload{Blob: id, Size: p.Size}
+	mb, err := hex.DecodeString(p.Message)
+	if err != nil || len(mb) != store.MessageIDSize {
+		return nil, nil
+	}
+	var msg MessageID
+	copy(msg[:], mb)
+	up := &upload{Upload: transfer.Upload{Blob: id, Size: p.Size}, message: msg}
 	copy(up.Key[:], kb)
 	return up, nil
 }
 
-func (c *Client) savePendingUpload(ctx context.Context, name string, u transfer.Upload) error {
-	v, err := json.Marshal(pendingUpload{Blob: u.Blob.String(), Key: base64.RawStdEncoding.EncodeToString(u.Key[:]), Size: u.Size})
+func (c *Client) savePendingUpload(ctx context.Context, name string, u upload) error {
+	v, err := json.Marshal(pendingUpload{Blob: u.Blob.String(), Key: base64.RawStdEncoding.EncodeToString(u.Key[:]), Size: u.Size,
+		Message: u.message.String()})
 	if err != nil {
 		return fmt.Errorf("failed to save upload state: %w", err)
 	}

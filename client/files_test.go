@@ -238,3 +238,62 @@ func TestSafeFileName(t *testing.T) {
 		}
 	}
 }
+
+// TestFileMessageExactlyOnce stops SendFilePath right after it queued the
+// file message and before it cleared the upload state (where a crash would
+// stop it), then runs it again: the second run finds the queued message and
+// sends nothing new, so the recipient gets the file once.
+func TestFileMessageExactlyOnce(t *testing.T) {
+	h, _ := newFileHarness(t, blob.DefaultMaxSize)
+	a, b := h.account("alice"), h.account("bob")
+	chat, err := a.StartDirect(h.ctx, "bob@"+a.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := canaryFile(t, "once ", 2*filecrypt.ChunkSize+5)
+	crash := errors.New("simulated crash after queueing")
+	fileQueuedHook = func() error { return crash }
+	defer func() { fileQueuedHook = nil }()
+	if _, err := a.SendFilePath(h.ctx, chat, path, nil); !errors.Is(err, crash) {
+		t.Fatalf("first run: %v, want the simulated crash", err)
+	}
+	fileQueuedHook = nil
+	id, err := a.SendFilePath(h.ctx, chat, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(c *Client) []MessageID {
+		page, err := c.History(h.ctx, chat, store.HistoryQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []MessageID
+		for _, m := range page.Messages {
+			if m.Kind == store.KindFile {
+				ids = append(ids, m.ID)
+			}
+		}
+		return ids
+	}
+	if got := files(a); len(got) != 1 || got[0] != id {
+		t.Fatalf("sender holds file messages %v, want just %s", got, id)
+	}
+	h.eventually("file message at bob", func() error {
+		_, err := b.st.Message(h.ctx, id)
+		return err
+	})
+	// A text sent afterwards arrives after anything the outbox still had.
+	tid := h.send(a, chat, "after the file")
+	h.eventually("text at bob", func() error {
+		_, err := b.st.Message(h.ctx, tid)
+		return err
+	})
+	if got := files(b); len(got) != 1 || got[0] != id {
+		t.Fatalf("recipient holds file messages %v, want just %s", got, id)
+	}
+	// The state is gone: sending the same file again is a new message.
+	again, err := a.SendFilePath(h.ctx, chat, path, nil)
+	if err != nil || again == id {
+		t.Fatalf("sending again: %s, %v; want a new message", again, err)
+	}
+}

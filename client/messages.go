@@ -92,6 +92,14 @@ func (c *Client) post(ctx context.Context, chat ChatID, kind content.Kind, body 
 	if err != nil {
 		return id, err
 	}
+	return id, c.postAs(ctx, conv, kind, body, target, id)
+}
+
+// postAs queues a message with a given id. If this device already stored a
+// message with that id (an earlier attempt that was interrupted after
+// queueing it), nothing new is queued.
+func (c *Client) postAs(ctx context.Context, conv *store.Conversation, kind content.Kind, body []byte, target, id MessageID) error {
+	chat := conv.ID
 	now := c.now()
 	ct := &content.Content{Kind: kind, ID: content.ID(id), Target: content.ID(target), SentAtMilli: uint64(now.UnixMilli()), Body: body}
 	if conv.DisappearAfter > 0 {
@@ -99,7 +107,7 @@ func (c *Client) post(ctx context.Context, chat ChatID, kind content.Kind, body 
 	}
 	payload, err := content.Marshal(ct)
 	if err != nil {
-		return id, err
+		return err
 	}
 	sk, _ := storeKind(kind)
 	m := &store.Message{
@@ -109,15 +117,20 @@ func (c *Client) post(ctx context.Context, chat ChatID, kind content.Kind, body 
 	if ct.ExpireAfter > 0 {
 		m.ExpiresAt = m.SentAt.Add(time.Duration(ct.ExpireAfter) * time.Second)
 	}
+	inserted := false
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
-		if _, err := tx.InsertMessage(m); err != nil {
+		var err error
+		if inserted, err = tx.InsertMessage(m); err != nil || !inserted {
 			return err
 		}
-		_, err := tx.Enqueue(&store.OutboxItem{Chat: chat, Message: id, Payload: payload, NextAttempt: now, CreatedAt: now})
+		_, err = tx.Enqueue(&store.OutboxItem{Chat: chat, Message: id, Payload: payload, NextAttempt: now, CreatedAt: now})
 		return err
 	})
 	if err != nil {
-		return id, fmt.Errorf("failed to queue message: %w", err)
+		return fmt.Errorf("failed to queue message: %w", err)
+	}
+	if !inserted {
+		return nil
 	}
 	ev := Event{Kind: EventMessage, Chat: chat, Sender: c.account(), Message: m}
 	if sk.IsEvent() {
@@ -125,7 +138,7 @@ func (c *Client) post(ctx context.Context, chat ChatID, kind content.Kind, body 
 	}
 	c.emit(ev)
 	c.wake()
-	return id, nil
+	return nil
 }
 
 // queueControl queues a content that is not stored as a message (typing,
