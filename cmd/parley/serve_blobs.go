@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/parley-im/parley/filecrypt"
 	"github.com/parley-im/parley/server/blob"
+	"github.com/parley-im/parley/server/store"
 )
 
 // blobSweepInterval is how often expired blobs are deleted.
@@ -36,7 +38,7 @@ type blobOptions struct {
 }
 
 func blobFlags(f *pflag.FlagSet, o *blobOptions) {
-	f.StringVar(&o.dir, "blob-dir", "", "folder for file transfers (default <data>/blobs); holds the blob records, and the blobs unless S3 is configured")
+	f.StringVar(&o.dir, "blob-dir", "", "folder for file transfers (default <data>/blobs): the blobs, unless S3 is configured (their records are in the database)")
 	f.StringVar(&o.maxFileSize, "max-file-size", "4GiB", "largest file accepted (bytes, or with a KiB/MiB/GiB/TiB or KB/MB/GB/TB suffix)")
 	f.StringVar(&o.quota, "blob-quota", "16GiB", "most bytes of files one account may store at once (-1: unlimited)")
 	f.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3-compatible storage host[:port] for files (default: store them in --blob-dir)")
@@ -79,7 +81,7 @@ func parseSize(s string) (int64, error) {
 // setupBlobs builds the blob service mounted at /v1/blobs. Uploads are
 // authorised by device-signed tokens checked against devs. The returned stop
 // function ends the periodic sweep.
-func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.DeviceStore, log *slog.Logger) (map[string]http.Handler, func(), error) {
+func setupBlobs(ctx context.Context, o *blobOptions, data string, st store.Store, log *slog.Logger) (map[string]http.Handler, func(), error) {
 	maxFile, err := parseSize(o.maxFileSize)
 	if err != nil || maxFile < 0 {
 		return nil, nil, usageError{fmt.Errorf("invalid --max-file-size %q", o.maxFileSize)}
@@ -99,9 +101,11 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.Devi
 	if dir == "" {
 		dir = filepath.Join(data, "blobs")
 	}
-	meta, err := blob.OpenFileMeta(filepath.Join(dir, "meta"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("failed to open the blob records: %w", err)
+	// The blob records live in the database, shared by every server
+	// process on it.
+	meta := blob.StoreMeta{Store: st}
+	if err := importFileMeta(ctx, filepath.Join(dir, "meta"), meta, log); err != nil {
+		return nil, nil, err
 	}
 	var backend blob.Backend
 	storage := "local"
@@ -125,7 +129,7 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.Devi
 		backend = local
 	}
 	h := blob.NewHandler(blob.Config{MaxSize: maxBlob, Quota: quota, Logger: log},
-		backend, meta, &blob.DeviceAuthorizer{Store: devs})
+		backend, meta, &blob.DeviceAuthorizer{Store: st})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -147,10 +151,42 @@ func setupBlobs(ctx context.Context, o *blobOptions, data string, devs blob.Devi
 	}()
 	log.Info("file transfer enabled", "storage", storage, "dir", dir, "max_file_size", maxFile, "quota", quota)
 	stop := func() { cancel(); <-done }
-	arch, err := setupArchive(ctx, o, dir, devs, log)
+	arch, err := setupArchive(ctx, o, dir, st, log)
 	if err != nil {
 		stop()
 		return nil, nil, err
 	}
 	return map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h, "/v1/archive/": arch}, stop, nil
+}
+
+// importFileMeta moves blob records that an earlier version kept as JSON
+// files in dir into the database, then renames dir to dir+".imported".
+func importFileMeta(ctx context.Context, dir string, meta blob.StoreMeta, log *slog.Logger) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	old, err := blob.OpenFileMeta(dir)
+	if err != nil {
+		return fmt.Errorf("failed to read the blob records to import: %w", err)
+	}
+	recs := old.All()
+	for _, m := range recs {
+		fresh := m
+		fresh.Offset, fresh.HashState, fresh.Finished = 0, nil, time.Time{}
+		err := meta.Create(ctx, fresh, blob.Quota{})
+		if errors.Is(err, blob.ErrBadRequest) { // imported before a crash
+			continue
+		}
+		if err == nil && (m.Offset > 0 || !m.Finished.IsZero()) {
+			err = meta.Update(ctx, m, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("failed to import blob record: %w", err)
+		}
+	}
+	if err := os.Rename(dir, dir+".imported"); err != nil {
+		return fmt.Errorf("failed to import blob records: %w", err)
+	}
+	log.Info("imported blob records into the database", "count", len(recs), "from", dir)
+	return nil
 }

@@ -29,6 +29,8 @@ import (
 	"github.com/parley-im/parley/filecrypt/transfer"
 	"github.com/parley-im/parley/identity"
 	"github.com/parley-im/parley/server/blob"
+	"github.com/parley-im/parley/server/store"
+	"github.com/parley-im/parley/server/store/sqlite"
 )
 
 const (
@@ -62,6 +64,7 @@ type env struct {
 	cfg     blob.Config
 	backend blob.Backend
 	metaDir string
+	st      store.Store
 	handler *blob.Handler
 	srv     *httptest.Server
 	clock   *clock
@@ -166,18 +169,30 @@ func newEnv(t testing.TB, open func(testing.TB) (blob.Backend, func(blob.ID, int
 	}
 	e.cfg = cfg
 	e.start()
-	t.Cleanup(func() { e.srv.Close() })
+	t.Cleanup(func() {
+		e.srv.Close()
+		if err := e.st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return e
 }
 
-// start (re)creates the handler over the same storage and records, as a
-// restarted homeserver would.
+// start (re)creates the handler over the same storage and records (a
+// SQLite database, as `parley serve` keeps them), as a restarted homeserver
+// would.
 func (e *env) start() {
-	meta, err := blob.OpenFileMeta(e.metaDir)
+	if e.st != nil {
+		if err := e.st.Close(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(context.Background(), e.metaDir, store.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.handler = blob.NewHandler(e.cfg, e.backend, meta, testAuth)
+	e.st = st
+	e.handler = blob.NewHandler(e.cfg, e.backend, blob.StoreMeta{Store: st}, testAuth)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch {
 			r.Body = &countingBody{ReadCloser: r.Body, n: &e.patchRead}

@@ -29,8 +29,11 @@ func TestFileMetaPersists(t *testing.T) {
 		t.Fatalf("over quota: %v", err)
 	}
 	a.Offset, a.HashState, a.Finished = 100, []byte{1, 2, 3}, now.Add(time.Hour)
-	if err := s.Update(ctx, a); err != nil {
+	if err := s.Update(ctx, a, 0); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Update(ctx, a, 0); !errors.Is(err, ErrOffset) {
+		t.Fatalf("update from a stale offset: %v", err)
 	}
 	// A leftover temporary file from a crash is ignored and removed.
 	if err := os.WriteFile(filepath.Join(dir, "x.json.tmp"), []byte("{"), 0o600); err != nil {

@@ -16,7 +16,9 @@ import (
 
 // FileMeta is a [MetaStore] that keeps each record in a JSON file in one
 // folder, with an in-memory index loaded at open. It is meant for a single
-// process; a homeserver with a database keeps the records there instead.
+// process without a database (tests, embedding the service elsewhere);
+// `parley serve` keeps the records in its database through [StoreMeta], so
+// that several server processes share them.
 type FileMeta struct {
 	dir   string
 	mu    sync.Mutex
@@ -169,18 +171,22 @@ func (s *FileMeta) Get(_ context.Context, id ID) (Meta, error) {
 }
 
 // Update implements [MetaStore].
-func (s *FileMeta) Update(_ context.Context, m Meta) error {
+func (s *FileMeta) Update(_ context.Context, m Meta, prevOffset int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.index[m.ID]
 	if !ok {
 		return ErrNotFound
 	}
-	if err := s.write(m); err != nil {
+	if old.Offset != prevOffset {
+		return fmt.Errorf("%w: record is at %d, update expected %d", ErrOffset, old.Offset, prevOffset)
+	}
+	next := old
+	next.Offset, next.HashState, next.Updated, next.Finished = m.Offset, m.HashState, m.Updated, m.Finished
+	if err := s.write(next); err != nil {
 		return err
 	}
-	s.index[m.ID] = m
-	s.add(old.Owner, m.Size-old.Size, 0)
+	s.index[m.ID] = next
 	return nil
 }
 
@@ -214,4 +220,15 @@ func (s *FileMeta) Expired(_ context.Context, idleBefore, finishedBefore time.Ti
 		}
 	}
 	return out, nil
+}
+
+// All returns every record, for moving them into another [MetaStore].
+func (s *FileMeta) All() []Meta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Meta, 0, len(s.index))
+	for _, m := range s.index {
+		out = append(out, m)
+	}
+	return out
 }

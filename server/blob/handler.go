@@ -348,7 +348,7 @@ func (h *Handler) record(ctx context.Context, m Meta, offset int64, hh hash.Hash
 	}
 	next := m
 	next.Offset, next.HashState, next.Updated = offset, state, h.cfg.Now()
-	if err := h.meta.Update(ctx, next); err != nil {
+	if err := h.meta.Update(ctx, next, m.Offset); err != nil {
 		return m, err
 	}
 	return next, nil
@@ -386,7 +386,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m.Finished = h.cfg.Now()
-		if err := h.meta.Update(r.Context(), m); err != nil {
+		if err := h.meta.Update(r.Context(), m, m.Offset); err != nil {
 			h.writeError(w, err)
 			return
 		}

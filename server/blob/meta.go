@@ -14,8 +14,8 @@ type Meta struct {
 	// Size is the declared size; the upload is complete at Offset == Size.
 	Size   int64
 	Offset int64
-	// HashState is the marshalled SHA-256 state over bytes [0, Offset), so a
-	// resumed upload continues the server-side hash.
+	// HashState is the marshalled state of the CRC-64/NVME over bytes
+	// [0, Offset), so a resumed upload continues the server's checksum.
 	HashState []byte
 	Created   time.Time
 	Updated   time.Time // last accepted append (or creation)
@@ -38,8 +38,11 @@ type MetaStore interface {
 	Create(ctx context.Context, m Meta, quota Quota) error
 	// Get returns a record or ErrNotFound.
 	Get(ctx context.Context, id ID) (Meta, error)
-	// Update replaces an existing record (ErrNotFound if there is none).
-	Update(ctx context.Context, m Meta) error
+	// Update replaces an existing record's Offset, HashState, Updated and
+	// Finished (ErrNotFound if there is none) if its stored offset is still
+	// prevOffset; otherwise (another server process recorded an append in
+	// between) it returns ErrOffset and changes nothing.
+	Update(ctx context.Context, m Meta, prevOffset int64) error
 	// Delete removes a record; deleting a missing record is not an error.
 	Delete(ctx context.Context, id ID) error
 	// Expired returns up to limit ids of blobs unfinished and not updated

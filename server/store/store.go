@@ -471,6 +471,7 @@ type Store interface {
 	GroupLog
 	Mailbox
 	Expiry
+	Blobs
 	// Close waits for pending writes and releases the store.
 	Close() error
 }

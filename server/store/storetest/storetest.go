@@ -70,6 +70,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteAccount", testDeleteAccount},
 		{"ConcurrentAppenders", testConcurrentAppenders},
 		{"ConcurrentResends", testConcurrentResends},
+		{"Blobs", testBlobs},
+		{"BlobQuotaConcurrent", testBlobQuotaConcurrent},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

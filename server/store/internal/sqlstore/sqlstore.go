@@ -341,5 +341,5 @@ func isLogical(err error) bool {
 var logicalErrors = []error{
 	store.ErrClosed, store.ErrNotFound, store.ErrExists, store.ErrEpochConflict, store.ErrEpochStale,
 	store.ErrQueueFull, store.ErrRevoked, store.ErrNotMember, store.ErrInviteUsed,
-	store.ErrInvalid,
+	store.ErrInvalid, store.ErrBlobQuota, store.ErrBlobMoved,
 }
