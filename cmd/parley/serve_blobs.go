@@ -79,7 +79,7 @@ func parseSize(s string) (int64, error) {
 }
 
 // setupBlobs builds the blob service mounted at /v1/blobs. Uploads are
-// authorised by device-signed tokens checked against devs. The returned stop
+// authorised by device-signed tokens checked against the devices in st. The returned stop
 // function ends the periodic sweep.
 func setupBlobs(ctx context.Context, o *blobOptions, data string, st store.Store, log *slog.Logger) (map[string]http.Handler, func(), error) {
 	maxFile, err := parseSize(o.maxFileSize)
