@@ -148,6 +148,7 @@ type Client struct {
 	members sync.Map // string(credential) -> *memberID, verified
 
 	undecryptable atomic.Int64
+	replays       atomic.Int64 // replayed ciphertexts refused, see Replays
 	// fresh is set by each new connection: the next sync checks the
 	// KeyPackage stock and this account's devices in every group.
 	fresh     atomic.Bool
@@ -327,6 +328,12 @@ func (c *Client) Store() *store.Store { return c.st }
 // Undecryptable returns how many messages this client could not decrypt
 // since it was opened. It is a bug if this is ever non-zero.
 func (c *Client) Undecryptable() int64 { return c.undecryptable.Load() }
+
+// Replays returns how many replayed messages (a ciphertext whose message
+// key was already used, which only a misbehaving server or network sends
+// again) this client refused since it was opened. They are dropped as
+// duplicates and not counted by [Client.Undecryptable].
+func (c *Client) Replays() int64 { return c.replays.Load() }
 
 func (c *Client) account() identity.AccountID { return c.id.AccountKey.ID() }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"github.com/parley-im/parley/client/archive"
+	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
 )
 
@@ -58,6 +59,11 @@ const (
 	// EventAccountData: another device of this account shared account
 	// data (Text is its name; read it with [Client.AccountData]).
 	EventAccountData
+	// EventState: the delivery state of our message Target changed to
+	// MessageState (sent, delivered, read or failed; see
+	// [store.MessageState]). Sender is the account whose receipt caused
+	// it, if any.
+	EventState
 )
 
 // Event is one notification from a [Client].
@@ -76,6 +82,8 @@ type Event struct {
 	// how many items wait in the outbox.
 	State  ConnState
 	Queued int
+	// MessageState is the new state of Target (EventState).
+	MessageState store.MessageState
 	// Text is a short human description (membership changes, policy).
 	Text string
 	// File describes the file of a file message (Message of kind

@@ -324,6 +324,7 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 		}
 		states[g] = raw
 	}
+	var changed []Event
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
 		for g, raw := range states {
 			if err := tx.PutGroupState(g, raw, c.now()); err != nil {
@@ -331,7 +332,7 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 			}
 		}
 		for _, it := range dropped {
-			if err := c.dropItem(tx, it); err != nil {
+			if err := c.dropItem(tx, it, &changed); err != nil {
 				return err
 			}
 		}
@@ -341,6 +342,8 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 		c.forgetGroups()
 		return 0, fmt.Errorf("failed to store group state: %w", err)
 	}
+	c.emit(changed...)
+	changed = nil
 	sendInOrder(ctx, conn, out)
 	done := len(dropped)
 	var connErr error
@@ -353,8 +356,14 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 			case o.err == nil:
 				done++
 				if !o.item.Message.IsZero() {
-					if err := tx.MarkSent(o.item.Message, o.seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+					// Only our own posts have a message in the outbox, and
+					// they are pending (or failed) until now.
+					ok, err := tx.MarkSentChanged(o.item.Message, o.seq)
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
 						return err
+					}
+					if ok {
+						changed = append(changed, stateEvent(o.item.Chat, o.item.Message, store.StateSent))
 					}
 				}
 				if err := tx.RemoveFromOutbox(o.item.ID); err != nil {
@@ -370,7 +379,7 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 				}
 				if o.item.Attempts+1 >= maxSendAttempts || code == wire.ErrorCode_TOO_LARGE || code == wire.ErrorCode_INVALID_ARGUMENT {
 					done++
-					if err := c.dropItem(tx, o.item); err != nil {
+					if err := c.dropItem(tx, o.item, &changed); err != nil {
 						return err
 					}
 					continue
@@ -386,6 +395,7 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	if err != nil {
 		return done, fmt.Errorf("failed to record sends: %w", err)
 	}
+	c.emit(changed...)
 	if connErr != nil {
 		return done, connErr
 	}
@@ -398,14 +408,24 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	return done, nil
 }
 
-// dropItem gives up on an outbox item, marking its message failed.
-func (c *Client) dropItem(tx *store.Tx, it *store.OutboxItem) error {
+// dropItem gives up on an outbox item, marking its message failed (and
+// adding the state change to evs).
+func (c *Client) dropItem(tx *store.Tx, it *store.OutboxItem, evs *[]Event) error {
 	if !it.Message.IsZero() {
-		if err := tx.SetMessageState(it.Message, store.StateFailed); err != nil && !errors.Is(err, store.ErrNotFound) {
+		ok, err := tx.AdvanceMessageState(it.Message, store.StateFailed)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if ok {
+			*evs = append(*evs, stateEvent(it.Chat, it.Message, store.StateFailed))
 		}
 	}
 	return tx.RemoveFromOutbox(it.ID)
+}
+
+// stateEvent reports that our message id in chat is now in state s.
+func stateEvent(chat ChatID, id MessageID, s store.MessageState) Event {
+	return Event{Kind: EventState, Chat: chat, Target: id, MessageState: s}
 }
 
 // expire deletes disappearing messages whose time has come.

@@ -259,6 +259,14 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 		return err
 	}
 	p, err := grp.Process(d.GetData())
+	if errors.Is(err, mls.ErrReplay) {
+		// The server (or someone in its place) sent a ciphertext we
+		// already opened under a new sequence number: a duplicate, not
+		// a lost message. The group state is unchanged.
+		c.replays.Add(1)
+		c.log.Warn("replayed message refused", "chat", conv.ID, "seq", d.GetSeq(), "kind", d.GetKind().String())
+		return nil
+	}
 	if err != nil {
 		c.undecryptableMsg(a, conv, d, err)
 		return nil
@@ -311,10 +319,16 @@ func (c *Client) processOwn(ctx context.Context, a *applySet, grp interface{ Epo
 	if d.GetKind() == wire.MessageKind_MESSAGE_KIND_APPLICATION {
 		id, ok := messageIDOf(d.GetMessageId())
 		if ok {
-			seq := d.GetSeq()
+			seq, chat := d.GetSeq(), conv.ID
 			a.ops = append(a.ops, func(tx *store.Tx) error {
-				if err := tx.MarkSent(id, seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+				// Usually already sent; after a crash between send and
+				// acknowledgement this is where it becomes so.
+				changed, err := tx.MarkSentChanged(id, seq)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
+				}
+				if changed {
+					a.evs = append(a.evs, stateEvent(chat, id, store.StateSent))
 				}
 				return nil
 			})

@@ -397,16 +397,23 @@ func (tx *Tx) DeleteMessage(id MessageID, at time.Time) error {
 // sets its state to sent (a failed message that the server did accept is
 // sent too). It is a no-op for a message already ordered.
 func (tx *Tx) MarkSent(id MessageID, seq uint64) error {
+	_, err := tx.MarkSentChanged(id, seq)
+	return err
+}
+
+// MarkSentChanged is [Tx.MarkSent], reporting whether the message moved
+// from pending (or failed) to sent.
+func (tx *Tx) MarkSentChanged(id MessageID, seq uint64) (changed bool, err error) {
 	if seq == 0 || seq > MaxSeq {
-		return invalidf("sequence number out of range")
+		return false, invalidf("sequence number out of range")
 	}
 	var state int64
 	if err := tx.queryRow(qSelectState, id[:]).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return false, ErrNotFound
 	} else if err != nil {
-		return fmt.Errorf("failed to read message: %w", err)
+		return false, fmt.Errorf("failed to read message: %w", err)
 	}
-	return tx.adoptSeq(id, seq)
+	return tx.adoptSeqChanged(id, seq)
 }
 
 // classifyInsertError turns a failed insert or move into ErrSeqTaken when
@@ -421,21 +428,28 @@ func (tx *Tx) classifyInsertError(err error, chat ChatID, pos Position) error {
 
 // adoptSeq moves our pending message to the server's sequence number.
 func (tx *Tx) adoptSeq(id MessageID, seq uint64) error {
+	_, err := tx.adoptSeqChanged(id, seq)
+	return err
+}
+
+// adoptSeqChanged is adoptSeq, reporting whether the message moved (a
+// message at a pending position is pending or failed, and becomes sent).
+func (tx *Tx) adoptSeqChanged(id MessageID, seq uint64) (bool, error) {
 	if err := tx.loadCounters(); err != nil {
-		return err
+		return false, err
 	}
 	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.nextChange), id[:], int64(pendingBase))
 	if err != nil {
 		var chat string
 		if qerr := tx.queryRow(qSelectChatOf, id[:]).Scan(&chat); qerr == nil {
-			return tx.classifyInsertError(err, ChatID(chat), Position(seq))
+			return false, tx.classifyInsertError(err, ChatID(chat), Position(seq))
 		}
-		return fmt.Errorf("failed to record sequence number: %w", err)
+		return false, fmt.Errorf("failed to record sequence number: %w", err)
 	}
 	if n > 0 {
 		tx.nextChange++
 	}
-	return nil
+	return n > 0, nil
 }
 
 // change returns a fresh change number for one changed row.
@@ -451,29 +465,33 @@ func (tx *Tx) change() (int64, error) {
 // SetMessageState changes a message's state. Sent, delivered and read never
 // move backwards: asking for that is a no-op.
 func (tx *Tx) SetMessageState(id MessageID, state MessageState) error {
+	_, err := tx.AdvanceMessageState(id, state)
+	return err
+}
+
+// AdvanceMessageState is [Tx.SetMessageState], reporting whether the state
+// changed.
+func (tx *Tx) AdvanceMessageState(id MessageID, state MessageState) (changed bool, err error) {
 	if !state.valid() {
-		return invalidf("message state %d", state)
+		return false, invalidf("message state %d", state)
 	}
 	var cur int64
 	if err := tx.queryRow(qSelectState, id[:]).Scan(&cur); errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return false, ErrNotFound
 	} else if err != nil {
-		return fmt.Errorf("failed to read message: %w", err)
+		return false, fmt.Errorf("failed to read message: %w", err)
 	}
-	if !MessageState(cur).forward(state) {
-		return nil
-	}
-	if MessageState(cur) == state {
-		return nil
+	if !MessageState(cur).forward(state) || MessageState(cur) == state {
+		return false, nil
 	}
 	ch, err := tx.change()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.exec(qSetState, int64(state), ch, id[:]); err != nil {
-		return fmt.Errorf("failed to set message state: %w", err)
+		return false, fmt.Errorf("failed to set message state: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // Message returns one message as this transaction sees it.
