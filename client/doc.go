@@ -47,6 +47,13 @@
 //
 // # Privacy
 //
+// A device that receives messages acknowledges them to the chat with one
+// delivery receipt per chat and fetched batch (in chats of up to 32
+// accounts), so our message's state goes sent → delivered (every other
+// member account has it; in a 1:1 chat, any device of the peer) → read
+// (every other member account read it and sends read receipts), reported
+// as [EventState] along with sent and failed.
+//
 // Read receipts, typing notices and last-seen are off until turned on with
 // [Client.SetSetting] ([SettingReadReceipts], [SettingTyping],
 // [SettingLastSeen]); when on they are MLS application messages padded to

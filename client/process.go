@@ -35,6 +35,9 @@ type applySet struct {
 	convs map[store.ChatID]*store.Conversation
 	dirty map[store.GroupID]*mls.Group
 	curs  map[store.Stream]uint64
+	// delivered indexes b.Messages: per chat, the messages to acknowledge
+	// with a delivery receipt if they are new (see receipts.go).
+	delivered map[store.ChatID][]int
 }
 
 func newApplySet(now time.Time) *applySet {
@@ -85,6 +88,7 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 		a.b.Cursors = append(a.b.Cursors, store.CursorUpdate{Stream: s, Seq: seq})
 	}
 	res := store.BatchResult{Inserted: make([]bool, len(a.b.Messages))}
+	receipts := 0
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.Apply(&a.b, &res); err != nil {
 			return err
@@ -94,10 +98,15 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 				return err
 			}
 		}
-		return nil
+		var err error
+		receipts, err = c.queueDelivered(tx, a, res.Inserted)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("failed to store received messages: %w", err)
+	}
+	if receipts > 0 {
+		c.wake()
 	}
 	for s, seq := range a.curs {
 		c.cursors[s] = seq
@@ -424,21 +433,22 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 		}
 		if ct.Kind == content.KindReceipt {
 			ev.Kind = EventReceipt
-			if !mine {
-				target := m.Target
-				a.ops = append(a.ops, func(tx *store.Tx) error {
-					err := tx.SetMessageState(target, store.StateRead)
-					if errors.Is(err, store.ErrNotFound) {
-						return nil
-					}
-					return err
-				})
-			}
+			c.applyReceipt(a, conv, who.Account, nil, m.Target, store.StateRead)
 		}
 		a.addMessage(m, ev)
+		if !mine && receiptable(ct.Kind) {
+			c.noteDelivered(a, conv)
+		}
 		return
 	}
 	switch ct.Kind {
+	case content.KindDelivered:
+		ids := content.DeliveredIDs(ct)
+		mids := make([]store.MessageID, len(ids))
+		for i, id := range ids {
+			mids[i] = store.MessageID(id)
+		}
+		c.applyReceipt(a, conv, who.Account, mids, store.MessageID{}, store.StateDelivered)
 	case content.KindTyping:
 		ev := base
 		ev.Kind, ev.Typing = EventTyping, string(ct.Body) == "1"

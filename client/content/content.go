@@ -16,7 +16,7 @@
 //	opaque target[16]        // zero when the kind has none
 //	uint64 sent_at           // Unix milliseconds
 //	uint32 expire_after      // seconds; 0 = never
-//	opaque body<0..2^24-1>
+//	opaque body<0..2^24-1>    // KindDelivered: 1 to 256 ids of 16 bytes
 //	opaque name<0..255>      // group name (KindGroupInfo), key (KindAccount)
 //	opaque admins<0..2^16-1> // list of opaque account_id<1..255>
 //	opaque padding<0..2^16-1> // all zero bytes
@@ -55,10 +55,11 @@ const (
 	KindLeave     Kind = 13 // the sender's account leaves the group
 	KindAccount   Kind = 14 // self group: Name is a key, Body its account data
 	KindFile      Kind = 15 // Body is a file descriptor (key, hash, size, name, type)
+	KindDelivered Kind = 16 // Body is the ids (IDSize bytes each) of messages the sending device received
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k >= KindText && k <= KindFile }
+func (k Kind) Valid() bool { return k >= KindText && k <= KindDelivered }
 
 // HasTarget reports whether contents of this kind must name a target.
 func (k Kind) HasTarget() bool {
@@ -72,6 +73,9 @@ const (
 	MaxName      = 255
 	MaxAdmins    = 1000
 	MaxAccountID = 255
+	// MaxDeliveredIDs is how many message ids one delivery receipt
+	// (KindDelivered) acknowledges at most.
+	MaxDeliveredIDs = 256
 )
 
 // ID is a message id.
@@ -112,6 +116,9 @@ func Marshal(c *Content) ([]byte, error) {
 	}
 	if c.Kind.HasTarget() && c.Target == (ID{}) {
 		return nil, errors.New("content: kind needs a target")
+	}
+	if c.Kind == KindDelivered && !validDelivered(c.Body) {
+		return nil, errors.New("content: a delivery receipt lists 1 to MaxDeliveredIDs message ids")
 	}
 	var b cryptobyte.Builder
 	b.AddUint8(Version)
@@ -199,9 +206,39 @@ func Unmarshal(data []byte) (*Content, error) {
 			return nil, malformed("non-zero padding")
 		}
 	}
+	if c.Kind == KindDelivered && !validDelivered(body) {
+		return nil, malformed("delivery receipt ids")
+	}
 	if len(body) > 0 {
 		c.Body = []byte(body)
 	}
 	c.Name = string(name)
 	return &c, nil
+}
+
+func validDelivered(body []byte) bool {
+	return len(body) > 0 && len(body)%IDSize == 0 && len(body) <= MaxDeliveredIDs*IDSize
+}
+
+// DeliveredIDs returns the message ids a delivery receipt (KindDelivered)
+// acknowledges, or nil if c is not one.
+func DeliveredIDs(c *Content) []ID {
+	if c == nil || c.Kind != KindDelivered || !validDelivered(c.Body) {
+		return nil
+	}
+	out := make([]ID, len(c.Body)/IDSize)
+	for i := range out {
+		copy(out[i][:], c.Body[i*IDSize:])
+	}
+	return out
+}
+
+// Delivered builds the body of a delivery receipt for ids (1 to
+// MaxDeliveredIDs of them).
+func Delivered(ids []ID) []byte {
+	out := make([]byte, 0, len(ids)*IDSize)
+	for _, id := range ids {
+		out = append(out, id[:]...)
+	}
+	return out
 }

@@ -63,10 +63,60 @@ func TestRejects(t *testing.T) {
 	}
 }
 
+// A delivery receipt carries 1 to MaxDeliveredIDs whole ids; a burst of
+// one chat fits one receipt, and a one-id receipt looks like a short
+// message on the wire.
+func TestDelivered(t *testing.T) {
+	ids := []ID{{1}, {2}, {3}}
+	b, err := Marshal(&Content{Kind: KindDelivered, ID: ID{9}, Body: Delivered(ids)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 256 {
+		t.Fatalf("3-id receipt padded to %d, want 256", len(b))
+	}
+	c, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := DeliveredIDs(c)
+	if len(got) != 3 || got[0] != ids[0] || got[2] != ids[2] {
+		t.Fatalf("ids %v", got)
+	}
+	full := make([]ID, MaxDeliveredIDs)
+	if _, err := Marshal(&Content{Kind: KindDelivered, Body: Delivered(full)}); err != nil {
+		t.Fatalf("full receipt: %v", err)
+	}
+	for name, body := range map[string][]byte{
+		"empty":    nil,
+		"partial":  make([]byte, IDSize+1),
+		"too many": Delivered(append(full, ID{})),
+	} {
+		if _, err := Marshal(&Content{Kind: KindDelivered, Body: body}); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
+		// The same body smuggled in as a text decodes as nothing else.
+		raw, err := Marshal(&Content{Kind: KindText, Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[1] = byte(KindDelivered)
+		if _, err := Unmarshal(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: decoded: %v", name, err)
+		}
+	}
+	if DeliveredIDs(&Content{Kind: KindText, Body: make([]byte, IDSize)}) != nil {
+		t.Error("ids of a text")
+	}
+}
+
 func FuzzUnmarshal(f *testing.F) {
 	good, _ := Marshal(sample())
 	f.Add(good)
 	f.Add([]byte{1, 1})
+	if d, err := Marshal(&Content{Kind: KindDelivered, ID: ID{1}, Body: Delivered([]ID{{2}, {3}})}); err == nil {
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Unmarshal(b)
 		if err != nil {

@@ -124,6 +124,7 @@ func (tx *Tx) DeleteConversation(chat ChatID) error {
 		arg any
 	}{
 		{qDeleteChatMessages, string(chat)},
+		{qDeleteChatRcpts, string(chat)},
 		{qDeleteChatOutbox, string(chat)},
 		{qDeleteGroupState, []byte(c.Group)},
 		{qDeleteCursor, []byte(c.Group)},

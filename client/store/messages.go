@@ -350,6 +350,9 @@ func (tx *Tx) tombstone(chat ChatID, id MessageID, at time.Time) error {
 	if _, err := tx.exec(qTombstone, ts, ch, id[:]); err != nil {
 		return fmt.Errorf("failed to delete message: %w", err)
 	}
+	if _, err := tx.exec(qDeleteReceipts, id[:]); err != nil {
+		return fmt.Errorf("failed to delete message: %w", err)
+	}
 	rows, err := tx.query(qEventsOf, id[:], string(chat))
 	if err != nil {
 		return fmt.Errorf("failed to delete message: %w", err)

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/identity"
+)
+
+const (
+	qReceiptTarget = `SELECT chat, mine, kind, state, deleted_at FROM messages WHERE id = ?`
+	qUpsertReceipt = `INSERT INTO receipts (message, chat, reader, state) VALUES (?, ?, ?, ?)
+ON CONFLICT (message, reader) DO UPDATE SET state = max(state, excluded.state)`
+	qReceiptsOf      = `SELECT reader, state FROM receipts WHERE message = ?`
+	qDeleteReceipts  = `DELETE FROM receipts WHERE message = ?`
+	qDeleteChatRcpts = `DELETE FROM receipts WHERE chat = ?`
+	qPosOf           = `SELECT chat, pos FROM messages WHERE id = ?`
+	// Our shown messages not yet read by everyone, newest first, within
+	// a window of positions before the read point.
+	qReadCovered = `SELECT id FROM messages WHERE chat = ? AND pos <= ? AND pos > ? AND mine = 1
+AND kind IN (1, 2, 6) AND state IN (2, 3) AND deleted_at = 0 ORDER BY pos DESC LIMIT ?`
+)
+
+// ReadWindow is how many positions before a read receipt's target the
+// receipt covers: our messages further back keep their state. It bounds
+// the work one receipt causes.
+const ReadWindow = 10000
+
+// StateChange is a message of ours whose state a receipt moved.
+type StateChange struct {
+	ID    MessageID
+	State MessageState
+}
+
+// receiptKinds are the kinds whose delivery and reading are tracked.
+func receiptKind(k MessageKind) bool { return k == KindText || k == KindReply || k == KindFile }
+
+// readerHandle is a receipt's reader column: a keyed hash of the account
+// id, so the database does not say who read what.
+func (s *Store) readerHandle(a identity.AccountID) string {
+	return string(s.seal.handle("reader", string(a)))
+}
+
+// RecordReceipts records that the account reader has our messages ids of
+// chat (state StateDelivered) or has read them (StateRead), and moves each
+// message's own state forward to the furthest state every account in
+// recipients has reached: for a 1:1 chat, the peer; for a group, every
+// other member. Ids that are not our text, reply or file messages of chat
+// (or are deleted), and readers who are not recipients, are ignored. It
+// returns the messages whose state changed.
+func (tx *Tx) RecordReceipts(chat ChatID, reader identity.AccountID, ids []MessageID, state MessageState, recipients []identity.AccountID) ([]StateChange, error) {
+	if state != StateDelivered && state != StateRead {
+		return nil, invalidf("a receipt says delivered or read, not %v", state)
+	}
+	need := make(map[string]bool, len(recipients))
+	for _, a := range recipients {
+		need[tx.s.readerHandle(a)] = true
+	}
+	me := tx.s.readerHandle(reader)
+	if !need[me] {
+		return nil, nil
+	}
+	var out []StateChange
+	for _, id := range ids {
+		var (
+			c                     string
+			mine                  bool
+			kind, cur, deletedRaw int64
+		)
+		err := tx.queryRow(qReceiptTarget, id[:]).Scan(&c, &mine, &kind, &cur, &deletedRaw)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("failed to read message: %w", err)
+		}
+		s := MessageState(cur)
+		if ChatID(c) != chat || !mine || !receiptKind(MessageKind(kind)) || deletedRaw != 0 || s == StateReceived || s == StateUndecryptable {
+			continue
+		}
+		if _, err := tx.exec(qUpsertReceipt, id[:], string(chat), []byte(me), int64(state)); err != nil {
+			return out, fmt.Errorf("failed to record receipt: %w", err)
+		}
+		all, err := tx.allReached(id, need)
+		if err != nil {
+			return out, err
+		}
+		if all < StateDelivered {
+			continue
+		}
+		changed, err := tx.AdvanceMessageState(id, all)
+		if err != nil {
+			return out, err
+		}
+		if changed {
+			out = append(out, StateChange{ID: id, State: all})
+		}
+	}
+	return out, nil
+}
+
+// allReached returns the state every account in need has reached for our
+// message id (0 if one has no receipt yet).
+func (tx *Tx) allReached(id MessageID, need map[string]bool) (MessageState, error) {
+	rows, err := tx.query(qReceiptsOf, id[:])
+	if err != nil {
+		return 0, fmt.Errorf("failed to read receipts: %w", err)
+	}
+	defer rows.Close()
+	lowest := StateRead
+	seen := 0
+	for rows.Next() {
+		var reader []byte
+		var st int64
+		if err := rows.Scan(&reader, &st); err != nil {
+			return 0, fmt.Errorf("failed to read receipts: %w", err)
+		}
+		if !need[string(reader)] {
+			continue
+		}
+		seen++
+		lowest = min(lowest, MessageState(st))
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("failed to read receipts: %w", err)
+	}
+	if seen < len(need) {
+		return 0, nil
+	}
+	return lowest, nil
+}
+
+// ReadCovered returns our messages of chat that a read receipt for upTo
+// covers: up to limit (1..MaxPageSize) of our text, reply and file messages
+// positioned at or before upTo (within ReadWindow positions), not yet read
+// by everyone, newest first. upTo may be anyone's message; if it is not
+// stored in chat, there are none.
+func (tx *Tx) ReadCovered(chat ChatID, upTo MessageID, limit int) ([]MessageID, error) {
+	if limit < 1 || limit > MaxPageSize {
+		return nil, invalidf("limit must be 1..%d", MaxPageSize)
+	}
+	var c string
+	var pos int64
+	err := tx.queryRow(qPosOf, upTo[:]).Scan(&c, &pos)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (ChatID(c) != chat || Position(pos).Pending())) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read message: %w", err)
+	}
+	rows, err := tx.query(qReadCovered, string(chat), pos, pos-ReadWindow, limit)
+	if err != nil {
+		return nil, fmt.Errorf("failed to find read messages: %w", err)
+	}
+	defer rows.Close()
+	var out []MessageID
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("failed to find read messages: %w", err)
+		}
+		if len(raw) != MessageIDSize {
+			return nil, &CorruptError{Table: "messages", Column: "id"}
+		}
+		var id MessageID
+		copy(id[:], raw)
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to find read messages: %w", err)
+	}
+	return out, nil
+}
