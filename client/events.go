@@ -47,7 +47,8 @@ const (
 	// EventMembership: members joined or left, the chat was renamed, or
 	// this account joined or left the chat.
 	EventMembership
-	// EventConnection: the connection state changed (State, Queued).
+	// EventConnection: the connection state changed, or queued items
+	// were sent (State, Queued).
 	EventConnection
 	// EventUndecryptable: a message could not be decrypted (a bug).
 	EventUndecryptable

@@ -194,10 +194,16 @@ const sendBatch = 128
 
 // flushOutbox encrypts and sends every due outbox item and returns how
 // many were sent.
-func (c *Client) flushOutbox(ctx context.Context, conn *wireclient.Client) (int, error) {
+func (c *Client) flushOutbox(ctx context.Context, conn *wireclient.Client) (sent int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sent := 0
+	defer func() {
+		if sent > 0 {
+			// The queue shrank: front ends show its length.
+			q, _ := c.queued(ctx)
+			c.emit(Event{Kind: EventConnection, State: c.State(), Queued: q})
+		}
+	}()
 	for range 1000 {
 		n, err := c.flushBatch(ctx, conn)
 		sent += n

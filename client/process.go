@@ -283,12 +283,7 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 	a.dirty[g] = grp
 	switch p.Kind {
 	case mls.KindApplication:
-		m, ok := grp.Member(p.Sender.Index)
-		if !ok {
-			c.undecryptableMsg(a, conv, d, errors.New("sender is not a member"))
-			return nil
-		}
-		who, err := c.verifyMember(m)
+		who, err := c.applicationSender(grp, p)
 		if err != nil {
 			c.undecryptableMsg(a, conv, d, err)
 			return nil
@@ -303,6 +298,25 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 		c.processCommit(ctx, a, grp, conv, before, p, d)
 	}
 	return nil
+}
+
+// applicationSender verifies who sent an application message. A message
+// of a past epoch (still in the grace period) is attributed by the
+// credential of its epoch's tree: its sender may since have been removed,
+// and its leaf may hold someone else now.
+func (c *Client) applicationSender(grp *mls.Group, p *mls.Processed) (*memberID, error) {
+	if p.Epoch != grp.Epoch() {
+		cert, err := c.certOf(p.Sender.Credential)
+		if err != nil {
+			return nil, err
+		}
+		return &memberID{Account: cert.AccountID(), Device: cert.DeviceID(), cert: cert}, nil
+	}
+	m, ok := grp.Member(p.Sender.Index)
+	if !ok {
+		return nil, errors.New("sender is not a member")
+	}
+	return c.verifyMember(m)
 }
 
 // processOwn handles an entry this device sent: our commit merges if it is
@@ -454,10 +468,7 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 		ev.Kind, ev.Typing = EventTyping, string(ct.Body) == "1"
 		a.evs = append(a.evs, ev)
 	case content.KindLastSeen:
-		ev := base
-		ev.Kind = EventLastSeen
-		ev.Message = &store.Message{SentAt: sentAt}
-		a.evs = append(a.evs, ev)
+		c.applyLastSeen(a, conv, base, sentAt)
 	case content.KindGroupInfo:
 		c.applyGroupInfo(ctx, a, conv, who, ct)
 	case content.KindTimer:

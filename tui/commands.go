@@ -53,13 +53,13 @@ func (m *Model) submit() tea.Cmd {
 		})
 	}
 	cv.scroll = 0
-	return m.do("", func(ctx context.Context) doneMsg {
+	return tea.Batch(m.sendLastSeen(), m.do("", func(ctx context.Context) doneMsg {
 		_, err := m.c.Send(ctx, chat, text)
 		if err == nil {
 			_ = m.c.SetTyping(ctx, chat, false) // best effort
 		}
 		return doneMsg{err: err}
-	})
+	}))
 }
 
 // command runs a /command typed in the composer or the chat list prompt.
@@ -202,6 +202,8 @@ func (m *Model) command(line string) tea.Cmd {
 		return m.openDevices()
 	case "link":
 		return m.openLink()
+	case "recovery":
+		return m.openRecovery()
 	}
 	m.setError(fmt.Errorf("unknown command /%s (? lists the commands; start with // to send a slash)", name))
 	return nil

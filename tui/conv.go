@@ -31,7 +31,6 @@ type convState struct {
 	replyTo  *store.Message
 	editing  *store.Message
 	reactTo  *store.Message
-	polling  bool
 }
 
 // msgView is one message with what is needed to draw it.
@@ -63,10 +62,11 @@ func (m *Model) openChat(chat client.ChatID) tea.Cmd {
 		m.composer.Reset()
 	}
 	m.show(screenChat)
+	cmds := []tea.Cmd{m.reloadConv(), m.loadLastSeen(chat), m.sendLastSeen()}
 	if m.conv.conv == nil {
-		return tea.Batch(m.loadChats(), m.reloadConv())
+		cmds = append(cmds, m.loadChats())
 	}
-	return m.reloadConv()
+	return tea.Batch(cmds...)
 }
 
 // reloadConv reads the newest page of the open chat again and marks it
@@ -150,6 +150,7 @@ func (m *Model) gotHistory(h historyMsg) tea.Cmd {
 			return nil
 		}
 	}
+	m.freshStates(h.msgs)
 	if h.older {
 		cv.msgs = append(h.msgs, cv.msgs...)
 		cv.more = h.more
@@ -192,7 +193,6 @@ func (m *Model) gotHistory(h historyMsg) tea.Cmd {
 	if !h.older {
 		cmds = append(cmds, m.loadChats())
 	}
-	cmds = append(cmds, m.pollPending())
 	// Fill the window: load more while the history is shorter than it.
 	if lines, _ := m.convLines(); len(lines) < m.convHeight() {
 		cmds = append(cmds, m.loadOlder())
@@ -209,30 +209,6 @@ func reactionSenders(v msgView) []identity.AccountID {
 		out = append(out, v.quoted.Sender)
 	}
 	return out
-}
-
-// pollMsg asks to re-read the open chat while our messages are pending.
-type pollMsg struct{ chat client.ChatID }
-
-// pollInterval is how often a chat with pending messages of ours is read
-// again: the SDK emits no event when the server acknowledges a message.
-const pollInterval = time.Second
-
-// pollPending schedules a re-read while the open chat shows a pending
-// message of ours (see ../plans/tui-needs.md, item 1).
-func (m *Model) pollPending() tea.Cmd {
-	cv := m.conv
-	if cv == nil || cv.polling {
-		return nil
-	}
-	for _, v := range cv.msgs {
-		if v.m.Mine && v.m.State == store.StatePending {
-			cv.polling = true
-			chat := cv.id
-			return tea.Tick(pollInterval, func(time.Time) tea.Msg { return pollMsg{chat: chat} })
-		}
-	}
-	return nil
 }
 
 // convHeight is how many lines the message area has.
@@ -457,6 +433,9 @@ func (m *Model) chatView() string {
 			info += " · you left"
 		}
 	}
+	if p := m.presence(cv); p != "" {
+		info += " · " + p
+	}
 	b.WriteString(truncate(m.st.title.Render("← "+name)+m.st.faint.Render(info+"  (esc back)"), m.width) + "\n")
 	lines, _ := m.convLines()
 	h := m.convHeight()
@@ -483,9 +462,7 @@ func (m *Model) chatView() string {
 		b.WriteString(l + "\n")
 	}
 	typing := ""
-	if t := m.typingNames(cv.id); len(t) > 0 {
-		typing = strings.Join(t, ", ") + " typing…"
-	} else if cv.scroll > 0 {
+	if cv.scroll > 0 {
 		typing = fmt.Sprintf("↓ %d more lines below (pgdn)", cv.scroll)
 	} else if cv.selected >= 0 {
 		typing = "r reply · e edit · x delete · s save file · 1-5 react · + reaction · esc"
@@ -504,6 +481,30 @@ func (m *Model) chatView() string {
 	}
 	b.WriteString(m.composer.View())
 	return b.String()
+}
+
+// presence is the header's live part: who is typing, else (in a 1:1 chat
+// whose other account shares it) when it was last seen.
+func (m *Model) presence(cv *convState) string {
+	direct := cv.conv != nil && isDirect(cv.conv)
+	if t := m.typingNames(cv.id); len(t) > 0 {
+		if direct {
+			return "typing…"
+		}
+		return strings.Join(t, ", ") + " typing…"
+	}
+	at, ok := m.lastSeen[cv.id]
+	if !ok || !direct {
+		return ""
+	}
+	now := m.opts.Now()
+	switch {
+	case sameDay(at.Local(), now.Local()):
+		return "last seen " + at.Local().Format("15:04")
+	case sameDay(at.Local().AddDate(0, 0, 1), now.Local()):
+		return "last seen yesterday " + at.Local().Format("15:04")
+	}
+	return "last seen " + at.Local().Format("2 Jan 15:04")
 }
 
 // convLines lays out the loaded messages; starts[i] is the first line of

@@ -39,7 +39,7 @@ type chatItem struct {
 type chatsMsg struct {
 	items []chatItem
 	// queued counts the outbox (the SDK reports it only on connection
-	// changes; see ../plans/tui-needs.md, item 2).
+	// changes).
 	queued int
 	err    error
 }
@@ -243,6 +243,12 @@ func (m *Model) handleEvent(ev client.Event) tea.Cmd {
 			m.setInfo(ev.Text)
 		}
 	case client.EventLastSeen:
+		if ev.Message != nil && ev.Sender != m.c.Me().AccountID {
+			m.lastSeen[ev.Chat] = ev.Message.SentAt
+		}
+		return nil
+	case client.EventState:
+		m.setState(ev.Chat, ev.Target, ev.MessageState)
 		return nil
 	}
 	if open {
@@ -277,5 +283,92 @@ func (m *Model) do(busy string, fn func(ctx context.Context) doneMsg) tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, opTimeout)
 		defer cancel()
 		return fn(ctx)
+	}
+}
+
+// setState shows a new delivery state of our message id in chat, in the
+// open conversation and the chat list, without reading the store again.
+func (m *Model) setState(chat client.ChatID, id client.MessageID, state store.MessageState) {
+	if len(m.states) >= maxStates {
+		clear(m.states)
+	}
+	m.states[id] = state
+	if m.conv != nil && m.conv.id == chat {
+		for _, v := range m.conv.msgs {
+			if v.m.ID == id {
+				v.m.State = state
+			}
+		}
+	}
+	for _, it := range m.chats {
+		if it.conv.ID == chat && it.last != nil && it.last.ID == id {
+			it.last.State = state
+		}
+	}
+}
+
+// lastSeenMsg is the stored last-seen time of a 1:1 chat's other account.
+type lastSeenMsg struct {
+	chat client.ChatID
+	at   time.Time
+}
+
+// loadLastSeen reads what the other account of a 1:1 chat last told us.
+func (m *Model) loadLastSeen(chat client.ChatID) tea.Cmd {
+	c, ctx := m.c, m.ctx
+	return func() tea.Msg {
+		at, ok, err := c.LastSeen(ctx, chat)
+		if err != nil || !ok {
+			return nil
+		}
+		return lastSeenMsg{chat: chat, at: at}
+	}
+}
+
+// lastSeenEvery is how often the open chat is told we are active (if the
+// user turned last-seen on; otherwise the SDK sends nothing).
+const lastSeenEvery = time.Minute
+
+// sendLastSeen tells the open chat we are active, at most every
+// lastSeenEvery per chat.
+func (m *Model) sendLastSeen() tea.Cmd {
+	if m.conv == nil {
+		return nil
+	}
+	chat, now := m.conv.id, m.opts.Now()
+	if at, ok := m.presenceSent[chat]; ok && now.Sub(at) < lastSeenEvery {
+		return nil
+	}
+	m.presenceSent[chat] = now
+	c, ctx := m.c, m.ctx
+	return func() tea.Msg {
+		_ = c.SendLastSeen(ctx, chat) // best effort: presence is a hint
+		return nil
+	}
+}
+
+// maxStates bounds the remembered state events.
+const maxStates = 4096
+
+// stateRank orders delivery states: a page read from the store before a
+// state event must not show an older state than the event did.
+func stateRank(s store.MessageState) int {
+	switch s {
+	case store.StateSent:
+		return 1
+	case store.StateDelivered:
+		return 2
+	case store.StateRead:
+		return 3
+	}
+	return 0
+}
+
+// freshStates applies remembered state events to freshly loaded messages.
+func (m *Model) freshStates(msgs []msgView) {
+	for _, v := range msgs {
+		if st, ok := m.states[v.m.ID]; ok && v.m.Mine && stateRank(st) > stateRank(v.m.State) {
+			v.m.State = st
+		}
 	}
 }

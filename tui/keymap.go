@@ -22,6 +22,7 @@ var helpText = []helpSection{
 		{"d", "devices (and revocation)"},
 		{"l", "link a new device"},
 		{"s", "privacy settings"},
+		{"r", "recovery key (shown once)"},
 		{"q", "quit"},
 	}},
 	{"Conversation", [][2]string{
@@ -45,6 +46,7 @@ var helpText = []helpSection{
 		{"/verify [ADDRESS]", "safety number"},
 		{"/disappear DUR|off", "disappearing messages in this chat"},
 		{"/settings /devices /link", "open those screens"},
+		{"/recovery", "the recovery key screen"},
 	}},
 }
 

@@ -103,6 +103,8 @@ func (m *Model) listKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.openLink()
 	case "s":
 		return m.openSettings()
+	case "r":
+		return m.openRecovery()
 	case "v":
 		if vis := m.visibleChats(); m.cursor < len(vis) {
 			return m.openVerifyChat(vis[m.cursor].conv)

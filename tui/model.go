@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
 )
 
@@ -39,6 +40,7 @@ const (
 	screenDevices
 	screenVerify
 	screenSettings
+	screenRecovery
 )
 
 // Model is the whole UI state. It is a tea.Model; build it with [New].
@@ -77,6 +79,12 @@ type Model struct {
 	resolving  map[identity.AccountID]bool
 	typing     map[client.ChatID]map[identity.AccountID]time.Time
 	lastTyping time.Time
+	// lastSeen is when the other account of a 1:1 chat was last active;
+	// presenceSent when we last told a chat we are.
+	lastSeen     map[client.ChatID]time.Time
+	presenceSent map[client.ChatID]time.Time
+	// states are the latest state events of our messages (see freshStates).
+	states map[client.MessageID]store.MessageState
 
 	transfer *transferState
 
@@ -85,6 +93,7 @@ type Model struct {
 	devices  devicesState
 	verify   verifyState
 	settings settingsState
+	recovery recoveryState
 }
 
 // New builds the UI for c. events is the client's event subscription (see
@@ -96,10 +105,13 @@ func New(ctx context.Context, c *client.Client, events <-chan client.Event, opts
 	m := &Model{
 		c: c, ctx: ctx, opts: opts, st: newStyles(!opts.NoColor), events: events,
 		width: 80, height: 24,
-		names:     map[identity.AccountID]string{c.Me().AccountID: "me"},
-		resolving: map[identity.AccountID]bool{},
-		typing:    map[client.ChatID]map[identity.AccountID]time.Time{},
-		conn:      c.State(),
+		names:        map[identity.AccountID]string{c.Me().AccountID: "me"},
+		resolving:    map[identity.AccountID]bool{},
+		typing:       map[client.ChatID]map[identity.AccountID]time.Time{},
+		lastSeen:     map[client.ChatID]time.Time{},
+		presenceSent: map[client.ChatID]time.Time{},
+		states:       map[client.MessageID]store.MessageState{},
+		conn:         c.State(),
 	}
 	m.search = textinput.New()
 	m.search.Prompt = "search: "
@@ -152,12 +164,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case chatsMsg:
 		m.setChats(msg)
 		return m, m.resolveNames(msg.accounts())
-	case pollMsg:
-		if m.conv != nil && m.conv.id == msg.chat {
-			m.conv.polling = false
-			if m.screen == screenChat {
-				return m, m.reloadConv()
-			}
+	case lastSeenMsg:
+		if at, ok := m.lastSeen[msg.chat]; !ok || msg.at.After(at) {
+			m.lastSeen[msg.chat] = msg.at
 		}
 		return m, nil
 	case historyMsg:
@@ -191,6 +200,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.updateTransfer(msg)
 	case devicesMsg, verifyMsg, settingsMsg, linkMsg:
 		return m, m.updateScreens(msg)
+	case recoveryMsg:
+		return m, m.gotRecovery(msg)
 	case tea.PasteMsg:
 		return m, m.paste(msg)
 	case tea.MouseWheelMsg:
@@ -221,6 +232,8 @@ func (m *Model) forward(msg tea.Msg) tea.Cmd {
 		m.prompt, cmd = m.prompt.Update(msg)
 	case m.screen == screenLink:
 		m.link.input, cmd = m.link.input.Update(msg)
+	case m.screen == screenRecovery && m.recovery.phase == recoveryShowing:
+		m.recovery.input, cmd = m.recovery.input.Update(msg)
 	}
 	return cmd
 }

@@ -45,7 +45,11 @@ func newNet(t *testing.T) *net {
 			t.Fatal(err)
 		}
 		h := blob.NewHandler(blob.Config{MaxSize: blob.DefaultMaxSize}, local, meta, &blob.DeviceAuthorizer{Store: cfg.Store})
-		cfg.Routes = map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h}
+		arch, err := blob.NewArchiveHandler(filepath.Join(dir, "archive"), &blob.DeviceAuthorizer{Store: cfg.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Routes = map[string]http.Handler{"/v1/blobs": h, "/v1/blobs/": h, "/v1/archive/": arch}
 	}))
 	n := &net{t: t, srv: srv, ctx: ctx}
 	t.Cleanup(func() { cancel(); n.wg.Wait() })
@@ -374,6 +378,10 @@ func TestModelLayout(t *testing.T) {
 				a.typeText("s")
 				a.waitFor("Read receipts")
 			},
+			"recovery": func() {
+				a.typeText("r")
+				a.waitFor("Recovery key")
+			},
 		}
 		for name, open := range screens {
 			for _, size := range [][2]int{{80, 24}, {60, 20}, {120, 40}} {
@@ -490,7 +498,7 @@ func TestModelLive(t *testing.T) {
 	// Bob read everything, and both allow read receipts.
 	a.waitFor("✓✓ read")
 	a.typeText("wri")
-	b.waitFor("alice@127.0.0.1 typing…")
+	b.waitFor("← alice@127.0.0.1 · typing…")
 
 	// A message in another chat rings the bell and marks the title.
 	grp, err := alice.CreateGroup(n.ctx, "other", []string{"bob"})

@@ -185,6 +185,9 @@ func (m *Model) updateScreens(msg tea.Msg) tea.Cmd {
 // screenKey handles keys on the side screens.
 func (m *Model) screenKey(k tea.KeyPressMsg) tea.Cmd {
 	s := k.String()
+	if m.screen == screenRecovery {
+		return m.recoveryKey(k)
+	}
 	if s == "esc" || (s == "q" && m.screen != screenLink) {
 		if m.screen == screenDevices && m.devices.confirm {
 			m.devices.confirm = false
@@ -386,6 +389,8 @@ func (m *Model) screenView() string {
 		m.verifyView(&b)
 	case screenSettings:
 		m.settingsView(&b)
+	case screenRecovery:
+		m.recoveryView(&b)
 	}
 	return b.String()
 }
