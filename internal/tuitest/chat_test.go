@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,8 @@ func TestChatTwoTerminals(t *testing.T) {
 	// Bob sees it in his chat list, with an unread count, opens it and
 	// answers on two lines.
 	x.waitFor("bob", "alice@", "(1)", "hello from alice")
+	// Bob's device acknowledged it: alice's pane shows it delivered.
+	x.waitFor("alice", "me: hello from alice ✓✓")
 	x.key("bob", "Enter")
 	x.waitFor("bob", "← alice@", "alice@127.0.0.1: hello from alice")
 	x.text("bob", "hi alice")
@@ -161,6 +164,18 @@ func TestChatTwoTerminals(t *testing.T) {
 	capture(t, "devices", x.waitFor("bob", "Devices of bob@", "(this device)"))
 	x.key("bob", "Escape")
 	x.waitFor("bob", "Parley — bob@")
+	// The recovery key: an explanation first, then the words once, with
+	// one of them typed back.
+	x.key("bob", "r")
+	capture(t, "recovery", x.waitFor("bob", "Recovery key", "shown only once"))
+	x.key("bob", "Enter")
+	words := x.waitFor("bob", "open your account and its history", "type word #")
+	capture(t, "recovery-words", words)
+	x.text("bob", askedWord(t, words))
+	x.key("bob", "Enter")
+	x.waitFor("bob", "✓ Confirmed")
+	x.key("bob", "Escape")
+	x.waitFor("bob", "Parley — bob@")
 	x.key("bob", "/")
 	x.text("bob", "alice")
 	x.key("bob", "Enter")
@@ -189,6 +204,20 @@ func capture(t *testing.T, name, screen string) {
 	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screens", name+".txt"), []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// askedWord reads off the recovery screen the word it asks to type back.
+func askedWord(t *testing.T, screen string) string {
+	t.Helper()
+	m := regexp.MustCompile(`type word #(\d+)`).FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatalf("the recovery screen asks for no word:\n%s", screen)
+	}
+	w := regexp.MustCompile(`(?:^|\s)` + m[1] + `\. ([a-z]+)`).FindStringSubmatch(screen)
+	if w == nil {
+		t.Fatalf("word #%s is not on the screen:\n%s", m[1], screen)
+	}
+	return w[1]
 }
 
 // linkCode reads the link code and the comparison code off the new
