@@ -59,6 +59,10 @@ func (c *Client) restoreHistory(ctx context.Context, progress func(archive.Progr
 	if throttled { // the final state is always sent
 		c.emitRestore(res.Progress)
 	}
+	// Run need not restore this device again.
+	if err := c.markRestored(ctx); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 

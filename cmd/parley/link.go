@@ -100,6 +100,7 @@ func newLinkNewCmd(e *env) *cobra.Command {
 			if err := c.Sync(ctx); err != nil {
 				return explain(err, c)
 			}
+			restoreLinked(ctx, e, c, f.json)
 			me := meOf(c)
 			if f.json {
 				return p.emit(me)

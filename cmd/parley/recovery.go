@@ -142,6 +142,26 @@ func archivePending(ctx context.Context, stderr io.Writer, c *client.Client) {
 	}
 }
 
+// restoreLinked downloads the account's cloud history onto a newly linked
+// device, showing progress on a terminal. A failure is a warning: the
+// device restores it the next time it runs (`parley recv --follow`, the
+// TUI) or with `parley recovery restore`.
+func restoreLinked(ctx context.Context, e *env, c *client.Client, quiet bool) {
+	if !c.HasArchive(ctx) {
+		return
+	}
+	p := newRestoreProgress(e.stderr, quiet)
+	res, err := c.RestoreHistory(ctx, p.update)
+	p.done()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "parley: warning: could not download the history yet (will retry): %s\n", clientText(err))
+		return
+	}
+	if !quiet {
+		fmt.Fprintf(e.stderr, "History: %d messages from %d segments.\n", res.Inserted, res.SegmentsTotal)
+	}
+}
+
 // restoreProgress shows a restore's progress: one updating line on a
 // terminal, nothing otherwise (or with --json).
 type restoreProgress struct {
