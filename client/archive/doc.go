@@ -30,8 +30,10 @@
 // segments in order and merges them into a store in batches, reporting
 // [Progress]. Tombstones are archived; [Archiver.Compact] rewrites segments
 // that still hold content of deleted or expired messages and deletes the
-// old blobs. [SealRecoveryBundle] and [OpenRecoveryBundle] seal and open the
-// account key and keyring under the recovery key.
+// old blobs. [SealRecoveryBundle] seals the account key and keyring to a
+// [RecoveryPublicKey] (HPKE, ML-KEM-768 + X25519) derived from the
+// recovery key, which devices keep in a [RecoveryInfo] instead of the key
+// itself; [OpenRecoveryBundle] opens it with the words.
 //
 // What the server sees: the number of segments and key records, their
 // bucket sizes and upload times, and which account they belong to.
