@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -37,10 +38,27 @@ func dialServer(ctx context.Context, wsURL string) (*wireclient.Client, *wire.He
 }
 
 func (c *Client) authenticate(ctx context.Context, conn *wireclient.Client) error {
-	if err := conn.Authenticate(ctx, c.account(), c.id.Device, c.devKey); err != nil {
+	if err := authenticate(ctx, conn, c.account(), c.id.Device, c.devKey); err != nil {
 		return fmt.Errorf("failed to authenticate: %w", err)
 	}
 	return nil
+}
+
+// authAttempts bounds the challenges asked for on one connection.
+const authAttempts = 3
+
+// authenticate authenticates conn as the device. The server keeps one
+// single-use challenge per connection, so a challenge request the network
+// delivered twice leaves the answer to the first one stale (AUTH_FAILED):
+// ask for a fresh challenge a few times before giving up.
+func authenticate(ctx context.Context, conn *wireclient.Client, account identity.AccountID, dev identity.DeviceID, key crypto.Signer) error {
+	var err error
+	for range authAttempts {
+		if err = conn.Authenticate(ctx, account, dev, key); wireCode(err) != wire.ErrorCode_AUTH_FAILED {
+			return err
+		}
+	}
+	return err
 }
 
 // connect returns the live connection, dialling and authenticating one if
@@ -68,6 +86,10 @@ func (c *Client) connect(ctx context.Context) (*wireclient.Client, error) {
 	}
 	if err := c.authenticate(ctx, conn); err != nil {
 		conn.CloseNow()
+		if wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED && ctx.Err() == nil {
+			// No answer from the server: the connection broke under it.
+			return nil, fmt.Errorf("%w: %v", ErrOffline, err)
+		}
 		return nil, err
 	}
 	c.serverName = hello.GetServerName()

@@ -226,6 +226,7 @@ func (p *PendingLink) Close() {
 // least once, is used once.
 func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
 	backoff := 100 * time.Millisecond
+	refused := 0
 	for {
 		err := p.step(ctx)
 		if err == nil {
@@ -235,9 +236,17 @@ func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
 			return nil, ctx.Err()
 		}
 		if !errors.Is(err, ErrOffline) {
-			return nil, err
+			// A protocol error can be an artefact of a bad network (the
+			// answer to a duplicated request overtaking the first one):
+			// try again, a few times.
+			if wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
+				return nil, err
+			}
+			if refused++; refused > maxLinkRefusals {
+				return nil, fmt.Errorf("%w (refused %d times)", err, refused)
+			}
 		}
-		p.opts.Logger.Info("link: connection lost, retrying", "err", err, "backoff", backoff)
+		p.opts.Logger.Info("link: connection lost or request refused, retrying", "err", err, "backoff", backoff)
 		t := time.NewTimer(backoff/2 + time.Duration(mrand.Int64N(int64(backoff/2)+1)))
 		select {
 		case <-ctx.Done():
@@ -254,6 +263,10 @@ func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
 	p.Close()
 	return p.linked, nil
 }
+
+// maxLinkRefusals bounds how often linking tries again after the server
+// refused a request.
+const maxLinkRefusals = 8
 
 // step takes the link as far as the current connections allow. Errors of
 // a lost connection wrap ErrOffline.
@@ -299,7 +312,7 @@ func (p *PendingLink) mailbox(ctx context.Context) (*wireclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Authenticate(ctx, p.temp.ID(), p.req.mailDev, p.mailKey); err != nil {
+	if err := authenticate(ctx, conn, p.temp.ID(), p.req.mailDev, p.mailKey); err != nil {
 		return nil, offline(conn, "failed to open link mailbox", err)
 	}
 	p.mu.Lock()
@@ -315,7 +328,10 @@ func (p *PendingLink) mailbox(ctx context.Context) (*wireclient.Client, error) {
 // offline closes conn and wraps err: in ErrOffline if it means the
 // connection is gone, so that the caller retries, as is otherwise.
 func offline(conn *wireclient.Client, what string, err error) error {
-	gone := isConnErr(conn, err)
+	// Without an answer from the server (and before ctx ends), the
+	// connection broke: the read loop may not have noticed yet.
+	gone := isConnErr(conn, err) || (wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded))
 	if gone || wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED {
 		conn.CloseNow()
 	}
@@ -461,6 +477,14 @@ func (p *PendingLink) announce(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrOffline, err)
 	}
 	fail := func(what string, err error) error {
+		if wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED && ctx.Err() == nil && !isConnErr(conn, err) {
+			// A failed write can precede the reader noticing the
+			// connection is gone: give it a moment.
+			select {
+			case <-conn.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 		if isConnErr(conn, err) {
 			c.dropIf(conn)
 			return fmt.Errorf("%w: %s: %v", ErrOffline, what, err)
@@ -556,10 +580,17 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
 	if err != nil {
 		return fmt.Errorf("failed to send the account key: %w", err)
 	}
+	refused := 0
 	for {
 		err := c.untilOnline(ctx, func(conn *wireclient.Client) error { return c.syncConn(ctx, conn) })
 		if err != nil {
-			return err
+			// As in Run, a refused request does not end the sync for
+			// good (a duplicated frame's answer can overtake the first).
+			if wireCode(err) == wire.ErrorCode_ERROR_CODE_UNSPECIFIED || refused >= maxLinkRefusals {
+				return err
+			}
+			refused++
+			c.log.Warn("link: sync failed, retrying", "err", err)
 		}
 		if c.selfHas(ctx, req.device) {
 			return nil
