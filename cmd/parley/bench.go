@@ -29,7 +29,7 @@ type benchOptions struct {
 func newBenchCmd(e *env) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
-		Use:   "bench relay|fanout|connections",
+		Use:   "bench relay|fanout|connections|chaos",
 		Short: "Load-test a Parley server with clients that speak the real protocol",
 		Long: `Load-test a Parley server with clients that speak the real protocol and
 send pre-made opaque payloads.
@@ -42,6 +42,7 @@ Scenarios:
                connection. With --spawn --nodes N, N server processes share
                --postgres and --nats and N load-generator processes open the
                connections, for counts above one process's open-file limit
+  chaos        the chaos harness (see parley bench chaos --help)
 
 By default bench starts a real server in this process on 127.0.0.1 with a
 temporary data directory. --spawn runs ` + "`parley serve`" + ` as a child process
@@ -51,7 +52,7 @@ rate limits raised). Latency is measured from sending to the push arriving
 at another device; a send is durable once the server has answered it.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError{errors.New("bench needs one scenario: relay, fanout or connections")}
+				return usageError{errors.New("bench needs one scenario: relay, fanout, connections or chaos")}
 			}
 			return nil
 		},
@@ -63,6 +64,7 @@ at another device; a send is durable once the server has answered it.`,
 			return runBench(cmd.Context(), e, o)
 		},
 	}
+	cmd.AddCommand(newBenchChaosCmd(e))
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", "", "URL of a running server on a loopback address (default: start one)")
 	f.BoolVar(&o.spawn, "spawn", false, "run the serve command of this binary as a child process and read its memory from /proc")
@@ -90,7 +92,7 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	switch o.cfg.Scenario {
 	case bench.Relay, bench.Fanout, bench.Connections:
 	default:
-		return usageError{fmt.Errorf("unknown scenario %q (relay, fanout or connections)", o.cfg.Scenario)}
+		return usageError{fmt.Errorf("unknown scenario %q (relay, fanout, connections or chaos)", o.cfg.Scenario)}
 	}
 	o.cfg.Progress = e.stderr
 	// Every connection is a file on the client side and, in process, on

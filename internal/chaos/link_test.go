@@ -99,7 +99,7 @@ func TestLinkSurvivesRepeatedCuts(t *testing.T) {
 			case <-stop:
 				cutDone <- n
 				return
-			case <-time.After(time.Duration(40+rand.IntN(120)) * time.Millisecond):
+			case <-time.After(time.Duration(15+rand.IntN(45)) * time.Millisecond):
 				n += p.Cut(1)
 			}
 		}

@@ -3,31 +3,15 @@ package chaos
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
-
-// buildBinary builds the parley command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build the binary with: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "parley")
-	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/parley-im/parley/cmd/parley")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // serverProc is one run of `parley serve`.
 type serverProc struct {
@@ -39,11 +23,10 @@ type serverProc struct {
 // startServer runs the binary on a free loopback port over data, appending
 // its JSON log lines to logPath, and waits until it serves. Rate limits
 // are off: every client shares one address.
-func startServer(t *testing.T, bin, data, logPath string) *serverProc {
-	t.Helper()
+func startServer(bin, data, logPath string) (*serverProc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--pow-bits", "0",
 		"--log-format", "json", "--log-level", "info", "--server-name", "127.0.0.1",
@@ -58,10 +41,12 @@ func startServer(t *testing.T, bin, data, logPath string) *serverProc {
 	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		logf.Close()
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start server: %v", err)
+		logf.Close()
+		return nil, fmt.Errorf("failed to start the server: %w", err)
 	}
 	p := &serverProc{cmd: cmd, exit: make(chan error, 1)}
 	addr := make(chan string, 1)
@@ -86,41 +71,42 @@ func startServer(t *testing.T, bin, data, logPath string) *serverProc {
 	case u := <-addr:
 		pu, err := url.Parse(u)
 		if err != nil {
-			t.Fatalf("server URL %q: %v", u, err)
+			_ = cmd.Process.Kill()
+			<-p.exit
+			return nil, fmt.Errorf("server URL %q: %w", u, err)
 		}
 		p.addr = pu.Host
-		return p
+		return p, nil
 	case err := <-p.exit:
-		t.Fatalf("server exited at start: %v", err)
+		return nil, fmt.Errorf("the server exited at start: %v", err)
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-p.exit
-		t.Fatal("server did not report its address in 30s")
+		return nil, errors.New("the server did not report its address in 30s")
 	}
-	return nil
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *serverProc) kill(t *testing.T) {
-	t.Helper()
+func (p *serverProc) kill() error {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("kill: %v", err)
+		return fmt.Errorf("kill: %w", err)
 	}
 	<-p.exit
+	return nil
 }
 
 // stop shuts the server down gracefully.
-func (p *serverProc) stop(t *testing.T) {
-	t.Helper()
+func (p *serverProc) stop() error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.exit:
 		if err != nil {
-			t.Errorf("server exit after SIGTERM: %v", err)
+			return fmt.Errorf("server exit after SIGTERM: %w", err)
 		}
+		return nil
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.exit
-		t.Error("server did not stop within 30s of SIGTERM")
+		return errors.New("the server did not stop within 30s of SIGTERM")
 	}
 }
