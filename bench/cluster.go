@@ -160,9 +160,15 @@ func RunConnectionsCluster(ctx context.Context, cfg ClusterConfig) (*Result, err
 			}
 		}
 		for i, w := range workers {
-			n, err := w.await(ctx, want)
+			n, notes, err := w.await(ctx, want)
 			if err != nil {
 				return 0, fmt.Errorf("worker %d: %w", i, err)
+			}
+			if want == "alive" {
+				m.Nodes[i].Open = n
+			}
+			for _, note := range notes {
+				r.Notes = append(r.Notes, fmt.Sprintf("server %d: %s", i, note))
 			}
 			total += n
 		}
@@ -217,6 +223,7 @@ func btoi(b bool) int {
 // NodeMemory is one server process's part of a cluster run.
 type NodeMemory struct {
 	Conns      int     `json:"conns"`
+	Open       int     `json:"open"`
 	Idle       Memory  `json:"idle"`
 	Baseline   Memory  `json:"baseline"`
 	Loaded     Memory  `json:"loaded"`
@@ -311,9 +318,10 @@ type worker struct {
 
 // workerStatus is one line a worker writes.
 type workerStatus struct {
-	Phase string `json:"phase,omitempty"`
-	N     int    `json:"n,omitempty"`
-	Error string `json:"error,omitempty"`
+	Phase string   `json:"phase,omitempty"`
+	N     int      `json:"n,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 func startWorker(ctx context.Context, exe, serverURL string, conns int, source net.IP, logw io.Writer) (*worker, error) {
@@ -344,8 +352,9 @@ func (w *worker) send(cmd string) error {
 	return nil
 }
 
-// await reads the worker's next status, which must be phase.
-func (w *worker) await(ctx context.Context, phase string) (int, error) {
+// await reads the worker's next status, which must be phase, and
+// returns its count and notes.
+func (w *worker) await(ctx context.Context, phase string) (int, []string, error) {
 	got := make(chan workerStatus, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -359,16 +368,16 @@ func (w *worker) await(ctx context.Context, phase string) (int, error) {
 	select {
 	case s := <-got:
 		if s.Error != "" {
-			return 0, errors.New(s.Error)
+			return 0, nil, errors.New(s.Error)
 		}
 		if s.Phase != phase {
-			return 0, fmt.Errorf("worker reported %q, want %q", s.Phase, phase)
+			return 0, nil, fmt.Errorf("worker reported %q, want %q", s.Phase, phase)
 		}
-		return s.N, nil
+		return s.N, s.Notes, nil
 	case err := <-errc:
-		return 0, err
+		return 0, nil, err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, nil, ctx.Err()
 	}
 }
 

@@ -9,11 +9,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/parley-im/parley/wire/wireclient"
 )
+
+// tcpAddrs matches the addresses in a network error, so that errors that
+// differ only in them are counted together.
+var tcpAddrs = regexp.MustCompile(`tcp [0-9.:]+->[0-9.:]+`)
 
 // WorkerConfig describes one load-generator process of
 // RunConnectionsCluster.
@@ -50,11 +56,17 @@ func RunConnectionsWorker(ctx context.Context, cfg WorkerConfig, in io.Reader, o
 	if got, err := RaiseFileLimit(uint64(cfg.Conns) + fdReserve); got < uint64(cfg.Conns)+fdReserve {
 		return report("", 0, fmt.Errorf("%d connections do not fit this process's open-file limit: %v", cfg.Conns, err))
 	}
-	d := &dialer{url: cfg.URL, clients: []*http.Client{http.DefaultClient}}
+	// No TCP keep-alive from the load generator: the ping phase finds dead
+	// connections, and with tens of thousands of connections opened within
+	// a minute Go's default (a probe every 15 s per connection, timers
+	// aligned) sends bursts that overflow the loopback backlog
+	// (net.core.netdev_max_backlog) on a loaded machine; the servers' own
+	// probes remain.
+	nd := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: -1}
 	if cfg.Source != nil {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.Source}, Timeout: 30 * time.Second}
-		d.clients[0] = &http.Client{Transport: &http.Transport{DialContext: nd.DialContext}}
+		nd.LocalAddr = &net.TCPAddr{IP: cfg.Source}
 	}
+	d := &dialer{url: cfg.URL, clients: []*http.Client{{Transport: &http.Transport{DialContext: nd.DialContext}}}}
 	k := cfg.Conns
 	ids := make([]*identityKeys, k)
 	workers := min(8, k)
@@ -107,18 +119,31 @@ func RunConnectionsWorker(ctx context.Context, cfg WorkerConfig, in io.Reader, o
 				return err
 			}
 		case "ping":
-			var alive atomic.Int64
+			var (
+				alive atomic.Int64
+				mu    sync.Mutex
+				fails = map[string]int{}
+			)
 			_ = parallel(ctx, k, 256, func(i int) error {
 				pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
-				if clients[i] != nil {
-					if _, err := clients[i].Ping(pctx); err == nil {
-						alive.Add(1)
-					}
+				if clients[i] == nil {
+					return nil
 				}
+				if _, err := clients[i].Ping(pctx); err != nil {
+					mu.Lock()
+					fails[tcpAddrs.ReplaceAllString(err.Error(), "tcp A->B")]++
+					mu.Unlock()
+					return nil
+				}
+				alive.Add(1)
 				return nil
 			})
-			if err := report("alive", int(alive.Load()), nil); err != nil {
+			s := workerStatus{Phase: "alive", N: int(alive.Load())}
+			for e, n := range fails {
+				s.Notes = append(s.Notes, fmt.Sprintf("%d pings failed: %s", n, e))
+			}
+			if err := enc.Encode(s); err != nil {
 				return err
 			}
 		case "exit":
