@@ -2,6 +2,9 @@ package client_test
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +15,8 @@ import (
 	"github.com/parley-im/parley/client/archive"
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // archivedTexts restores the archive of c's account with ring into a fresh
@@ -304,4 +309,122 @@ func TestRecoveryAfterRevokeAndRotate(t *testing.T) {
 	if err != nil || !slices.Contains(got, "rotate-canary after revoke") {
 		t.Fatalf("history with the new words: %q, %v", got, err)
 	}
+}
+
+// TestRecoveryForOlderAccounts: an account without a recovery key (made
+// before accounts got one at creation, or while the server had no archive
+// storage) gets one from RecoveryWords; an account whose devices still
+// hold the recovery key itself (the earlier scheme, with a version 1
+// bundle) is converted on first use: the key is erased from account data,
+// the devices keep the recovery info, the bundle is re-sealed as version 2
+// and the same words still open it.
+func TestRecoveryForOlderAccounts(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	alice := e.account("alice")
+	forget := func() {
+		t.Helper()
+		if err := alice.Store().Update(ctx, func(tx *store.Tx) error {
+			for _, k := range []string{"acct." + client.AccountDataRecoveryInfo, "recovery.pending"} {
+				if err := tx.DeleteSetting(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon := client.NewArchiveRemote(e.srv.HTTP, nil, nil)
+
+	forget()
+	words, err := alice.RecoveryWords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.FetchRecovery(ctx, anon, strings.Join(words, " ")); err != nil {
+		t.Fatalf("words made on demand: %v", err)
+	}
+	if _, err := alice.RecoveryWords(ctx); !errors.Is(err, client.ErrRecoveryShown) {
+		t.Fatalf("second RecoveryWords: %v", err)
+	}
+
+	// The earlier scheme: the raw key shared as account data, a v1 bundle.
+	forget()
+	rk, err := identity.NewRecoveryKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := client.DeriveRecoveryBundleID(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := alice.HistoryRemote()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.PutRecoveryBundle(ctx, slot, sealV1(t, rk, alice)); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ShareAccountData(ctx, client.AccountDataRecoveryKey, rk[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.RecoveryWords(ctx); !errors.Is(err, client.ErrRecoveryShown) {
+		t.Fatalf("RecoveryWords on a converted account: %v", err)
+	}
+	if v, _, _ := alice.AccountData(ctx, client.AccountDataRecoveryKey); len(v) != 0 {
+		t.Fatal("the recovery key is still in account data")
+	}
+	raw, ok, err := alice.AccountData(ctx, client.AccountDataRecoveryInfo)
+	if err != nil || !ok {
+		t.Fatalf("no recovery info after the conversion: %v", err)
+	}
+	info, err := archive.ParseRecoveryInfo(raw)
+	if err != nil || info.Slot != slot {
+		t.Fatalf("recovery info %+v (%v), want slot %s", info, err, slot)
+	}
+	sealed, err := anon.FetchRecoveryBundle(ctx, rk)
+	if err != nil || sealed[0] != 2 {
+		t.Fatalf("bundle after the conversion: version %d (%v)", sealed[0], err)
+	}
+	b, err := client.FetchRecovery(ctx, anon, strings.Join(identity.RecoveryWords(rk), " "))
+	if err != nil || b.AccountKey.ID() != alice.Me().AccountID {
+		t.Fatalf("the same words after the conversion: %v", err)
+	}
+}
+
+// sealV1 seals c's account key and keyring as a version 1 recovery bundle
+// (XChaCha20-Poly1305 under a key derived from rk).
+func sealV1(t *testing.T, rk identity.RecoveryKey, c *client.Client) []byte {
+	t.Helper()
+	ring, err := keyringOf(t, c).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak := c.Store()
+	id, err := ak.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pb cryptobyte.Builder
+	pb.AddUint16LengthPrefixed(func(p *cryptobyte.Builder) { p.AddBytes(id.AccountKey.Bytes()) })
+	pb.AddUint16LengthPrefixed(func(p *cryptobyte.Builder) { p.AddBytes(ring) })
+	plain, err := pb.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := hkdf.Key(sha256.New, rk[:], nil, "parley/archive/recovery-bundle/v1", chacha20poly1305.KeySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := chacha20poly1305.NewX(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 1+chacha20poly1305.NonceSizeX)
+	out[0] = 1
+	if _, err := rand.Read(out[1:]); err != nil {
+		t.Fatal(err)
+	}
+	return aead.Seal(out, out[1:], plain, []byte("parley/archive/recovery-bundle/v1"))
 }
