@@ -191,6 +191,30 @@ func TestFileTransfer(t *testing.T) {
 	if m.ID != sent.ID || m.File == nil || m.File.Name != "video.bin" || m.File.Size != size || m.File.MediaType == "" || m.Text != "" {
 		t.Fatalf("recv --json printed %+v (file %+v)", m, m.File)
 	}
+	// Killing and resuming sent the file once: Bob's history holds one
+	// file message (a text sent afterwards shows everything queued before
+	// it has arrived).
+	alice.cmd("send", m.Chat, "after the file")
+	var files []string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		files = nil
+		text := false
+		for _, h := range decode[messageJSON](t, bob.cmd("history", m.Chat, "--json")) {
+			switch {
+			case h.Kind == "file":
+				files = append(files, h.ID)
+			case h.Text == "after the file":
+				text = true
+			}
+		}
+		if text || time.Now().After(deadline) {
+			break
+		}
+		_ = bob.cmd("recv", "--json", "--timeout", "2s")
+	}
+	if len(files) != 1 || files[0] != sent.ID {
+		t.Fatalf("Bob holds file messages %v after a killed and resumed send, want just %s", files, sent.ID)
+	}
 
 	// Kill `file get` mid-download, then run it again: it resumes and the
 	// bytes are the ones sent.
