@@ -80,6 +80,32 @@ func (d *Decrypter) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo implements io.WriterTo: it writes the plaintext of each chunk to
+// w as soon as the chunk authenticated, without copying it first (io.Copy
+// uses it). It returns nil after the last chunk authenticated and the source
+// ended right after it.
+func (d *Decrypter) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(d.out) > 0 {
+			n, err := w.Write(d.out)
+			total += int64(n)
+			d.out = d.out[n:]
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		if d.err != nil {
+			return total, d.err
+		}
+		if d.done {
+			return total, nil
+		}
+		d.err = d.next()
+	}
+}
+
 // next reads and opens one chunk. A chunk followed by more data is opened as
 // a middle chunk; a chunk that ends the source must open as the last one.
 func (d *Decrypter) next() error {

@@ -88,7 +88,21 @@ func TestRoundTrip(t *testing.T) {
 		if !bytes.Equal(got, pt) {
 			t.Fatalf("size %d: round trip mismatch", n)
 		}
+		if got, err := decryptWriteTo(key, ct); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("size %d: WriteTo round trip: %d bytes, %v", n, len(got), err)
+		}
 	}
+}
+
+// decryptWriteTo decrypts through Decrypter.WriteTo.
+func decryptWriteTo(key Key, ct []byte) ([]byte, error) {
+	d, err := NewDecrypter(bytes.NewReader(ct), key)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	_, err = d.WriteTo(&buf)
+	return buf.Bytes(), err
 }
 
 func TestPlaintextSizeRejectsImpossible(t *testing.T) {
@@ -182,6 +196,11 @@ func TestTamperingDetected(t *testing.T) {
 		}
 		if len(got)%ChunkSize != 0 || !bytes.Equal(got, pt[:len(got)]) {
 			t.Errorf("%s: released %d bytes that are not whole verified chunks", name, len(got))
+		}
+		if got, err := decryptWriteTo(key, b); !errors.Is(err, ErrAuthentication) && !errors.Is(err, ErrHeader) {
+			t.Errorf("%s: WriteTo got %v, want ErrAuthentication", name, err)
+		} else if len(got)%ChunkSize != 0 || !bytes.Equal(got, pt[:len(got)]) {
+			t.Errorf("%s: WriteTo released %d bytes that are not whole verified chunks", name, len(got))
 		}
 	}
 	if _, err := decrypt(testKey(5), ct); !errors.Is(err, ErrAuthentication) {

@@ -146,6 +146,10 @@ func StartServer(t testing.TB, bin string, env []string, extra ...string) *Serve
 	return s
 }
 
+// Pid returns the server process's id (for reading its resource use from
+// /proc).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Stop interrupts the server and waits for it to exit (killing it after 15
 // seconds); it fails the test if the server reported a data race. Stopping a
 // stopped server does nothing.
