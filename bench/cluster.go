@@ -222,11 +222,16 @@ func btoi(b bool) int {
 
 // NodeMemory is one server process's part of a cluster run.
 type NodeMemory struct {
-	Conns      int     `json:"conns"`
-	Open       int     `json:"open"`
-	Idle       Memory  `json:"idle"`
-	Baseline   Memory  `json:"baseline"`
-	Loaded     Memory  `json:"loaded"`
+	// Conns is the number of connections this server was given.
+	Conns int `json:"conns"`
+	// Open is how many of them answered a ping after the loaded reading.
+	Open int `json:"open"`
+	// Idle, Baseline and Loaded are this server's readings (see
+	// MemoryResult).
+	Idle     Memory `json:"idle"`
+	Baseline Memory `json:"baseline"`
+	Loaded   Memory `json:"loaded"`
+	// RSSPerConn is (Loaded.RSS - Baseline.RSS) / Conns, in bytes.
 	RSSPerConn float64 `json:"rss_bytes_per_conn"`
 }
 
