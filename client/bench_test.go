@@ -62,10 +62,12 @@ func BenchmarkReceive(b *testing.B) {
 	}
 	b.SetBytes(64)
 	b.ResetTimer()
+	cpu := processCPU()
 	if err := bob.Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 	ms, err := chatMessages(ctx, bob, chat)
 	if err != nil || len(ms) < min(b.N, 1000) {
 		b.Fatalf("received %d of %d (%v)", len(ms), b.N, err)

@@ -146,3 +146,34 @@ func TestReceiptsGroup(t *testing.T) {
 	h.stateIs(alice, msg, store.StateRead)
 	h.noUndecryptable(alice, bob, carol)
 }
+
+// BenchmarkDeliveryReceipts measures the sender's side of delivery
+// receipts, per message: fetch the peer's receipts (one per 256 messages
+// it received in one batch), record the receipt per message and move the
+// message to delivered. cpu-µs/op is the process's CPU time (the
+// in-process server included).
+func BenchmarkDeliveryReceipts(b *testing.B) {
+	ctx, a, bob, chat := benchPair(b)
+	for i := range b.N {
+		if _, err := a.Send(ctx, chat, fmt.Sprintf("benchmark message %048d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := a.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := bob.Sync(ctx); err != nil { // receives, sends the receipts
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	cpu := processCPU()
+	if err := a.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+	page, err := a.History(ctx, chat, store.HistoryQuery{Limit: 1})
+	if err != nil || len(page.Messages) != 1 || page.Messages[0].State != store.StateDelivered {
+		b.Fatalf("last message not delivered (%v)", err)
+	}
+}

@@ -79,23 +79,27 @@ func (tx *Tx) RecordReceipts(chat ChatID, reader identity.AccountID, ids []Messa
 		if ChatID(c) != chat || !mine || !receiptKind(MessageKind(kind)) || deletedRaw != 0 || s == StateReceived || s == StateUndecryptable {
 			continue
 		}
-		if _, err := tx.exec(qUpsertReceipt, id[:], string(chat), []byte(me), int64(state)); err != nil {
-			return out, fmt.Errorf("failed to record receipt: %w", err)
+		all := state
+		if len(need) > 1 {
+			// Only a group needs to remember who got how far.
+			if _, err := tx.exec(qUpsertReceipt, id[:], string(chat), []byte(me), int64(state)); err != nil {
+				return out, fmt.Errorf("failed to record receipt: %w", err)
+			}
+			if all, err = tx.allReached(id, need); err != nil {
+				return out, err
+			}
 		}
-		all, err := tx.allReached(id, need)
-		if err != nil {
-			return out, err
-		}
-		if all < StateDelivered {
+		if all < StateDelivered || !s.forward(all) || s == all {
 			continue
 		}
-		changed, err := tx.AdvanceMessageState(id, all)
+		ch, err := tx.change()
 		if err != nil {
 			return out, err
 		}
-		if changed {
-			out = append(out, StateChange{ID: id, State: all})
+		if _, err := tx.exec(qSetState, int64(all), ch, id[:]); err != nil {
+			return out, fmt.Errorf("failed to set message state: %w", err)
 		}
+		out = append(out, StateChange{ID: id, State: all})
 	}
 	return out, nil
 }

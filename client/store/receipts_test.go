@@ -132,3 +132,27 @@ func TestReadCovered(t *testing.T) {
 		t.Fatalf("after reading 1 and 2, covered %v, want only 4", ids)
 	}
 }
+
+// In a 1:1 chat the peer's receipt moves the message at once (no rows are
+// kept), and never backwards.
+func TestReceiptsDirect(t *testing.T) {
+	s, _ := newStore(t)
+	c := newChat(t, s, "direct")
+	me, bob := newAccount(t), newAccount(t)
+	need := []identity.AccountID{bob}
+	insert(t, s, myMsg(c.ID, 1, me, 1))
+	if ch := record(t, s, c.ID, bob, StateDelivered, need, msgID(1)); len(ch) != 1 || ch[0].State != StateDelivered {
+		t.Fatalf("delivered: %v", ch)
+	}
+	if ch := record(t, s, c.ID, bob, StateRead, need, msgID(1)); len(ch) != 1 || ch[0].State != StateRead {
+		t.Fatalf("read: %v", ch)
+	}
+	if ch := record(t, s, c.ID, bob, StateDelivered, need, msgID(1)); len(ch) != 0 || stateOf(t, s, msgID(1)) != StateRead {
+		t.Fatalf("late delivery: %v %v", ch, stateOf(t, s, msgID(1)))
+	}
+	var n int
+	update(t, s, func(tx *Tx) error { return tx.queryRow(`SELECT COUNT(*) FROM receipts`).Scan(&n) })
+	if n != 0 {
+		t.Fatalf("%d receipt rows kept for a 1:1 chat", n)
+	}
+}
