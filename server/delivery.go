@@ -145,40 +145,68 @@ func (s *Server) handleCreateGroup(ctx context.Context, dev store.DeviceRef, r *
 }
 
 func (s *Server) handleSend(ctx context.Context, dev store.DeviceRef, r *wire.Send) (*wire.Response, error) {
-	g, err := groupID(r.GetGroupId())
+	m, err := s.prepareSend(ctx, dev, r)
 	if err != nil {
 		return nil, err
+	}
+	seq, err := s.store.AppendMessage(ctx, m)
+	return s.sent(seq, err)
+}
+
+// startSend is handleSend for a store that appends asynchronously: it
+// returns at once and done gets the answer from one of the store's
+// goroutines (or this one, if the send is refused early). done must not
+// block.
+func (s *Server) startSend(ctx context.Context, as store.AsyncAppender, dev store.DeviceRef, r *wire.Send, done func(*wire.Response, error)) {
+	m, err := s.prepareSend(ctx, dev, r)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	as.AppendMessageAsync(m, func(seq uint64, err error) { done(s.sent(seq, err)) })
+}
+
+// prepareSend checks a send and makes the message to append. The entry is
+// pushed as soon as the store makes it readable, which with SQLite is while
+// the disk is still flushing it: delivery latency does not include the
+// fsync. The sender is answered only once the entry is durable. (Before a
+// power loss, a member may so receive an entry the server then loses; the
+// sender, never answered, sends it again with the same id, and the member
+// drops the duplicate.)
+func (s *Server) prepareSend(ctx context.Context, dev store.DeviceRef, r *wire.Send) (store.Message, error) {
+	g, err := groupID(r.GetGroupId())
+	if err != nil {
+		return store.Message{}, err
 	}
 	id, err := messageID(r.GetMessageId())
 	if err != nil {
-		return nil, err
+		return store.Message{}, err
 	}
 	kind, err := logKind(r.GetKind())
 	if err != nil {
-		return nil, err
+		return store.Message{}, err
 	}
 	if len(r.GetData()) == 0 {
-		return nil, invalidArg("data is empty")
+		return store.Message{}, invalidArg("data is empty")
 	}
 	m := store.Message{
 		Group: g, ID: id, Epoch: r.GetEpoch(), Kind: kind, Sender: dev, Data: r.GetData(),
 		At: s.cfg.Now(), EpochGrace: s.cfg.EpochGrace,
 	}
-	// The entry is pushed as soon as the store makes it readable, which
-	// with SQLite is while the disk is still flushing it: delivery
-	// latency does not include the fsync. The sender is answered only once
-	// the entry is durable. (Before a power loss, a member may so receive an
-	// entry the server then loses; the sender, never answered, sends it
-	// again with the same id, and the member drops the duplicate.)
 	members, merr := s.members.get(ctx, g)
 	if merr == nil && len(members) > 0 {
+		epoch, data, at := m.Epoch, m.Data, m.At
 		m.Visible = func(seq uint64) {
 			s.pushLogEntry(ctx, members, &store.LogEntry{
-				Group: g, Seq: seq, ID: id, Epoch: m.Epoch, Kind: kind, Sender: dev, Data: m.Data, CreatedAt: m.At,
+				Group: g, Seq: seq, ID: id, Epoch: epoch, Kind: kind, Sender: dev, Data: data, CreatedAt: at,
 			})
 		}
 	}
-	seq, err := s.store.AppendMessage(ctx, m)
+	return m, nil
+}
+
+// sent is the answer to a send that the store appended at seq, or refused.
+func (s *Server) sent(seq uint64, err error) (*wire.Response, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	kinds   map[string]metrics.Kind // per request kind, read-only after New
 
+	// asyncStore is store if it appends asynchronously (a send then
+	// holds no goroutine while it waits for durability), else nil.
+	asyncStore store.AsyncAppender
+
 	groupMessages prometheus.Counter // parley_messages_total{kind="group"}
 	members       *memberCache
 	stopInval     func() // ends the bus's membership invalidations to members
@@ -95,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		sweepStop:       make(chan struct{}),
 		sweepDone:       make(chan struct{}),
 	}
+	s.asyncStore, _ = cfg.Store.(store.AsyncAppender)
 	s.stopInval, err = cfg.Bus.OnInvalidate(s.members.invalidateGroups)
 	if err != nil {
 		return nil, fmt.Errorf("failed to follow membership changes on the bus: %w", err)

@@ -280,6 +280,12 @@ func (ss *session) handleRequest(ctx context.Context, id uint64, req *wire.Reque
 	case *wire.Request_Authenticate:
 		r, err = ss.handleAuthenticate(ctx, k.Authenticate)
 	default:
+		if send, ok := k.(*wire.Request_Send); ok && ss.srv.asyncStore != nil {
+			if ss.requireAuth(id) {
+				ss.startSend(ctx, id, kind, ss.srv.asyncStore, send.Send)
+			}
+			return
+		}
 		h := ss.srv.handlerFor(ss, id, req)
 		if h == nil {
 			err = wire.NewError(wire.ErrorCode_UNKNOWN_REQUEST, "this server does not know that request kind")
@@ -313,6 +319,26 @@ func (ss *session) spawn(ctx context.Context, id uint64, kind string, h handlerF
 
 // answer sends a response or the error for it. A nil response with a nil
 // error means the handler answered itself (or the frame needs no answer).
+// startSend is spawn for a send to a store that appends asynchronously:
+// it holds a place among the connection's requests in flight like a
+// handler, but no goroutine waits while the store makes the message
+// durable; the store's writer answers.
+func (ss *session) startSend(ctx context.Context, id uint64, kind string, as store.AsyncAppender, r *wire.Send) {
+	select {
+	case ss.inflight <- struct{}{}:
+	case <-ctx.Done():
+		ss.reject(id, wire.NewError(wire.ErrorCode_UNAVAILABLE, "the server is shutting down; retry on a new connection"))
+		return
+	}
+	ss.handlers.Add(1)
+	start := time.Now()
+	ss.srv.startSend(ss.handlerCtx, as, ss.device, r, func(resp *wire.Response, err error) {
+		ss.answer(id, kind, start, resp, err)
+		<-ss.inflight
+		ss.handlers.Done()
+	})
+}
+
 func (ss *session) answer(id uint64, kind string, start time.Time, r *wire.Response, err error) {
 	if k, ok := ss.srv.kinds[kind]; ok {
 		k.Latency.Observe(time.Since(start).Seconds())

@@ -476,6 +476,18 @@ type Store interface {
 	Close() error
 }
 
+// AsyncAppender is implemented by stores that can append a group message
+// without a goroutine waiting for the write (both SQL stores do).
+type AsyncAppender interface {
+	// AppendMessageAsync is AppendMessage that returns at once: done is
+	// called exactly once with what AppendMessage would have returned, on
+	// one of the store's goroutines once the message is durable or
+	// refused, or on the caller's before AppendMessageAsync returns if
+	// the message is invalid or the store closed. m.Visible is honoured as
+	// by AppendMessage, before done. done must not block.
+	AppendMessageAsync(m Message, done func(seq uint64, err error))
+}
+
 // Options configure a store.
 type Options struct {
 	// MailboxLimit is the most entries one device's mailbox may hold

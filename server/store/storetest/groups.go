@@ -455,3 +455,97 @@ func testAppendVisible(t *testing.T, s store.Store) {
 	_, err = s.AppendMessage(ctx, refused)
 	wantErr(t, "non-member sends", err, store.ErrNotMember)
 }
+
+// testAppendAsync checks store.AsyncAppender, if the store has it: done is
+// called exactly once per append with AppendMessage's result, after
+// Visible, and the appends are stored.
+func testAppendAsync(t *testing.T, s store.Store) {
+	as, ok := s.(store.AsyncAppender)
+	if !ok {
+		t.Skip("the store appends synchronously only")
+	}
+	ctx := context.Background()
+	a := newAccount(t, s, "alice", 1)
+	b := newAccount(t, s, "bob", 1)
+	g := newGroup(t, s, "g", a.ref(0))
+	const n = 200
+	type result struct {
+		i, calls    int
+		seq         uint64
+		err         error
+		visibleSeqs []uint64
+	}
+	results := make(chan *result, 2*n+2)
+	var mu sync.Mutex // guards the results while callbacks run
+	start := func(i int, m store.Message) {
+		r := &result{i: i}
+		m.Visible = func(seq uint64) {
+			mu.Lock()
+			r.visibleSeqs = append(r.visibleSeqs, seq)
+			mu.Unlock()
+		}
+		as.AppendMessageAsync(m, func(seq uint64, err error) {
+			mu.Lock()
+			r.calls++
+			r.seq, r.err = seq, err
+			mu.Unlock()
+			results <- r
+		})
+	}
+	for i := 1; i <= n; i++ {
+		start(i, app(g, a.ref(0), 0, i))
+	}
+	start(7, app(g, a.ref(0), 0, 7))     // a resend
+	start(-1, app(g, b.ref(0), 0, 1000)) // not a member
+	bad := app(g, a.ref(0), 0, 1001)
+	bad.At = time.Time{}
+	start(-2, bad) // invalid: refused before it is queued
+	seqs := map[uint64]int{}
+	var resendSeq uint64
+	for range n + 3 {
+		var r *result
+		select {
+		case r = <-results:
+		case <-time.After(30 * time.Second):
+			t.Fatal("an asynchronous append was never completed")
+		}
+		mu.Lock()
+		calls, seq, err, vis := r.calls, r.seq, r.err, r.visibleSeqs
+		mu.Unlock()
+		switch {
+		case calls != 1:
+			t.Fatalf("append %d: done called %d times", r.i, calls)
+		case r.i == -1:
+			wantErr(t, "non-member sends", err, store.ErrNotMember)
+		case r.i == -2:
+			wantErr(t, "message without a time", err, store.ErrInvalid)
+		case err != nil:
+			t.Fatalf("append %d: %v", r.i, err)
+		case len(vis) != 1 || vis[0] != seq:
+			t.Fatalf("append %d: Visible got %v, done got seq %d", r.i, vis, seq)
+		case r.i == 7 && seqs[seq] == 7:
+			resendSeq = seq
+		case seqs[seq] != 0:
+			t.Fatalf("appends %d and %d both got seq %d", seqs[seq], r.i, seq)
+		default:
+			seqs[seq] = r.i
+		}
+		if r.i < 0 && len(vis) != 0 {
+			t.Fatalf("append %d refused, but Visible was called", r.i)
+		}
+	}
+	gr, err := s.Group(ctx, g)
+	noErr(t, "Group", err)
+	if gr.LastSeq != n || len(seqs) != n {
+		t.Fatalf("after %d async appends: last seq %d, %d distinct seqs", n, gr.LastSeq, len(seqs))
+	}
+	// The resend and the original, in either order, got the same seq.
+	if resendSeq == 0 {
+		t.Fatal("the resend of message 7 did not get the original's seq")
+	}
+	es, err := s.ReadGroup(ctx, g, resendSeq-1, 1)
+	noErr(t, "ReadGroup", err)
+	if len(es) != 1 || es[0].ID != msgID("app", 7) {
+		t.Fatalf("entry at the resend's seq %d: %+v", resendSeq, es)
+	}
+}

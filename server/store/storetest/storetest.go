@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Groups", testGroups},
 		{"AppendMessage", testAppendMessage},
 		{"AppendVisible", testAppendVisible},
+		{"AppendAsync", testAppendAsync},
 		{"AppendCommit", testAppendCommit},
 		{"CommitRace", testCommitRace},
 		{"MixedWorkload", testMixedWorkload},

@@ -56,7 +56,10 @@ type request struct {
 	// is signalled, only if the op succeeded: with deferred sync before
 	// the batch is durable.
 	visible func()
-	done    chan struct{}
+	// complete, if set, makes the request asynchronous: the writer calls it
+	// with the result instead of signalling done, and recycles the request.
+	complete func(error)
+	done     chan struct{}
 }
 
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
@@ -162,14 +165,18 @@ func (w *writer) doSync(ctx context.Context, key string, fn op) error {
 // doStatement runs a one-statement write; batches send such writes to the
 // database together when the backend pipelines.
 func (w *writer) doStatement(ctx context.Context, key string, st *Statement) error {
-	fn := func(ctx context.Context, tx *batchTx) error {
+	return w.submit(ctx, key, statementOp(st), false, st)
+}
+
+// statementOp is the op that runs st alone.
+func statementOp(st *Statement) op {
+	return func(ctx context.Context, tx *batchTx) error {
 		out, err := st.Result(tx.QueryRow(ctx, st.Query, st.Args...))
 		if err != nil {
 			return err
 		}
 		return out
 	}
-	return w.submit(ctx, key, fn, false, st)
 }
 
 func (w *writer) submit(ctx context.Context, key string, fn op, sync bool, stmts ...*Statement) error {
@@ -180,16 +187,66 @@ func (w *writer) submit(ctx context.Context, key string, fn op, sync bool, stmts
 	return w.submitRequest(ctx, key, fn, sync, false, st, nil)
 }
 
+// doAsync queues fn like doDeferred (deferred says whether fn may leave
+// writes to beforeCommit) and returns at once; complete is called once
+// with the op's result, on a writer goroutine, once the op is durable, or
+// at once if the writer is closed. It must not block.
+func (w *writer) doAsync(key string, fn op, deferred bool, st *Statement, visible func(), complete func(error)) {
+	r := requestPool.Get().(*request)
+	r.fn, r.err, r.sync, r.deferred, r.stmt, r.visible, r.complete = fn, nil, false, deferred, st, visible, complete
+	q := w.queue(key)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		complete(errClosed())
+		return
+	}
+	select {
+	case q <- r:
+		w.mu.RUnlock()
+	default:
+		// The queue is full: wait on another goroutine, so that the
+		// caller (a connection's reader) is not held up.
+		w.mu.RUnlock()
+		go func() {
+			w.mu.RLock()
+			defer w.mu.RUnlock()
+			if w.closed {
+				complete(errClosed())
+				return
+			}
+			q <- r
+		}()
+	}
+}
+
+// queue returns the queue of the writer that owns key.
+func (w *writer) queue(key string) chan *request {
+	if len(w.queues) > 1 {
+		return w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
+	}
+	return w.queues[0]
+}
+
+// finish hands a request's result to its submitter.
+func finish(r *request) {
+	if r.complete == nil {
+		r.done <- struct{}{}
+		return
+	}
+	complete, err := r.complete, r.err
+	r.fn, r.err, r.stmt, r.visible, r.complete = nil, nil, nil, nil, nil
+	requestPool.Put(r)
+	complete(err)
+}
+
 func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, deferred bool, st *Statement, visible func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := requestPool.Get().(*request)
-	r.fn, r.err, r.sync, r.deferred, r.stmt, r.visible = fn, nil, sync, deferred, st, visible
-	q := w.queues[0]
-	if len(w.queues) > 1 {
-		q = w.queues[maphash.String(w.seed, key)%uint64(len(w.queues))]
-	}
+	r.fn, r.err, r.sync, r.deferred, r.stmt, r.visible, r.complete = fn, nil, sync, deferred, st, visible, nil
+	q := w.queue(key)
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -265,7 +322,7 @@ func (w *writer) loop(q chan *request) {
 				if r.visible != nil && r.err == nil {
 					r.visible()
 				}
-				r.done <- struct{}{}
+				finish(r)
 			}
 		}
 		clear(batch)
@@ -312,7 +369,7 @@ func (w *writer) flusher() {
 				if err != nil && r.err == nil {
 					r.err = fmt.Errorf("failed to make the write durable: %w", err)
 				}
-				r.done <- struct{}{}
+				finish(r)
 			}
 		}
 		clear(pending)

@@ -247,30 +247,82 @@ func insertLog(ctx context.Context, tx Querier, e *store.LogEntry) error {
 
 // AppendMessage implements store.DeliveryService.
 func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, error) {
-	if err := validGroup(m.Group); err != nil {
+	if err := validMessage(m); err != nil {
 		return 0, err
+	}
+	a := s.newAppend(m)
+	var err error
+	if a.st == nil {
+		err = s.w.doDeferred(ctx, string(m.Group), a.fn, a.visible)
+	} else {
+		err = s.w.doStatement(ctx, string(m.Group), a.st)
+		if err == nil && m.Visible != nil {
+			m.Visible(a.seq) // committed synchronously: visible when durable
+		}
+	}
+	return a.seq, err
+}
+
+// AppendMessageAsync implements store.AsyncAppender: the append goes to
+// the group-commit writer and done is called by it, so no goroutine waits
+// for the write.
+func (s *Store) AppendMessageAsync(m store.Message, done func(seq uint64, err error)) {
+	if err := validMessage(m); err != nil {
+		done(0, err)
+		return
+	}
+	a := s.newAppend(m)
+	if a.st == nil {
+		s.w.doAsync(string(m.Group), a.fn, true, nil, a.visible, func(err error) { done(a.seq, err) })
+		return
+	}
+	s.w.doAsync(string(m.Group), a.fn, false, a.st, nil, func(err error) {
+		if err == nil && m.Visible != nil {
+			m.Visible(a.seq) // committed synchronously: visible when durable
+		}
+		done(a.seq, err)
+	})
+}
+
+// validMessage checks what AppendMessage checks before it writes.
+func validMessage(m store.Message) error {
+	if err := validGroup(m.Group); err != nil {
+		return err
 	}
 	if err := validRef(m.Sender); err != nil {
-		return 0, err
+		return err
 	}
 	if m.Kind != store.KindApplication && m.Kind != store.KindProposal {
-		return 0, fmt.Errorf("%w: message kind %d", store.ErrInvalid, m.Kind)
+		return fmt.Errorf("%w: message kind %d", store.ErrInvalid, m.Kind)
 	}
 	if m.At.IsZero() {
-		return 0, fmt.Errorf("%w: message time is zero", store.ErrInvalid)
+		return fmt.Errorf("%w: message time is zero", store.ErrInvalid)
 	}
-	var seq uint64
+	return nil
+}
+
+// appendOp is one group-log append on its way through the writer: with
+// the group cache, fn queues the entry (and visible reports it); without,
+// st appends it in one statement. seq receives the result.
+type appendOp struct {
+	seq     uint64
+	fn      op
+	visible func()
+	st      *Statement
+}
+
+func (s *Store) newAppend(m store.Message) *appendOp {
+	a := &appendOp{}
 	if s.cache != nil {
-		var visible func()
-		if m.Visible != nil {
-			visible = func() { m.Visible(seq) }
+		a.fn = func(ctx context.Context, tx *batchTx) error {
+			return s.appendMessageCached(ctx, tx, m, &a.seq)
 		}
-		err := s.w.doDeferred(ctx, string(m.Group), func(ctx context.Context, tx *batchTx) error {
-			return s.appendMessageCached(ctx, tx, m, &seq)
-		}, visible)
-		return seq, err
+		if m.Visible != nil {
+			a.visible = func() { m.Visible(a.seq) }
+		}
+		return a
 	}
-	st := &Statement{
+	a.st = &Statement{
 		Query: qAppendMessageCTE,
 		Args: []any{string(m.Sender.Account), m.Sender.Device[:], m.ID[:], []byte(m.Group),
 			i64(m.Epoch), i64(m.EpochGrace), int64(m.Kind), nanos(m.At), m.Data},
@@ -287,18 +339,15 @@ func (s *Store) AppendMessage(ctx context.Context, m store.Message) (uint64, err
 			if err := checkMessage(m, g); err != nil {
 				return err, nil
 			}
-			seq = g.lastSeq + 1 // the statement has appended it
+			a.seq = g.lastSeq + 1 // the statement has appended it
 			if g.dupSeq != 0 {
-				seq = g.dupSeq
+				a.seq = g.dupSeq
 			}
 			return nil, nil
 		},
 	}
-	err := s.w.doStatement(ctx, string(m.Group), st)
-	if err == nil && m.Visible != nil {
-		m.Visible(seq) // committed synchronously: visible when durable
-	}
-	return seq, err
+	a.fn = statementOp(a.st)
+	return a
 }
 
 // checkMessage applies AppendMessage's rules to the group's state. A
