@@ -444,3 +444,69 @@ func TestWriterFlushesDeferredBeforeOtherOps(t *testing.T) {
 		}
 	}
 }
+
+// TestAsyncWrites: with deferred sync, an asynchronous write's visible
+// callback runs after its commit but while the sync is still going on, and
+// its complete callback once, after the sync; more writes than the queue
+// holds are all completed; after close, complete reports ErrClosed.
+func TestAsyncWrites(t *testing.T) {
+	b := &fakeBackend{}
+	entered := make(chan struct{}, 64)
+	release := make(chan error)
+	w := newWriter(b, 1, 4, func() error {
+		entered <- struct{}{}
+		return <-release
+	})
+	visible := make(chan string, 64)
+	completed := make(chan error, 64)
+	w.doAsync("", write("a"), false, nil, func() { visible <- "a" }, func(err error) { completed <- err })
+	<-entered // committed, now syncing
+	if got := <-visible; got != "a" {
+		t.Fatalf("visible %q", got)
+	}
+	select {
+	case err := <-completed:
+		t.Fatalf("completed before the sync finished: %v", err)
+	default:
+	}
+	release <- nil
+	if err := <-completed; err != nil {
+		t.Fatalf("async write: %v", err)
+	}
+
+	// The writer is held in a sync while more writes than its queue of 4
+	// holds come in: none blocks the caller, all complete.
+	w.doAsync("", write("b"), false, nil, nil, func(err error) { completed <- err })
+	<-entered
+	const more = 20
+	for i := range more {
+		w.doAsync("", write(string(rune('c'+i))), false, nil, nil, func(err error) { completed <- err })
+	}
+	go func() {
+		release <- nil // the sync of "b", already entered
+		for range entered {
+			release <- nil
+		}
+	}()
+	for range more + 1 {
+		if err := <-completed; err != nil {
+			t.Fatalf("async write: %v", err)
+		}
+	}
+	select {
+	case err := <-completed:
+		t.Fatalf("a write completed twice: %v", err)
+	default:
+	}
+	w.close()
+	close(entered)
+	w.doAsync("", write("late"), false, nil, nil, func(err error) { completed <- err })
+	if err := <-completed; !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("async write after close: %v", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.committed) != more+2 {
+		t.Fatalf("%d writes committed, want %d", len(b.committed), more+2)
+	}
+}
