@@ -3,9 +3,12 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -276,8 +279,9 @@ func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *r
 				return err
 			}
 			for _, kp := range all {
-				if cert, err := c.certOf(kp.Credential()); err == nil && cert.DeviceID() == dev &&
-					bytes.Equal(cert.SignatureKey(), r.cert.SignatureKey()) {
+				// The exact certificate: a stale KeyPackage of the same
+				// device id from an earlier recovery has an older one.
+				if bytes.Equal(kp.Credential().Identity, r.cert.Marshal()) {
 					kps = append(kps, kp)
 					break
 				}
@@ -308,7 +312,107 @@ type RejoinResult struct {
 // in the same commit. Members react when they sync; the device joins by
 // the Welcome their commit sends. Self groups are skipped: only a device
 // of the account could add this one, and there is none.
+//
+// While some conversation is still waiting, the requests are sent again
+// every 12 hours (a member offline longer than a request's 24-hour window
+// drops it), for at most 30 days.
 func (c *Client) Rejoin(ctx context.Context, gone []identity.DeviceID) (*RejoinResult, error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.rejoinOn(ctx, conn, gone)
+	if err != nil || res.Chats == 0 {
+		return res, err
+	}
+	now := strconv.FormatInt(c.now().Unix(), 10)
+	ids := make([]string, len(gone))
+	for i, d := range gone {
+		ids[i] = hex.EncodeToString(d[:])
+	}
+	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.SetSetting(settingRejoinSince, now); err != nil {
+			return err
+		}
+		if err := tx.SetSetting(settingRejoinSent, now); err != nil {
+			return err
+		}
+		return tx.SetSetting(settingRejoinGone, strings.Join(ids, ","))
+	})
+	return res, err
+}
+
+// Settings of a recovered device whose rejoin requests are not all answered.
+const (
+	settingRejoinSince = "rejoin.since" // unix seconds of the first requests
+	settingRejoinSent  = "rejoin.sent"  // unix seconds of the last ones
+	settingRejoinGone  = "rejoin.gone"  // the gone devices, hex, comma-separated
+)
+
+// Resending rejoin requests.
+const (
+	rejoinResendAfter = 12 * time.Hour
+	rejoinGiveUp      = 30 * 24 * time.Hour
+)
+
+// resendRejoins sends the rejoin requests again when they are due (see
+// [Client.Rejoin]) and forgets them once every conversation is rejoined or
+// after rejoinGiveUp. Caller holds c.mu.
+func (c *Client) resendRejoins(ctx context.Context, conn *wireclient.Client) error {
+	sent, ok, err := c.st.Setting(ctx, settingRejoinSent)
+	if err != nil || !ok {
+		return err
+	}
+	since, _, err := c.st.Setting(ctx, settingRejoinSince)
+	if err != nil {
+		return err
+	}
+	unix := func(s string) time.Time {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return time.Unix(n, 0)
+	}
+	now := c.now()
+	forget := func() error {
+		return c.st.Update(ctx, func(tx *store.Tx) error {
+			for _, name := range []string{settingRejoinSince, settingRejoinSent, settingRejoinGone} {
+				if err := tx.DeleteSetting(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if now.Sub(unix(since)) > rejoinGiveUp {
+		return forget()
+	}
+	if now.Sub(unix(sent)) < rejoinResendAfter {
+		return nil
+	}
+	v, _, err := c.st.Setting(ctx, settingRejoinGone)
+	if err != nil {
+		return err
+	}
+	var gone []identity.DeviceID
+	for _, s := range strings.Split(v, ",") {
+		if raw, err := hex.DecodeString(s); err == nil {
+			if d, err := identity.DeviceIDFromBytes(raw); err == nil {
+				gone = append(gone, d)
+			}
+		}
+	}
+	res, err := c.rejoinOn(ctx, conn, gone)
+	if err != nil {
+		return err
+	}
+	if res.Chats == 0 {
+		return forget()
+	}
+	c.log.Info("asked again to be added back", "chats", res.Chats, "devices", res.Devices)
+	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(settingRejoinSent, strconv.FormatInt(now.Unix(), 10)) })
+}
+
+// rejoinOn sends the rejoin requests of Rejoin over conn.
+func (c *Client) rejoinOn(ctx context.Context, conn *wireclient.Client, gone []identity.DeviceID) (*RejoinResult, error) {
 	convs, err := c.st.Conversations(ctx)
 	if err != nil {
 		return nil, err
@@ -330,10 +434,6 @@ func (c *Client) Rejoin(ctx context.Context, gone []identity.DeviceID) (*RejoinR
 				byAccount[a] = append(byAccount[a], conv.Group)
 			}
 		}
-	}
-	conn, err := c.connect(ctx)
-	if err != nil {
-		return nil, err
 	}
 	for acct, groups := range byAccount {
 		listed, err := c.resolveOn(ctx, conn, string(acct))
@@ -398,6 +498,9 @@ func (c *Client) afterRecover(ctx context.Context) error {
 			gone = append(gone, d)
 		}
 	}
+	if err := c.drainStaleKeyPackages(ctx, conn); err != nil {
+		return err
+	}
 	if _, err := c.SelfChat(ctx); errors.Is(err, ErrUnknownChat) {
 		if _, err := c.createGroupOn(ctx, conn, store.ChatSelf, "", nil); err != nil {
 			return err
@@ -412,6 +515,39 @@ func (c *Client) afterRecover(ctx context.Context) error {
 		c.afterRevoke(ctx)
 	}
 	return nil
+}
+
+// drainStaleKeyPackages claims away the one-time KeyPackages of this
+// device id that an earlier profile restored from the same words left on
+// the server: their private keys are lost with that profile, and a member
+// adding this device with one would send a Welcome nobody can open. The
+// server hands out the oldest first, so it stops at the first one this
+// profile made, and tops the stock up again. Call it once the account's
+// other devices are revoked (a claim takes one of each device's).
+func (c *Client) drainStaleKeyPackages(ctx context.Context, conn *wireclient.Client) error {
+	for range c.opts.KeyPackageStock + 8 {
+		r, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_ClaimKeyPackages{ClaimKeyPackages: &wire.ClaimKeyPackages{AccountId: string(c.account())}}})
+		if err != nil {
+			return fmt.Errorf("failed to clear stale key packages: %w", err)
+		}
+		var mine *wire.ClaimedKeyPackage
+		for _, ck := range r.GetClaimKeyPackages().GetKeyPackages() {
+			if bytes.Equal(ck.GetDeviceId(), c.id.Device[:]) {
+				mine = ck
+			}
+		}
+		if mine == nil || mine.GetLastResort() {
+			break
+		}
+		kp, err := mls.ParseKeyPackage(c.cfg, mine.GetData())
+		if err != nil {
+			continue // not ours to use anyway
+		}
+		if _, err := c.st.KeyPackage(ctx, store.KeyPackageRef(kp.Ref())); err == nil {
+			break // this profile's own: the stale ones are gone
+		}
+	}
+	return c.refillKeyPackages(ctx, conn, false)
 }
 
 // revokeOnServer revokes one of this account's devices on the server,

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
@@ -164,6 +166,121 @@ func TestRecoverRejoinsConversations(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("1:1 history after the rejoin %q, want %q", got, want)
 	}
+
+	// Lost again: the same words on another fresh profile give the same
+	// recovery device id under a new certificate. The members replace the
+	// lost leaf (and the lost profile's KeyPackages are not used), so the
+	// new profile reads what they send.
+	rec.Close()
+	rec2, err := client.Recover(ctx, t.TempDir(), e.srv.HTTP, strings.Join(words, " "), e.opts(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(rec2)
+	if got, err := texts(ctx, rec2, direct); err != nil || len(got) < len(wantDirect) {
+		t.Fatalf("second recovery restored %q (%v)", got, err)
+	}
+	eventually(t, "the second recovered device joins", func() error {
+		for _, chat := range []client.ChatID{direct, group} {
+			got, err := rec2.ChatDevices(ctx, chat)
+			if err != nil || len(got[rec2.Me().AccountID]) != 1 {
+				return fmt.Errorf("%s: %v %v", chat, got, err)
+			}
+		}
+		return nil
+	})
+	say(rec2, group, "second recovery a->g")
+	hasAll("bob reads the second recovered device", bob, group, []string{"rejoin-canary second recovery a->g"})
+	say(carol, group, "c->second")
+	hasAll("the second recovered device reads carol", rec2, group, []string{"rejoin-canary second recovery a->g", "rejoin-canary c->second"})
 	checkCanary(t, e.archDir, canaries)
 	checkCanary(t, e.srv.Dir, canaries)
+}
+
+// TestRejoinRequestsResent: a member who stays offline longer than a
+// request's window would drop it, so a recovered device asks again every
+// 12 hours while a conversation still waits, and gives up after 30 days.
+func TestRejoinRequestsResent(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	alice, bob, carol := e.account("alice"), e.account("bob"), e.account("carol")
+	withBob, err := alice.StartDirect(ctx, "bob@127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCarol, err := alice.StartDirect(ctx, "carol@127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chat := range []client.ChatID{withBob, withCarol} {
+		if _, err := alice.Send(ctx, chat, "resend-canary hello"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "alice archives", func() error {
+		if err := alice.Sync(ctx); err != nil {
+			return err
+		}
+		_, err := alice.ArchiveHistory(ctx)
+		return err
+	})
+	words, err := alice.RecoveryWords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.Close()
+	carol.Close() // carol stays offline: her chat waits
+
+	var skew atomic.Int64
+	o := e.opts()
+	o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	rec, err := client.Recover(ctx, t.TempDir(), e.srv.HTTP, strings.Join(words, " "), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(rec)
+	eventually(t, "bob adds the recovered device", func() error {
+		got, err := bob.ChatDevices(ctx, withBob)
+		if err != nil || len(got[rec.Me().AccountID]) != 1 || got[rec.Me().AccountID][0] != rec.Me().DeviceID {
+			return fmt.Errorf("%v %v", got, err)
+		}
+		return nil
+	})
+	sent := func() string {
+		v, _, err := rec.Store().Setting(ctx, "rejoin.sent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := sent()
+	if first == "" {
+		t.Fatal("no pending rejoin recorded while carol's chat waits")
+	}
+	if err := rec.Sync(ctx); err != nil || sent() != first {
+		t.Fatalf("requests sent again before they were due (%v)", err)
+	}
+	skew.Store(int64(13 * time.Hour))
+	eventually(t, "the requests are sent again", func() error {
+		if err := rec.Sync(ctx); err != nil {
+			return err
+		}
+		if sent() == first {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if _, err := rec.Send(ctx, withCarol, "still waiting"); !errors.Is(err, client.ErrNotRejoined) {
+		t.Fatalf("send to the chat of an offline member: %v", err)
+	}
+	skew.Store(int64(31 * 24 * time.Hour))
+	eventually(t, "the device gives up asking", func() error {
+		if err := rec.Sync(ctx); err != nil {
+			return err
+		}
+		if sent() != "" {
+			return errors.New("still asking")
+		}
+		return nil
+	})
 }

@@ -80,6 +80,9 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	if err := c.runRejoins(ctx, conn); err != nil {
 		return err
 	}
+	if err := c.resendRejoins(ctx, conn); err != nil {
+		c.log.Warn("failed to ask again to be added back to the chats", "err", err)
+	}
 	for g, accounts := range c.tasks.readds {
 		conv, err := c.st.ConversationByGroup(ctx, g)
 		if err == nil && !conv.Left {
