@@ -239,9 +239,11 @@ func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *r
 		if slices.Contains(r.gone, m.Device) {
 			return true
 		}
-		// The same device id from an earlier recovery, under an older
-		// certificate: its keys are lost with the wiped profile.
-		return m.Device == dev && m.cert.Created().Before(r.cert.Created())
+		// The same device id from an earlier recovery, under another
+		// certificate that is not newer: its keys are lost with the
+		// wiped profile.
+		return m.Device == dev && !m.cert.Created().After(r.cert.Created()) &&
+			!bytes.Equal(m.cert.Marshal(), r.cert.Marshal())
 	}
 	for _, g := range r.groups {
 		conv, err := c.st.ConversationByGroup(ctx, g)
