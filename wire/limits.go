@@ -231,6 +231,9 @@ func buildRules() map[protoreflect.FullName]*msgRules {
 // limit. It returns a *LimitError for the first violation. A message type
 // that is not part of parley.proto is refused.
 func Validate(m proto.Message) error {
+	if f, ok := m.(*Frame); ok && fastValid(f) {
+		return nil
+	}
 	return validate(m.ProtoReflect())
 }
 
