@@ -242,5 +242,6 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s\n", me.Address)
 	fmt.Fprintf(e.stderr, "Recovered account %s in %s, with its history (%d messages from %d segments).\n", me.AccountID, dir, last.MessagesTotal, last.SegmentsTotal)
+	fmt.Fprintln(e.stderr, "The account's other devices were revoked. The other members of your chats add this device back when their apps next sync; until then sending to a chat fails with \"not back in the chat yet\".")
 	return err
 }
