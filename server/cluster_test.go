@@ -109,6 +109,17 @@ func TestRemovedDeviceNotRoutedAcrossServers(t *testing.T) {
 		}
 	case <-time.After(300 * time.Millisecond):
 	}
+	// Nor does a fetch hand it to her: the store's cursor stops at her
+	// removal.
+	f, err := cc.Fetch(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.GetDeliveries() {
+		if bytes.Equal(d.GetMessageId(), id[:]) {
+			t.Fatal("removed device fetched a message sent after its removal")
+		}
+	}
 }
 
 // nextOfKind waits for the next pushed delivery of kind, skipping others
