@@ -123,6 +123,9 @@ func (c *Client) postAs(ctx context.Context, conv *store.Conversation, kind cont
 		if inserted, err = tx.InsertMessage(m); err != nil || !inserted {
 			return err
 		}
+		if err := c.expectReceipts(tx, conv, kind, id); err != nil {
+			return err
+		}
 		_, err = tx.Enqueue(&store.OutboxItem{Chat: chat, Message: id, Payload: payload, NextAttempt: now, CreatedAt: now})
 		return err
 	})

@@ -453,6 +453,12 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 		if !mine && receiptable(ct.Kind) {
 			c.noteDelivered(a, conv)
 		}
+		if mine {
+			// Sent by another of our devices: it waits for the same
+			// recipients here.
+			id, kind := m.ID, ct.Kind
+			a.ops = append(a.ops, func(tx *store.Tx) error { return c.expectReceipts(tx, conv, kind, id) })
+		}
 		return
 	}
 	switch ct.Kind {

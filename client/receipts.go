@@ -22,8 +22,9 @@ import (
 //
 // The sender's devices record per recipient account how far it got
 // (store.Tx.RecordReceipts) and move the message's state: delivered once
-// every other member account has it (in a 1:1 chat: any device of the
-// peer), read once every other member account has read it. Read receipts
+// every account it was sent to that is still a member has it (in a 1:1
+// chat: any device of the peer), read once each of them has read it.
+// Accounts added to a group after the message are not waited for. Read receipts
 // (content.KindReceipt) are sent only by accounts that turned
 // SettingReadReceipts on; one covers the sender's messages up to the one
 // it names. Every change is published as an EventState.
@@ -84,6 +85,15 @@ func (c *Client) queueDelivered(tx *store.Tx, a *applySet, inserted []bool) (int
 		}
 	}
 	return queued, nil
+}
+
+// expectReceipts records who a group message of ours of kind k goes to,
+// so that members added later are not waited for.
+func (c *Client) expectReceipts(tx *store.Tx, conv *store.Conversation, k content.Kind, id store.MessageID) error {
+	if conv.Kind != store.ChatGroup || !receiptable(k) || len(conv.Members) > maxReceiptMembers {
+		return nil
+	}
+	return tx.ExpectReceipts(conv.ID, id, c.recipients(conv))
 }
 
 // recipients are the accounts whose receipts a message of ours in conv

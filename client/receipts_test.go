@@ -144,7 +144,20 @@ func TestReceiptsGroup(t *testing.T) {
 	}
 	h.sync(carol)
 	h.stateIs(alice, msg, store.StateRead)
-	h.noUndecryptable(alice, bob, carol)
+
+	// Dave joins after the next message was sent: it cannot reach him,
+	// and it is delivered once bob and carol, its recipients, have it.
+	dave := h.account("dave")
+	later := h.send(alice, chat, "before dave")
+	h.flushed(alice)
+	if err := alice.AddMembers(h.ctx, chat, []string{"dave@" + alice.host}); err != nil {
+		t.Fatal(err)
+	}
+	h.chatOn(dave, chat)
+	h.sync(carol)
+	h.sync(carol)
+	h.stateIs(alice, later, store.StateDelivered)
+	h.noUndecryptable(alice, bob, carol, dave)
 }
 
 // BenchmarkDeliveryReceipts measures the sender's side of delivery

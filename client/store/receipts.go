@@ -12,7 +12,9 @@ const (
 	qReceiptTarget = `SELECT chat, mine, kind, state, deleted_at FROM messages WHERE id = ?`
 	qUpsertReceipt = `INSERT INTO receipts (message, chat, reader, state) VALUES (?, ?, ?, ?)
 ON CONFLICT (message, reader) DO UPDATE SET state = max(state, excluded.state)`
-	qReceiptsOf      = `SELECT reader, state FROM receipts WHERE message = ?`
+	qReceiptsOf    = `SELECT reader, state, expected FROM receipts WHERE message = ?`
+	qExpectReceipt = `INSERT INTO receipts (message, chat, reader, state, expected) VALUES (?, ?, ?, 0, 1)
+ON CONFLICT (message, reader) DO UPDATE SET expected = 1`
 	qDeleteReceipts  = `DELETE FROM receipts WHERE message = ?`
 	qDeleteChatRcpts = `DELETE FROM receipts WHERE chat = ?`
 	qPosOf           = `SELECT chat, pos FROM messages WHERE id = ?`
@@ -104,33 +106,57 @@ func (tx *Tx) RecordReceipts(chat ChatID, reader identity.AccountID, ids []Messa
 	return out, nil
 }
 
-// allReached returns the state every account in need has reached for our
-// message id (0 if one has no receipt yet).
+// ExpectReceipts records, for a group message of ours, the accounts it
+// was sent to (the chat's other members then): its state then waits only
+// for those of them still members, not for accounts added later. With one
+// recipient or none it records nothing (a 1:1 receipt moves the state
+// directly).
+func (tx *Tx) ExpectReceipts(chat ChatID, id MessageID, recipients []identity.AccountID) error {
+	if len(recipients) < 2 {
+		return nil
+	}
+	for _, a := range recipients {
+		if _, err := tx.exec(qExpectReceipt, id[:], string(chat), []byte(tx.s.readerHandle(a))); err != nil {
+			return fmt.Errorf("failed to record recipients: %w", err)
+		}
+	}
+	return nil
+}
+
+// allReached returns the state every account that must acknowledge our
+// message id has reached (0 if one has no receipt yet): the accounts in
+// need (the current recipients) that it was sent to, if that was recorded
+// (ExpectReceipts), else all of need.
 func (tx *Tx) allReached(id MessageID, need map[string]bool) (MessageState, error) {
 	rows, err := tx.query(qReceiptsOf, id[:])
 	if err != nil {
 		return 0, fmt.Errorf("failed to read receipts: %w", err)
 	}
 	defer rows.Close()
-	lowest := StateRead
-	seen := 0
+	got := make(map[string]MessageState)
+	expected := make(map[string]bool)
 	for rows.Next() {
 		var reader []byte
 		var st int64
-		if err := rows.Scan(&reader, &st); err != nil {
+		var exp bool
+		if err := rows.Scan(&reader, &st, &exp); err != nil {
 			return 0, fmt.Errorf("failed to read receipts: %w", err)
 		}
-		if !need[string(reader)] {
-			continue
+		got[string(reader)] = MessageState(st)
+		if exp && need[string(reader)] {
+			expected[string(reader)] = true
 		}
-		seen++
-		lowest = min(lowest, MessageState(st))
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("failed to read receipts: %w", err)
 	}
-	if seen < len(need) {
-		return 0, nil
+	wait := need
+	if len(expected) > 0 {
+		wait = expected
+	}
+	lowest := StateRead
+	for r := range wait {
+		lowest = min(lowest, got[r])
 	}
 	return lowest, nil
 }

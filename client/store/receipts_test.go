@@ -156,3 +156,32 @@ func TestReceiptsDirect(t *testing.T) {
 		t.Fatalf("%d receipt rows kept for a 1:1 chat", n)
 	}
 }
+
+// A group message waits for the accounts it was sent to that are still
+// members: not for one added after it was sent, not for one removed.
+func TestReceiptsExpected(t *testing.T) {
+	s, _ := newStore(t)
+	c := newChat(t, s, "grown")
+	me, bob, carol, dave := newAccount(t), newAccount(t), newAccount(t), newAccount(t)
+	insert(t, s, myMsg(c.ID, 1, me, 1))
+	insert(t, s, myMsg(c.ID, 2, me, 2))
+	update(t, s, func(tx *Tx) error {
+		if err := tx.ExpectReceipts(c.ID, msgID(1), []identity.AccountID{bob, carol}); err != nil {
+			return err
+		}
+		return tx.ExpectReceipts(c.ID, msgID(2), []identity.AccountID{bob, carol})
+	})
+	// Dave joined later; carol then left.
+	now := []identity.AccountID{bob, carol, dave}
+	record(t, s, c.ID, bob, StateDelivered, now, msgID(1), msgID(2))
+	if ch := record(t, s, c.ID, carol, StateDelivered, now, msgID(1)); len(ch) != 1 || ch[0].ID != msgID(1) {
+		t.Fatalf("the members it was sent to have it: changes %v", ch)
+	}
+	if got := stateOf(t, s, msgID(2)); got != StateSent {
+		t.Fatalf("message 2 is %v before carol has it", got)
+	}
+	after := []identity.AccountID{bob, dave}
+	if ch := record(t, s, c.ID, bob, StateRead, after, msgID(2)); len(ch) != 1 || ch[0].State != StateRead {
+		t.Fatalf("carol removed, bob read it: changes %v", ch)
+	}
+}
