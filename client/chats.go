@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -226,6 +227,9 @@ func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []str
 // remove our devices by commit, and this device forgets the group at once.
 func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	conv, err := c.activeConversation(ctx, chat)
+	if errors.Is(err, ErrNotRejoined) {
+		return c.leaveRestored(ctx, chat)
+	}
 	if err != nil {
 		return err
 	}

@@ -519,6 +519,26 @@ func (c *Client) afterRecover(ctx context.Context) error {
 	return nil
 }
 
+// leaveRestored leaves a chat restored from the archive that this device
+// is not back in: there is no group to tell, so it is only marked as left
+// (and no longer asked for). A Welcome from a member who answers an
+// earlier request brings it back; it can be left again then.
+func (c *Client) leaveRestored(ctx context.Context, chat ChatID) error {
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		conv, err := tx.Conversation(chat)
+		if err != nil {
+			return err
+		}
+		conv.Left = true
+		return tx.PutConversation(conv)
+	})
+	if err != nil {
+		return err
+	}
+	c.emit(Event{Kind: EventMembership, Chat: chat, Sender: c.account(), Text: "left"})
+	return nil
+}
+
 // drainStaleKeyPackages claims away the one-time KeyPackages of this
 // device id that an earlier profile restored from the same words left on
 // the server: their private keys are lost with that profile, and a member

@@ -287,4 +287,11 @@ func TestRejoinRequestsResent(t *testing.T) {
 		}
 		return nil
 	})
+	// A restored chat nobody answers for can still be left.
+	if err := rec.Leave(ctx, withCarol); err != nil {
+		t.Fatalf("leave a chat not rejoined: %v", err)
+	}
+	if c, err := rec.Store().Conversation(ctx, withCarol); err != nil || !c.Left {
+		t.Fatalf("after leaving: %+v %v", c, err)
+	}
 }
