@@ -101,4 +101,7 @@ func (c *Client) archiveAfterSync(ctx context.Context) {
 	if _, err := c.ArchivePending(ctx); err != nil && ctx.Err() == nil {
 		c.log.Warn("failed to archive history", "err", err)
 	}
+	if err := c.retirePending(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("failed to retire replaced recovery words", "err", err)
+	}
 }

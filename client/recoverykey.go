@@ -11,6 +11,7 @@ import (
 	"github.com/parley-im/parley/client/archive"
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/wire"
 	"github.com/parley-im/parley/wire/wireclient"
 )
 
@@ -31,6 +32,10 @@ const (
 	// it was seen with key packages: its words were used, it is a device
 	// like the others.
 	settingRecoveryAwake = "recovery.awake"
+	// settingRecoveryRetire holds the [archive.RecoveryInfo] of replaced
+	// recovery words until their bundle is deleted and their device
+	// revoked.
+	settingRecoveryRetire = "recovery.retire"
 	// settingRecoveryProbed holds when (unix seconds) this device last
 	// checked whether the recovery device woke up.
 	settingRecoveryProbed = "recovery.probed"
@@ -250,7 +255,9 @@ func (c *Client) newRecovery(ctx context.Context) ([]string, *archive.RecoveryIn
 // deleted from the server and the old recovery device revoked (which also
 // rotates the archive key), so the old words open nothing. On the device
 // restored with the old words it fails with [ErrRecoveryDevice] and changes
-// nothing.
+// nothing. If retiring the old words fails after the new ones were made,
+// it returns the new words together with the error (show them: they are
+// in force), and [Client.Sync] retries the retirement.
 func (c *Client) RotateRecovery(ctx context.Context) ([]string, error) {
 	old, err := c.recoveryInfo(ctx)
 	if err != nil {
@@ -259,24 +266,59 @@ func (c *Client) RotateRecovery(ctx context.Context) ([]string, error) {
 	if old != nil && old.Device == c.id.Device {
 		return nil, ErrRecoveryDevice
 	}
+	if err := c.retirePending(ctx); err != nil {
+		return nil, err
+	}
+	if old != nil {
+		raw, err := old.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("failed to encode recovery info: %w", err)
+		}
+		if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(settingRecoveryRetire, string(raw)) }); err != nil {
+			return nil, err
+		}
+	}
 	words, _, err := c.newRecovery(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if old == nil {
-		return words, nil
-	}
-	remote, err := c.HistoryRemote()
-	if err != nil {
-		return nil, err
-	}
-	if err := remote.DeleteRecoveryBundle(ctx, old.Slot); err != nil {
-		return nil, err
-	}
-	if err := c.RevokeDevice(ctx, old.Device); err != nil {
-		return nil, fmt.Errorf("failed to revoke the old recovery device: %w", err)
+	if err := c.retirePending(ctx); err != nil {
+		return words, fmt.Errorf("new recovery words are in force, but the old ones are not retired yet (this device retries when it next syncs): %w", err)
 	}
 	return words, nil
+}
+
+// retirePending retires the recovery words a rotation replaced, if that is
+// still to do.
+func (c *Client) retirePending(ctx context.Context) error {
+	v, ok, err := c.st.Setting(ctx, settingRecoveryRetire)
+	if err != nil || !ok {
+		return err
+	}
+	old, err := archive.ParseRecoveryInfo([]byte(v))
+	if err != nil {
+		return fmt.Errorf("failed to read replaced recovery info: %w", err)
+	}
+	if err := c.retireRecovery(ctx, old); err != nil {
+		return err
+	}
+	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(settingRecoveryRetire) })
+}
+
+// retireRecovery deletes old's bundle and revokes its recovery device (a
+// device the server does not know is fine).
+func (c *Client) retireRecovery(ctx context.Context, old *archive.RecoveryInfo) error {
+	remote, err := c.HistoryRemote()
+	if err != nil {
+		return err
+	}
+	if err := remote.DeleteRecoveryBundle(ctx, old.Slot); err != nil {
+		return err
+	}
+	if err := c.RevokeDevice(ctx, old.Device); err != nil && wireCode(err) != wire.ErrorCode_NOT_FOUND {
+		return fmt.Errorf("failed to revoke the old recovery device: %w", err)
+	}
+	return nil
 }
 
 // sleepingRecoveryDevice returns the account's recovery device while it

@@ -64,6 +64,12 @@ old.`,
 				if errors.Is(err, client.ErrRecoveryDevice) {
 					return cliErr(err, "this device was restored with the recovery words and its key derives from them, so it cannot retire them: link a new device, revoke this one from it, and run `parley recovery rotate` there")
 				}
+				if err != nil && words != nil {
+					if perr := printWords(e, words); perr != nil {
+						return perr
+					}
+					return cliErr(err, "the words above are your recovery words now, but the old ones could not be retired yet (%s); this device retries whenever it syncs", clientText(err))
+				}
 				if err != nil {
 					return err
 				}
