@@ -525,6 +525,9 @@ func (p *PendingLink) announce(ctx context.Context) error {
 // and the sealed bundle keeps its message id, so the new device's mailbox
 // holds it once.
 func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
+	// The new device gets the history from before it existed from the
+	// archive: upload what is not there yet.
+	c.archiveAfterSync(ctx)
 	cert, err := identity.IssueDeviceCertificate(c.id.AccountKey, req.device, req.devPub, uint16(mls.X25519AES128GCM), c.now())
 	if err != nil {
 		return fmt.Errorf("failed to certify the new device: %w", err)
