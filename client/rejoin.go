@@ -221,17 +221,6 @@ func (c *Client) runRejoins(ctx context.Context, conn *wireclient.Client) error 
 func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *rejoinRequest) error {
 	acct := r.account()
 	dev := r.cert.DeviceID()
-	listed, err := c.resolveOn(ctx, conn, string(acct))
-	if err != nil {
-		return err
-	}
-	found := false
-	for _, cert := range listed.Devices {
-		found = found || cert.DeviceID() == dev && bytes.Equal(cert.SignatureKey(), r.cert.SignatureKey())
-	}
-	if !found {
-		return fmt.Errorf("%w: the directory does not list the requesting device", errBadMember)
-	}
 	stale := func(m *memberID) bool {
 		if m.Account != acct {
 			return false
@@ -245,6 +234,14 @@ func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *r
 		return m.Device == dev && !m.cert.Created().After(r.cert.Created()) &&
 			!bytes.Equal(m.cert.Marshal(), r.cert.Marshal())
 	}
+	// First what this device's own state says, so a request that concerns
+	// none of its groups costs no look-up.
+	type work struct {
+		g    store.GroupID
+		chat ChatID
+		add  bool
+	}
+	var todo []work
 	for _, g := range r.groups {
 		conv, err := c.st.ConversationByGroup(ctx, g)
 		if errors.Is(err, store.ErrNotFound) {
@@ -268,14 +265,35 @@ func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *r
 			c.log.Warn("ignoring a rejoin request for a group the account is not in", "chat", conv.ID, "account", acct)
 			continue
 		}
-		need := true
+		add, drop := true, false
 		for _, m := range members {
-			if m.Device == dev && !stale(m) {
-				need = false
+			if stale(m) {
+				drop = true
+			} else if m.Device == dev {
+				add = false
 			}
 		}
+		if add || drop {
+			todo = append(todo, work{g: g, chat: conv.ID, add: add})
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	listed, err := c.resolveOn(ctx, conn, string(acct))
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, cert := range listed.Devices {
+		found = found || cert.DeviceID() == dev && bytes.Equal(cert.SignatureKey(), r.cert.SignatureKey())
+	}
+	if !found {
+		return fmt.Errorf("%w: the directory does not list the requesting device", errBadMember)
+	}
+	for _, w := range todo {
 		var kps []*mls.KeyPackage
-		if need {
+		if w.add {
 			all, err := c.claimKeyPackages(ctx, conn, acct)
 			if err != nil {
 				return err
@@ -292,10 +310,10 @@ func (c *Client) answerRejoin(ctx context.Context, conn *wireclient.Client, r *r
 				return fmt.Errorf("%w: the requesting device", ErrNoKeyPackages)
 			}
 		}
-		if err := c.commitChange(ctx, conn, g, kps, stale); err != nil && !errors.Is(err, ErrNotMember) {
+		if err := c.commitChange(ctx, conn, w.g, kps, stale); err != nil && !errors.Is(err, ErrNotMember) {
 			return err
 		}
-		c.log.Info("answered a rejoin request", "chat", conv.ID, "account", acct)
+		c.log.Info("answered a rejoin request", "chat", w.chat, "account", acct)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -118,4 +119,67 @@ func FuzzParseRejoin(f *testing.F) {
 			t.Fatalf("accepted an invalid request: %+v", r)
 		}
 	})
+}
+
+// TestRejoinRules: a member answers a rejoin request only for an account
+// that is already in the group. The positive control: alice's request
+// naming her first device as gone makes bob remove it while her second
+// stays. The outsider dave's request, validly signed by his own account
+// key, adds nobody.
+func TestRejoinRules(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.ctx
+	a1, bob, dave := h.account("alice"), h.account("bob"), h.account("dave")
+	a2 := h.link(a1)
+	chat, err := a1.CreateGroup(ctx, "members only", []string{"bob@" + a1.host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("bob sees both of alice's devices", func() error {
+		got, err := bob.ChatDevices(ctx, chat)
+		if err != nil || len(got[a1.account()]) != 2 {
+			return fmt.Errorf("%v %v", got, err)
+		}
+		return nil
+	})
+	conv, err := bob.st.Conversation(ctx, chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(from *Client, gone []identity.DeviceID) {
+		t.Helper()
+		data, err := marshalRejoin(from.id.AccountKey, from.id.Certificate, from.now(), []store.GroupID{conv.Group}, gone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := parseRejoin(data, bob.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := bob.connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		if err := bob.answerRejoin(ctx, conn, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answer(dave, nil)
+	got, err := bob.ChatDevices(ctx, chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got[dave.account()]) != 0 || len(got) != 2 {
+		t.Fatalf("an outsider's rejoin request changed the group: %v", got)
+	}
+	answer(a2, []identity.DeviceID{a1.id.Device})
+	got, err = bob.ChatDevices(ctx, chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got[a1.account()]; len(d) != 1 || d[0] != a2.id.Device {
+		t.Fatalf("after alice's request naming her first device gone, her devices are %v", d)
+	}
 }
