@@ -12,6 +12,9 @@ import (
 // event before uploading.
 const historyDebounce = 2 * time.Second
 
+// historyRetryMax caps the backoff between failed background uploads.
+const historyRetryMax = 5 * time.Minute
+
 // settingHistoryRestored marks a device that has restored (or started) the
 // account's archive, so [Client.Run] restores a newly linked device once.
 const settingHistoryRestored = "history.restored"
@@ -68,6 +71,7 @@ func (c *Client) runHistory(ctx context.Context) {
 	// after start.
 	timer := time.NewTimer(historyDebounce)
 	armed := true
+	var retry time.Duration
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,9 +91,24 @@ func (c *Client) runHistory(ctx context.Context) {
 			if !c.hasArchive(ctx) {
 				continue
 			}
-			if _, err := c.ArchivePending(ctx); err != nil && ctx.Err() == nil {
+			_, err := c.ArchivePending(ctx)
+			if err != nil && ctx.Err() == nil {
 				c.log.Warn("failed to archive history", "err", err)
 			}
+			// Retry a failure with backoff; changes made while uploading
+			// (a sent message's sequence number arriving, which emits no
+			// event) are picked up at once.
+			switch pending, perr := c.historyPending(ctx); {
+			case err != nil:
+				retry = min(max(2*retry, historyDebounce), historyRetryMax)
+			case perr == nil && pending:
+				retry = 0
+			default:
+				retry = 0
+				continue
+			}
+			timer.Reset(max(retry, historyDebounce))
+			armed = true
 		}
 	}
 }
