@@ -24,8 +24,10 @@
 //
 // [NewHandler] builds the service from a [Config], a storage [Backend]
 // ([NewLocal] for the data folder, [NewS3] for S3-compatible storage), a
-// [MetaStore] (bookkeeping: owner, sizes, offsets, times; [OpenFileMeta]
-// keeps it in JSON sidecar files) and an [Authorizer] that maps a bearer
+// [MetaStore] (bookkeeping: owner, sizes, offsets, times; [StoreMeta] keeps
+// it in the homeserver's database, shared by all its processes, and
+// [OpenFileMeta] in JSON files for a process without one) and an
+// [Authorizer] that maps a bearer
 // token to an account ([Tokens] mints and checks HMAC tokens that a device
 // session can hand out). [Handler.Sweep] deletes expired blobs.
 package blob
