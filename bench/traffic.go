@@ -23,7 +23,8 @@ type traffic struct {
 	from, until time.Duration // the measured window, relative to start
 	payload     []byte
 	window      int
-	perSender   float64 // target sends/s of one sender; 0 = as fast as possible
+	perSender   float64         // target sends/s of one sender; 0 = as fast as possible
+	tokens      []chan struct{} // each paced sender's send permits
 
 	hist      Histogram     // delivery: send to push received
 	ackHist   Histogram     // durability: send to answer received
@@ -57,11 +58,7 @@ func (t *traffic) sender(ctx context.Context, wg *sync.WaitGroup, dev *device, i
 	var tokens chan struct{}
 	if t.perSender > 0 {
 		tokens = make(chan struct{}, t.window)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.pace(ctx, tokens)
-		}()
+		t.tokens = append(t.tokens, tokens) // paced by t.pace
 	}
 	wg.Add(1)
 	go func() {
@@ -136,6 +133,10 @@ func (t *traffic) pipeline(ctx context.Context, dev *device, idx uint32, group [
 		case f, ok = <-answers:
 		case <-tokenChan(tokens, len(free) > 0):
 			credit++
+			for credit < len(free) && len(tokens) > 0 {
+				<-tokens // only this goroutine receives
+				credit++
+			}
 			continue
 		case <-ctx.Done():
 			return
@@ -187,13 +188,16 @@ func (t *traffic) answered(f *wire.Frame, inflight map[uint64]*outgoing, free *[
 	}
 }
 
-// pace releases perSender tokens per second until ctx ends. A token that
-// finds every sender busy is counted in behind and dropped, so the
-// achieved rate shows in the result rather than a growing backlog.
-func (t *traffic) pace(ctx context.Context, tokens chan<- struct{}) {
+// pace releases perSender tokens per second to each sender's channel in
+// t.tokens until ctx ends: one goroutine and one timer for all senders,
+// taking turns. A token that finds its sender's window full is counted in
+// behind and dropped, so the achieved rate shows in the result rather than
+// a growing backlog.
+func (t *traffic) pace(ctx context.Context) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	begin := time.Now()
+	rate := t.perSender * float64(len(t.tokens))
 	var released uint64
 	for {
 		select {
@@ -201,10 +205,10 @@ func (t *traffic) pace(ctx context.Context, tokens chan<- struct{}) {
 			return
 		case <-tick.C:
 		}
-		due := uint64(time.Since(begin).Seconds() * t.perSender)
+		due := uint64(time.Since(begin).Seconds() * rate)
 		for ; released < due; released++ {
 			select {
-			case tokens <- struct{}{}:
+			case t.tokens[released%uint64(len(t.tokens))] <- struct{}{}:
 			default:
 				t.behind.Add(1)
 			}
@@ -286,6 +290,13 @@ func (t *traffic) run(ctx context.Context, devs []*device, startSenders func(ctx
 		t.receiver(&rwg, d, uint32(i))
 	}
 	startSenders(sctx, &swg)
+	if len(t.tokens) > 0 {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			t.pace(sctx)
+		}()
+	}
 	if sleep(ctx, time.Until(t.start.Add(t.from))) == nil {
 		s0, _ := t.serverCPU(ctx)
 		c0, _ := selfCPU()
