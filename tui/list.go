@@ -218,6 +218,11 @@ func (m *Model) preview(it chatItem) string {
 	case l.Kind == store.KindFile:
 		text = fileText(l)
 	}
+	if l.Mine && !l.Deleted {
+		if mark := stateMark(l.State); mark != "" {
+			text += " " + mark
+		}
+	}
 	return who + ": " + text
 }
 

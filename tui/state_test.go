@@ -49,6 +49,11 @@ func TestModelDeliveryAndPresence(t *testing.T) {
 	if st := a.m.states[id]; st != store.StateDelivered {
 		t.Errorf("the model learnt state %v from events, want delivered", st)
 	}
+	// The chat list shows it too.
+	a.press(tea.KeyEscape)
+	a.waitFor("me: are you there ✓✓")
+	a.press(tea.KeyEnter)
+	a.waitFor("← bob@")
 
 	// A state event for a message not on screen changes nothing shown;
 	// one for a shown message changes its mark at once.
