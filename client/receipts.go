@@ -119,7 +119,7 @@ func (c *Client) applyReceipt(a *applySet, conv *store.Conversation, who identit
 	chat := conv.ID
 	a.ops = append(a.ops, func(tx *store.Tx) error {
 		if state == store.StateRead {
-			covered, err := tx.ReadCovered(chat, upTo, store.MaxPageSize)
+			covered, err := tx.ReadCovered(chat, upTo, who, store.MaxPageSize)
 			if err != nil {
 				return err
 			}

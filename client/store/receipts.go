@@ -20,8 +20,9 @@ ON CONFLICT (message, reader) DO UPDATE SET expected = 1`
 	qPosOf           = `SELECT chat, pos FROM messages WHERE id = ?`
 	// Our shown messages not yet read by everyone, newest first, within
 	// a window of positions before the read point.
-	qReadCovered = `SELECT id FROM messages WHERE chat = ? AND pos <= ? AND pos > ? AND mine = 1
-AND kind IN (1, 2, 6) AND state IN (2, 3) AND deleted_at = 0 ORDER BY pos DESC LIMIT ?`
+	qReadCovered = `SELECT m.id FROM messages m LEFT JOIN receipts r ON r.message = m.id AND r.reader = ?
+WHERE m.chat = ? AND m.pos <= ? AND m.pos > ? AND m.mine = 1 AND m.kind IN (1, 2, 6) AND m.state IN (2, 3)
+AND m.deleted_at = 0 AND (r.state IS NULL OR r.state < 4) ORDER BY m.pos DESC LIMIT ?`
 )
 
 // ReadWindow is how many positions before a read receipt's target the
@@ -161,12 +162,12 @@ func (tx *Tx) allReached(id MessageID, need map[string]bool) (MessageState, erro
 	return lowest, nil
 }
 
-// ReadCovered returns our messages of chat that a read receipt for upTo
-// covers: up to limit (1..MaxPageSize) of our text, reply and file messages
-// positioned at or before upTo (within ReadWindow positions), not yet read
-// by everyone, newest first. upTo may be anyone's message; if it is not
-// stored in chat, there are none.
-func (tx *Tx) ReadCovered(chat ChatID, upTo MessageID, limit int) ([]MessageID, error) {
+// ReadCovered returns our messages of chat that a read receipt of reader
+// for upTo covers: up to limit (1..MaxPageSize) of our text, reply and
+// file messages positioned at or before upTo (within ReadWindow
+// positions), not yet read by everyone nor by reader, newest first. upTo
+// may be anyone's message; if it is not stored in chat, there are none.
+func (tx *Tx) ReadCovered(chat ChatID, upTo MessageID, reader identity.AccountID, limit int) ([]MessageID, error) {
 	if limit < 1 || limit > MaxPageSize {
 		return nil, invalidf("limit must be 1..%d", MaxPageSize)
 	}
@@ -179,7 +180,7 @@ func (tx *Tx) ReadCovered(chat ChatID, upTo MessageID, limit int) ([]MessageID, 
 	if err != nil {
 		return nil, fmt.Errorf("failed to read message: %w", err)
 	}
-	rows, err := tx.query(qReadCovered, string(chat), pos, pos-ReadWindow, limit)
+	rows, err := tx.query(qReadCovered, []byte(tx.s.readerHandle(reader)), string(chat), pos, pos-ReadWindow, limit)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find read messages: %w", err)
 	}

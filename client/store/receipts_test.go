@@ -108,7 +108,7 @@ func TestReadCovered(t *testing.T) {
 	var ids []MessageID
 	update(t, s, func(tx *Tx) error {
 		var err error
-		ids, err = tx.ReadCovered(c.ID, msgID(3), MaxPageSize)
+		ids, err = tx.ReadCovered(c.ID, msgID(3), bob, MaxPageSize)
 		return err
 	})
 	if len(ids) != 2 || ids[0] != msgID(2) || ids[1] != msgID(1) {
@@ -116,7 +116,7 @@ func TestReadCovered(t *testing.T) {
 	}
 	update(t, s, func(tx *Tx) error {
 		var err error
-		ids, err = tx.ReadCovered(c.ID, msgID(77), MaxPageSize)
+		ids, err = tx.ReadCovered(c.ID, msgID(77), bob, MaxPageSize)
 		return err
 	})
 	if len(ids) != 0 {
@@ -125,11 +125,36 @@ func TestReadCovered(t *testing.T) {
 	record(t, s, c.ID, bob, StateRead, []identity.AccountID{bob}, msgID(1), msgID(2))
 	update(t, s, func(tx *Tx) error {
 		var err error
-		ids, err = tx.ReadCovered(c.ID, msgID(4), MaxPageSize)
+		ids, err = tx.ReadCovered(c.ID, msgID(4), bob, MaxPageSize)
 		return err
 	})
 	if len(ids) != 1 || ids[0] != msgID(4) {
 		t.Fatalf("after reading 1 and 2, covered %v, want only 4", ids)
+	}
+
+	// In a group, what one reader read is not covered again for that
+	// reader, while the others have not read it.
+	g := newChat(t, s, "group-read")
+	carol := newAccount(t)
+	need := []identity.AccountID{bob, carol}
+	for i := 10; i < 13; i++ {
+		insert(t, s, myMsg(g.ID, i, me, uint64(i)))
+	}
+	record(t, s, g.ID, bob, StateRead, need, msgID(10), msgID(11))
+	covered := func(reader identity.AccountID) []MessageID {
+		var ids []MessageID
+		update(t, s, func(tx *Tx) error {
+			var err error
+			ids, err = tx.ReadCovered(g.ID, msgID(12), reader, MaxPageSize)
+			return err
+		})
+		return ids
+	}
+	if ids := covered(bob); len(ids) != 1 || ids[0] != msgID(12) {
+		t.Fatalf("bob's next read covers %v, want only 12", ids)
+	}
+	if ids := covered(carol); len(ids) != 3 {
+		t.Fatalf("carol's read covers %v, want all 3", ids)
 	}
 }
 
