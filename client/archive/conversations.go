@@ -332,7 +332,9 @@ func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
 			}
 			c := r.Conv
 			c.Left = c.Left || c.Kind == store.ChatSelf
-			if err := tx.PutConversation(&c); err != nil {
+			if err := tx.PutConversation(&c); errors.Is(err, store.ErrInvalid) {
+				continue // a record the store refuses is skipped, not fatal
+			} else if err != nil {
 				return err
 			}
 			if len(r.Admins) > 0 && c.Kind == store.ChatGroup {
