@@ -192,6 +192,13 @@ func (r *receiver) wait(ctx context.Context, e *env, follow bool, timeout time.D
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	// Catch up before printing, as recv without flags does: what was
+	// already stored (for example the history a newly linked device
+	// downloaded) must not end the wait before what waits on the server is
+	// fetched. An unreachable server is not an error here: Run keeps trying.
+	if err := r.c.Sync(ctx); err != nil && !errors.Is(err, client.ErrOffline) && ctx.Err() == nil {
+		return explain(err, r.c)
+	}
 	events, unsubscribe := r.c.Subscribe(256)
 	defer unsubscribe()
 	runCtx, stop := context.WithCancel(ctx)
