@@ -77,6 +77,9 @@ type driver struct {
 	events <-chan client.Event
 	quit   bool
 	bells  int
+	// late are commands that outlasted cmdWait (a transfer, a tick): their
+	// messages are delivered by pump when they come, as tea.Program would.
+	late []chan tea.Msg
 }
 
 func newDriver(t *testing.T, n *net, c *client.Client, opts Options) *driver {
@@ -106,39 +109,64 @@ func (d *driver) run(cmd tea.Cmd) {
 		}
 		done := make(chan tea.Msg, 1)
 		go func() { done <- c() }()
-		var msg tea.Msg
 		select {
-		case msg = <-done:
+		case msg := <-done:
+			queue = append(queue, d.handle(msg)...)
 		case <-time.After(cmdWait):
-			continue
-		}
-		if t := reflect.TypeOf(msg); t != nil && strings.HasSuffix(t.PkgPath(), "/cursor") {
-			continue // cursor blinks would never end
-		}
-		switch msg := msg.(type) {
-		case nil:
-		case tea.BatchMsg:
-			queue = append(queue, msg...)
-		case tea.QuitMsg:
-			d.quit = true
-		case tea.RawMsg:
-			if msg.Msg == "\a" {
-				d.bells++
-			}
-		default:
-			_, next := d.m.Update(msg)
-			queue = append(queue, next)
+			d.late = append(d.late, done)
 		}
 	}
 }
 
-// pump delivers the client events that are waiting.
+// handle gives one command's message to the model and returns what to
+// run next.
+func (d *driver) handle(msg tea.Msg) []tea.Cmd {
+	if t := reflect.TypeOf(msg); t != nil && strings.HasSuffix(t.PkgPath(), "/cursor") {
+		return nil // cursor blinks would never end
+	}
+	switch msg := msg.(type) {
+	case nil:
+	case tea.BatchMsg:
+		return msg
+	case tea.QuitMsg:
+		d.quit = true
+	case tea.RawMsg:
+		if msg.Msg == "\a" {
+			d.bells++
+		}
+	default:
+		_, next := d.m.Update(msg)
+		return []tea.Cmd{next}
+	}
+	return nil
+}
+
+// pump delivers the client events that are waiting, and the messages of
+// late commands that have finished.
 func (d *driver) pump() {
 	for {
 		select {
 		case ev := <-d.events:
 			d.send(eventMsg(ev))
+			continue
 		default:
+		}
+		ran := false
+		for i, ch := range d.late {
+			select {
+			case msg := <-ch:
+				d.late = append(d.late[:i], d.late[i+1:]...)
+				for _, next := range d.handle(msg) {
+					d.run(next)
+				}
+				ran = true
+			default:
+			}
+			if ran {
+				break
+			}
+		}
+		if !ran {
 			return
 		}
 	}
