@@ -89,9 +89,6 @@ func (c *Client) reconcileDevices(ctx context.Context, conn *wireclient.Client) 
 	if err != nil {
 		return err
 	}
-	if err := c.probeRecoveryDevice(ctx, conn); err != nil {
-		return err
-	}
 	for _, conv := range convs {
 		if conv.Left {
 			continue

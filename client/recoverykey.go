@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/parley-im/parley/client/archive"
 	"github.com/parley-im/parley/client/store"
@@ -29,21 +27,15 @@ const (
 	// shown.
 	settingRecoveryPending = "recovery.pending"
 	// settingRecoveryAwake holds the id (hex) of the recovery device once
-	// it was seen with key packages: its words were used, it is a device
-	// like the others.
+	// it was seen in one of this device's groups: its words were used, it
+	// is a device like the others.
 	settingRecoveryAwake = "recovery.awake"
 	// settingRecoveryRetire holds the [archive.RecoveryInfo] of replaced
 	// recovery words until their bundle is deleted and their device
 	// revoked.
 	settingRecoveryRetire = "recovery.retire"
-	// settingRecoveryProbed holds when (unix seconds) this device last
-	// checked whether the recovery device woke up.
-	settingRecoveryProbed = "recovery.probed"
 )
 
-// recoveryProbeInterval spaces the checks for a woken recovery device: each
-// claims one key package of every device of the account.
-const recoveryProbeInterval = 10 * time.Minute
 
 var (
 	// ErrRecoveryShown means the account's recovery words were shown once
@@ -322,8 +314,9 @@ func (c *Client) retireRecovery(ctx context.Context, old *archive.RecoveryInfo) 
 }
 
 // sleepingRecoveryDevice returns the account's recovery device while it
-// sleeps: its words have not been used (it was never seen with key
-// packages) and it is not this device. A sleeping recovery device is not
+// sleeps: its words have not been used (it was never seen in a group) and
+// it is not this device. (A recovery revokes the account's other devices
+// and rejoins the conversations itself, so they need not watch for it.) A sleeping recovery device is not
 // listed by [Client.Devices], not added to groups and uploads nothing.
 func (c *Client) sleepingRecoveryDevice(ctx context.Context) (identity.DeviceID, bool) {
 	info, err := c.readRecoveryInfo(ctx)
@@ -342,36 +335,4 @@ func (c *Client) wakeRecoveryDevice(ctx context.Context, dev identity.DeviceID) 
 	return c.st.Update(ctx, func(tx *store.Tx) error {
 		return tx.SetSetting(settingRecoveryAwake, hex.EncodeToString(dev[:]))
 	})
-}
-
-// probeRecoveryDevice checks, on a new connection and at most every
-// [recoveryProbeInterval], whether the sleeping recovery device has woken
-// up (its words were used on a fresh profile, which uploaded key packages),
-// so the account's groups add it. Caller holds c.mu.
-func (c *Client) probeRecoveryDevice(ctx context.Context, conn *wireclient.Client) error {
-	dev, ok := c.sleepingRecoveryDevice(ctx)
-	if !ok {
-		return nil
-	}
-	now := c.now()
-	if v, ok, err := c.st.Setting(ctx, settingRecoveryProbed); err != nil {
-		return err
-	} else if last, perr := strconv.ParseInt(v, 10, 64); ok && perr == nil && now.Sub(time.Unix(last, 0)) < recoveryProbeInterval && !now.Before(time.Unix(last, 0)) {
-		return nil
-	}
-	if err := c.st.Update(ctx, func(tx *store.Tx) error {
-		return tx.SetSetting(settingRecoveryProbed, strconv.FormatInt(now.Unix(), 10))
-	}); err != nil {
-		return err
-	}
-	kps, err := c.claimKeyPackages(ctx, conn, c.account())
-	if err != nil {
-		return err
-	}
-	for _, kp := range kps {
-		if cert, err := c.certOf(kp.Credential()); err == nil && cert.DeviceID() == dev {
-			return c.wakeRecoveryDevice(ctx, dev)
-		}
-	}
-	return nil
 }
