@@ -36,7 +36,6 @@ const (
 	settingRecoveryRetire = "recovery.retire"
 )
 
-
 var (
 	// ErrRecoveryShown means the account's recovery words were shown once
 	// already (here or on another device) and are not kept anywhere; if
