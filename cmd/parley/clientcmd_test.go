@@ -102,3 +102,20 @@ func TestClientCommandsRegistered(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeText(t *testing.T) {
+	cet := time.FixedZone("CET", 3600)
+	for _, c := range []struct {
+		in   time.Time
+		want string
+	}{
+		{time.Time{}, ""},
+		{time.Date(2026, 11, 25, 21, 55, 45, 0, cet), "2026-11-25T20:55:45.000Z"},
+		{time.Date(2026, 11, 25, 20, 55, 45, 400_000_000, time.UTC), "2026-11-25T20:55:45.400Z"},
+		{time.Date(2026, 11, 25, 20, 55, 45, 617_999_999, time.UTC), "2026-11-25T20:55:45.617Z"},
+	} {
+		if got := timeText(c.in); got != c.want {
+			t.Errorf("timeText(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

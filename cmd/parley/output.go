@@ -62,12 +62,17 @@ func meOf(c *client.Client) meJSON {
 		Server: me.ServerURL, Username: me.Username}
 }
 
-// timeText formats a time for JSON: RFC 3339 in UTC, empty for zero.
+// jsonTimeLayout is RFC 3339 with exactly three fractional digits, so
+// every time in the --json output has the same form and precision.
+const jsonTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// timeText formats a time for JSON: RFC 3339 in UTC with milliseconds,
+// empty for zero.
 func timeText(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(jsonTimeLayout)
 }
 
 // shownKind reports whether a stored message is shown on its own (not an

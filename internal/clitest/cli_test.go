@@ -238,7 +238,9 @@ func TestCLI(t *testing.T) {
 	if m.Chat != direct || m.Sender != alice.me.AccountID || m.SenderDevice != alice.me.DeviceID || m.Kind != "text" || m.Mine {
 		t.Fatalf("bob received %+v", m)
 	}
-	if ts, err := time.Parse(time.RFC3339Nano, m.SentAt); err != nil || time.Since(ts) > time.Minute || time.Until(ts) > time.Minute {
+	// docs/cli.md: RFC 3339 in UTC with milliseconds, on every time.
+	if ts, err := time.Parse(time.RFC3339Nano, m.SentAt); err != nil || time.Since(ts) > time.Minute || time.Until(ts) > time.Minute ||
+		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(m.SentAt) {
 		t.Fatalf("sent_at %q: %v", m.SentAt, err)
 	}
 	if again := bob.recvFor(0); len(again) != 0 {
