@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,17 +244,40 @@ func flood(parent context.Context, t *testing.T, srv *ts.Server, group []byte, e
 	return &wg
 }
 
-// result is what one flood run measured.
+// result is what one flood run measured: every well-behaved delivery
+// latency of the quiet and of the flooded phases, each round's p99 of
+// both, and the abuser's answers.
 type result struct {
-	quiet, loud []time.Duration
-	got         *codes
+	quiet, loud       []time.Duration // all samples, pooled over rounds
+	quietP99, loudP99 []time.Duration // per round
+	got               *codes
 }
 
-// runFlood alternates quiet and flooded phases and measures the
-// well-behaved pairs' p99 delivery latency in each.
-func runFlood(t *testing.T, rounds int, phase time.Duration) result {
+// abuserConn dials, greets and authenticates the abuser's device.
+func abuserConn(ctx context.Context, srv *ts.Server, abuser *ts.Account) (*wireclient.Client, error) {
+	c, err := abuserDial(ctx, srv.URL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Hello(ctx); err != nil {
+		c.CloseNow()
+		return nil, err
+	}
+	if err := c.Authenticate(ctx, abuser.ID, abuser.Devices[0].ID, abuser.Devices[0].Key); err != nil {
+		c.CloseNow()
+		return nil, err
+	}
+	return c, nil
+}
+
+// runFlood measures the well-behaved pairs' delivery latency in rounds of
+// one quiet and one flooded phase, in ABBA order (quiet first in even
+// rounds, flooded first in odd ones) so that a drift of the machine's
+// background load weighs on both alike. Each flooded phase starts a fresh
+// flood from a fresh abuser connection.
+func runFlood(t *testing.T, rounds int, phase, interval time.Duration) result {
 	srv := ts.Start(t, ts.WithConfig(limits))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const pairs = 3
 	var ps []*pair
@@ -266,7 +290,6 @@ func runFlood(t *testing.T, rounds int, phase time.Duration) result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseNow()
 	if _, err := c.Hello(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +303,9 @@ func runFlood(t *testing.T, rounds int, phase time.Duration) result {
 	if err := c.CreateGroup(ctx, group); err != nil {
 		t.Fatal(err)
 	}
+	c.CloseNow()
 
-	measure := func() (time.Duration, error) {
+	measure := func() ([]time.Duration, error) {
 		var mu sync.Mutex
 		var all []time.Duration
 		var wg sync.WaitGroup
@@ -290,7 +314,7 @@ func runFlood(t *testing.T, rounds int, phase time.Duration) result {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				lat, err := p.chat(ctx, phase, 20*time.Millisecond)
+				lat, err := p.chat(ctx, phase, interval)
 				if err != nil {
 					failed.Store(err)
 					return
@@ -302,40 +326,59 @@ func runFlood(t *testing.T, rounds int, phase time.Duration) result {
 		}
 		wg.Wait()
 		if err, _ := failed.Load().(error); err != nil {
-			return 0, err
+			return nil, err
 		}
-		return p99(all), nil
+		return all, nil
 	}
-	got := &codes{m: map[string]map[wire.ErrorCode]int{}}
-	var quiet, loud []time.Duration
-	for r := range rounds {
-		q, err := measure()
-		if err != nil {
-			t.Fatal(err)
+	flooded := func(got *codes) ([]time.Duration, error) {
+		spam, err := abuserConn(ctx, srv, abuser)
+		for i := 0; err != nil && i < 50; i++ { // the last flood's limits may still hold
+			time.Sleep(100 * time.Millisecond)
+			spam, err = abuserConn(ctx, srv, abuser)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("the abuser cannot connect: %w", err)
+		}
+		defer spam.CloseNow()
 		stop := make(chan struct{})
-		wg := flood(ctx, t, srv, group, 0, c, got, stop)
+		wg := flood(ctx, t, srv, group, 0, spam, got, stop)
 		time.Sleep(100 * time.Millisecond) // let the flood reach its limits
-		l, err := measure()
+		lat, err := measure()
 		close(stop)
 		wg.Wait()
-		if err != nil {
-			t.Fatalf("while flooded: %v", err)
-		}
-		t.Logf("round %d: p99 quiet %v, flooded %v", r+1, q, l)
-		quiet, loud = append(quiet, q), append(loud, l)
+		return lat, err
 	}
-	got.mu.Lock()
-	t.Logf("abuser's answers (-1: accepted): %v", got.m)
-	got.mu.Unlock()
-	return result{quiet, loud, got}
+	r := result{got: &codes{m: map[string]map[wire.ErrorCode]int{}}}
+	for i := range rounds {
+		var q, l []time.Duration
+		var err error
+		if i%2 == 0 {
+			if q, err = measure(); err == nil {
+				l, err = flooded(r.got)
+			}
+		} else {
+			if l, err = flooded(r.got); err == nil {
+				q, err = measure()
+			}
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", i+1, err)
+		}
+		r.quiet, r.loud = append(r.quiet, q...), append(r.loud, l...)
+		r.quietP99, r.loudP99 = append(r.quietP99, p99(q)), append(r.loudP99, p99(l))
+		t.Logf("round %d: p99 quiet %v, flooded %v (%d and %d samples)", i+1, p99(q), p99(l), len(q), len(l))
+	}
+	r.got.mu.Lock()
+	t.Logf("abuser's answers (-1: accepted): %v", r.got.m)
+	r.got.mu.Unlock()
+	return r
 }
 
 // TestFloodHitsLimits: each kind of flood from one address meets its
 // limit with a clear error code, and the well-behaved devices keep chatting
 // (every one of their messages is delivered during the flood).
 func TestFloodHitsLimits(t *testing.T) {
-	r := runFlood(t, 1, 700*time.Millisecond)
+	r := runFlood(t, 1, 700*time.Millisecond, 20*time.Millisecond)
 	only := os.Getenv("PARLEY_FLOOD_ONLY")
 	for _, kind := range []string{"register", "connect", "send"} {
 		if (only == "" || only == kind) && r.got.limited(kind) == 0 {
@@ -344,23 +387,54 @@ func TestFloodHitsLimits(t *testing.T) {
 	}
 }
 
+// fairnessFloor is the smallest bound the flooded p99 is held to: below a
+// few milliseconds, p99 on a shared machine is scheduler noise.
+const fairnessFloor = 5 * time.Millisecond
+
 // TestFloodFairness: the well-behaved devices' p99 delivery latency under
-// the flood stays within 2× of the quiet baseline (medians over rounds
-// measured in the same test). PARLEY_FLOOD_ONLY=register|connect|send runs
-// one kind of flood.
+// the flood stays within 2× of the quiet baseline. The run interleaves
+// six rounds of a quiet and a flooded phase (ABBA order) and compares the
+// p99 of all flooded samples with the p99 of all quiet ones (about 1,500
+// each), so that load from elsewhere on the machine, which comes and goes,
+// lands on both sides alike; the bound is never below fairnessFloor.
+// PARLEY_FLOOD_STRICT=1 also holds every single round to 2× (which noise
+// on a loaded machine can break), PARLEY_FLOOD_ROUNDS changes the number
+// of rounds and PARLEY_FLOOD_ONLY=register|connect|send runs one kind of
+// flood.
 func TestFloodFairness(t *testing.T) {
-	if os.Getenv("PARLEY_FLOOD_STRICT") == "" {
-		t.Skip("known bug: a device ignoring RATE_LIMITED is answered at full speed and slows everyone (p99 2-7x), see /work/plans/bugs.md; PARLEY_FLOOD_STRICT=1 runs it")
-	}
 	if testing.Short() {
 		t.Skip("latency ratio is not asserted under -short")
 	}
-	r := runFlood(t, 3, 1500*time.Millisecond)
-	mq, ml := median(r.quiet), median(r.loud)
-	t.Logf("median p99 delivery latency: quiet %v, flooded %v (ratio %.2f)", mq, ml, float64(ml)/float64(mq))
-	// Sub-millisecond baselines are noise on a shared machine: the bound is
-	// 2× the baseline, and never below 2 ms.
-	if bound := max(2*mq, 2*time.Millisecond); ml > bound {
-		t.Errorf("flooded p99 %v exceeds 2× the quiet p99 %v", ml, mq)
+	rounds := 6
+	if v := os.Getenv("PARLEY_FLOOD_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			t.Fatalf("PARLEY_FLOOD_ROUNDS=%q: want a number of at least 2", v)
+		}
+		rounds = n
 	}
+	r := runFlood(t, rounds, time.Second, 10*time.Millisecond)
+	mq, ml := p99(r.quiet), p99(r.loud)
+	t.Logf("p99 delivery latency over %d rounds: quiet %v, flooded %v (ratio %.2f; p50 %v and %v; per-round median ratio %.2f)",
+		rounds, mq, ml, float64(ml)/float64(mq), median(r.quiet), median(r.loud), medianRatio(r.quietP99, r.loudP99))
+	if bound := max(2*mq, fairnessFloor); ml > bound {
+		t.Errorf("flooded p99 %v exceeds 2× the quiet p99 %v (bound %v)", ml, mq, bound)
+	}
+	if os.Getenv("PARLEY_FLOOD_STRICT") != "" {
+		for i := range r.quietP99 {
+			if bound := max(2*r.quietP99[i], fairnessFloor); r.loudP99[i] > bound {
+				t.Errorf("round %d: flooded p99 %v exceeds 2× the quiet p99 %v", i+1, r.loudP99[i], r.quietP99[i])
+			}
+		}
+	}
+}
+
+// medianRatio is the median over rounds of loud[i]/quiet[i].
+func medianRatio(quiet, loud []time.Duration) float64 {
+	rs := make([]float64, len(quiet))
+	for i := range quiet {
+		rs[i] = float64(loud[i]) / float64(max(quiet[i], 1))
+	}
+	slices.Sort(rs)
+	return rs[len(rs)/2]
 }
