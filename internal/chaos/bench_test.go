@@ -4,16 +4,41 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/parley-im/parley/internal/binharness"
 )
 
-// binary is the parley binary built once for this package's tests.
-var parleyBin string
+// The parley binary is built once, on first use (so that fuzz workers of
+// this package do not build it), into binDir, removed after the tests.
+var (
+	buildOnce sync.Once
+	binDir    string
+	built     string
+	buildErr  error
+)
+
+// parleyBinary returns the parley binary, building it the first time.
+func parleyBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "parley-chaos-"); buildErr == nil {
+			built, buildErr = binharness.Build(binDir, false)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
 
 func TestMain(m *testing.M) {
-	os.Exit(binharness.Main(m, "parley-chaos-", false, &parleyBin))
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // TestBenchChaosBinary: `parley bench chaos` runs the harness from the
@@ -24,6 +49,7 @@ func TestBenchChaosBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run is not short")
 	}
+	parleyBin := parleyBinary(t)
 	env := binharness.CleanEnv()
 	r := binharness.Run(t, parleyBin, env, "", "bench", "chaos", "--devices", "8", "--messages", "40", "--kills", "1",
 		"--duration", "3s", "--duplicate", "0.1", "--reorder", "0.1", "--seed", "42", "--json")

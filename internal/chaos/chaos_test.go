@@ -53,7 +53,7 @@ func TestChaosLong(t *testing.T) {
 }
 
 func run(t *testing.T, cfg Config) {
-	cfg.Binary = parleyBin
+	cfg.Binary = parleyBinary(t)
 	cfg.Dir = t.TempDir()
 	cfg.Logf = t.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)

@@ -406,12 +406,17 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if size > maxFrame {
 		return nil, fmt.Errorf("chaos: WebSocket frame of %d bytes", size)
 	}
-	f := make([]byte, n+int(size))
-	copy(f, h[:n])
-	if _, err := io.ReadFull(r, f[n:]); err != nil {
+	// Grow with what arrives rather than trust the declared size up front.
+	var f bytes.Buffer
+	f.Grow(n + int(min(size, 64<<10)))
+	f.Write(h[:n])
+	if _, err := io.CopyN(&f, r, int64(size)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
-	return f, nil
+	return f.Bytes(), nil
 }
 
 // wholeDataFrame reports whether f is a complete text or binary message in
