@@ -11,6 +11,8 @@ import (
 	"github.com/parley-im/parley/internal/testserver"
 )
 
+var opts = clientOptions(nil)
+
 // TestLinkSurvivesConnectionDrop: a new device waiting for approval loses
 // its connection once (a network flap); the approval must still complete.
 func TestLinkSurvivesConnectionDrop(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -119,6 +120,7 @@ type world struct {
 	proxy   *Proxy
 	url     string
 	logf    func(string, ...any)
+	opts    client.Options
 	dirs    atomic.Int64
 
 	rmu sync.Mutex
@@ -130,7 +132,11 @@ type world struct {
 	runs map[*client.Client]context.CancelFunc
 }
 
-var opts = client.Options{KeyPackageStock: 6, MaxBackoff: 300 * time.Millisecond}
+// clientOptions are the options of every client of a run; their
+// diagnostics (never message content) go to clients.log in Config.Dir.
+func clientOptions(logger *slog.Logger) client.Options {
+	return client.Options{KeyPackageStock: 6, MaxBackoff: 300 * time.Millisecond, Logger: logger}
+}
 
 func (w *world) intn(n int) int {
 	w.rmu.Lock()
@@ -138,9 +144,13 @@ func (w *world) intn(n int) int {
 	return w.rnd.IntN(n)
 }
 
-// dir returns a fresh profile folder.
-func (w *world) dir() string {
-	return filepath.Join(w.cfg.Dir, "clients", fmt.Sprint(w.dirs.Add(1)))
+// profile returns a fresh profile folder and the options of its client,
+// whose log lines name the folder.
+func (w *world) profile() (string, client.Options) {
+	n := w.dirs.Add(1)
+	o := w.opts
+	o.Logger = o.Logger.With("client", n)
+	return filepath.Join(w.cfg.Dir, "clients", fmt.Sprint(n)), o
 }
 
 func (w *world) start(c *client.Client) {
@@ -156,7 +166,8 @@ func (w *world) account() (*client.Client, error) {
 	var c *client.Client
 	var err error
 	for i := range 8 { // the proxy may cut registration short, the server be down; try again
-		if c, err = client.Init(w.ctx, w.dir(), w.url, opts); err == nil {
+		dir, o := w.profile()
+		if c, err = client.Init(w.ctx, dir, w.url, o); err == nil {
 			w.start(c)
 			return c, nil
 		}
@@ -170,12 +181,14 @@ func (w *world) account() (*client.Client, error) {
 // NewLink (registering the throwaway mailbox) is tried again from scratch,
 // as account creation is.
 func (w *world) link(approver *client.Client) (*client.Client, error) {
-	ctx, cancel := context.WithTimeout(w.ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, time.Hour)
 	defer cancel()
+	began := time.Now()
 	var pl *client.PendingLink
 	var err error
 	for i := range 8 {
-		if pl, err = client.NewLink(ctx, w.dir(), w.url, opts); err == nil {
+		dir, o := w.profile()
+		if pl, err = client.NewLink(ctx, dir, w.url, o); err == nil {
 			break
 		}
 		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
@@ -192,6 +205,7 @@ func (w *world) link(approver *client.Client) (*client.Client, error) {
 		<-errc
 		return nil, fmt.Errorf("wait for link: %w", err)
 	}
+	w.logf("chaos: the new device has its profile after %v; waiting for the approver to add it", time.Since(began).Round(time.Millisecond))
 	if err := <-errc; err != nil {
 		c.Close()
 		return nil, fmt.Errorf("approve link: %w", err)
@@ -299,6 +313,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := os.MkdirAll(w.data, 0o700); err != nil {
 		return rep, err
 	}
+	clientLog, err := os.OpenFile(filepath.Join(cfg.Dir, "clients.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return rep, err
+	}
+	defer clientLog.Close()
+	w.opts = clientOptions(slog.New(slog.NewTextHandler(clientLog, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	p, err := NewProxy(cfg.MaxDelay, cfg.Seed)
 	if err != nil {
 		return rep, err
@@ -500,14 +520,17 @@ func (w *world) run(rep *Report, began time.Time) error {
 			return
 		}
 		at(0.45)
+		began := time.Now()
 		if linked, churnErr = w.link(stable[2]); churnErr != nil {
 			return
 		}
-		logf("chaos: linked a device during traffic")
+		logf("chaos: linked a device during traffic in %v", time.Since(began).Round(time.Millisecond))
 		at(0.6)
+		began = time.Now()
 		if revoked, churnErr = w.link(stable[3]); churnErr != nil {
 			return
 		}
+		logf("chaos: linked another device in %v", time.Since(began).Round(time.Millisecond))
 		at(0.75)
 		churnErr = retry("revoke", func() error { return stable[3].RevokeDevice(ctx, revoked.Me().DeviceID) })
 		logf("chaos: linked and revoked a device during traffic")
