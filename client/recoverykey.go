@@ -195,6 +195,15 @@ func (c *Client) RecoveryWords(ctx context.Context) ([]string, error) {
 		if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteSetting(settingRecoveryPending) }); err != nil {
 			return nil, fmt.Errorf("failed to erase the recovery key: %w", err)
 		}
+		// Another device may have rotated the words since: then these
+		// are retired and must not be shown.
+		cur, err := c.readRecoveryInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if slot, err := DeriveRecoveryBundleID(rk); err != nil || cur == nil || cur.Slot != slot {
+			return nil, ErrRecoveryShown
+		}
 		return identity.RecoveryWords(rk), nil
 	}
 	info, err := c.recoveryInfo(ctx)

@@ -428,3 +428,31 @@ func sealV1(t *testing.T, rk identity.RecoveryKey, c *client.Client) []byte {
 	}
 	return aead.Seal(out, out[1:], plain, []byte("parley/archive/recovery-bundle/v1"))
 }
+
+// TestRecoveryWordsRetiredElsewhere: words not shown yet on the first
+// device are never shown once another device has rotated them away.
+func TestRecoveryWordsRetiredElsewhere(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	alice := e.account("alice")
+	a2 := e.link(alice)
+	newWords, err := a2.RotateRecovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := a2.AccountData(ctx, client.AccountDataRecoveryInfo)
+	eventually(t, "alice gets the new recovery info", func() error {
+		got, _, err := alice.AccountData(ctx, client.AccountDataRecoveryInfo)
+		if err != nil || string(got) != string(want) {
+			return fmt.Errorf("not yet (%v)", err)
+		}
+		return nil
+	})
+	if words, err := alice.RecoveryWords(ctx); !errors.Is(err, client.ErrRecoveryShown) {
+		t.Fatalf("alice's retired words: %d words, %v", len(words), err)
+	}
+	anon := client.NewArchiveRemote(e.srv.HTTP, nil, nil)
+	if _, err := client.FetchRecovery(ctx, anon, strings.Join(newWords, " ")); err != nil {
+		t.Fatalf("the new words: %v", err)
+	}
+}
