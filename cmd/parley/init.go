@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -40,8 +42,14 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 				return err
 			}
 			o.Username, o.Invite = username, invite
+			before, fresh := folderState(dir)
 			c, err := client.Init(cmd.Context(), dir, server, o)
 			if err != nil {
+				if fresh {
+					// A failed init (username taken, server refused) leaves
+					// no half-made profile that blocks the next try.
+					removeCreated(dir, before)
+				}
 				switch {
 				case errors.Is(err, client.ErrOffline):
 					return cliErr(err, "cannot reach the Parley server at %s: check that it is running and that the URL is right", server)
@@ -69,4 +77,30 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 	cmd.Flags().StringVar(&invite, "invite", "", "the server's invite token, if it is invite-only")
 	cmd.Flags().BoolVar(&recoverAccount, "recover", false, "restore an existing account and its history from its recovery words (read from standard input)")
 	return cmd
+}
+
+// folderState reports whether dir is missing or empty (a folder init may
+// fill) and which entries it holds (none, for a fresh folder).
+func folderState(dir string) (existed bool, fresh bool) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, true
+	}
+	return true, err == nil && len(entries) == 0
+}
+
+// removeCreated undoes what a failed init wrote into a fresh folder: the
+// folder itself if init made it, else everything in it (it was empty).
+func removeCreated(dir string, existed bool) {
+	if !existed {
+		_ = os.RemoveAll(dir)
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

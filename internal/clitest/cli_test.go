@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -561,11 +562,23 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-// TestUnreachable checks that an unreachable server is named as such.
+// TestUnreachable checks that an unreachable server is named as such, and
+// (first) that an init the server refuses leaves no profile behind.
 func TestUnreachable(t *testing.T) {
 	srv := startServer(t)
 	dave := newUser(t, srv, "dave")
 	url := srv.URL
+	taken := filepath.Join(t.TempDir(), "taken")
+	fails(t, "username is taken", "init", "--server", url, "--username", "dave", "--profile", taken)
+	if _, err := os.Stat(taken); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused init left %s behind (%v)", taken, err)
+	}
+	empty := t.TempDir()
+	fails(t, "username is taken", "init", "--server", url, "--username", "dave", "--profile", empty)
+	if left, err := os.ReadDir(empty); err != nil || len(left) != 0 {
+		t.Fatalf("a refused init left %v in the empty folder %s (%v)", left, empty, err)
+	}
+	ok(t, "init", "--server", url, "--username", "dave2", "--profile", empty) // the retry works
 	srv.stop(t)
 	fails(t, "cannot reach the Parley server", dave.args("send", "erin@127.0.0.1", "x")...)
 	fails(t, "cannot reach the Parley server", dave.args("recv")...)
