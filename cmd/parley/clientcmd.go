@@ -223,6 +223,21 @@ func parseChat(ctx context.Context, c *client.Client, s string) (client.ChatID, 
 }
 
 // usageArgs makes a wrong number of arguments a usage error (exit status 2).
+// nonBlank checks, after f, that the argument at index i (when given) is
+// not empty or only white space; what names it in the error ("the message
+// text").
+func nonBlank(f cobra.PositionalArgs, i int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := f(cmd, args); err != nil {
+			return err
+		}
+		if i < len(args) && strings.TrimSpace(args[i]) == "" {
+			return fmt.Errorf("%s is empty", what)
+		}
+		return nil
+	}
+}
+
 func usageArgs(f cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := f(cmd, args); err != nil {

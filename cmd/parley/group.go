@@ -29,7 +29,7 @@ func newGroupCreateCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME MEMBER...",
 		Short: "Create a group with these members",
-		Args:  usageArgs(cobra.MinimumNArgs(1)),
+		Args:  usageArgs(nonBlank(cobra.MinimumNArgs(1), 0, "the group name")),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var chat client.ChatID
 			err := withClient(cmd, &f, func(ctx context.Context, c *client.Client) error {
@@ -96,7 +96,7 @@ func newGroupLeaveCmd(_ *env) *cobra.Command {
 }
 
 func newGroupRenameCmd(_ *env) *cobra.Command {
-	return chatCmd("rename CHAT NAME", "Rename a group (admins only)", cobra.ExactArgs(2),
+	return chatCmd("rename CHAT NAME", "Rename a group (admins only)", nonBlank(cobra.ExactArgs(2), 1, "the group name"),
 		func(ctx context.Context, c *client.Client, chat client.ChatID, rest []string) error {
 			return c.Rename(ctx, chat, rest[0])
 		})

@@ -138,3 +138,36 @@ func TestBinaryServeAndInvite(t *testing.T) {
 	}
 	<-c.Done()
 }
+
+// TestCommandLineUsageErrors checks that wrong command lines fail with a
+// usage error (exit status 2) before touching any profile or server.
+func TestCommandLineUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate" for "parley"`},
+		{[]string{"group", "frobnicate"}, `unknown command "frobnicate" for "parley group"`},
+		{[]string{"message", "frob", "x"}, `unknown command "frob" for "parley message"`},
+		{[]string{"send", "bob@127.0.0.1", " \t"}, "the message text is empty"},
+		{[]string{"send", "bob@127.0.0.1", ""}, "the message text is empty"},
+		{[]string{"message", "edit", "c", "00000000000000000000000000000000", " "}, "the new text is empty"},
+		{[]string{"group", "create", "  ", "bob@127.0.0.1"}, "the group name is empty"},
+		{[]string{"group", "rename", "c", ""}, "the group name is empty"},
+	} {
+		_, _, err := run(t, map[string]string{"PARLEY_PROFILE": filepath.Join(t.TempDir(), "none")}, c.args...)
+		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parley %q: got %v, want usage error %q", c.args, err, c.want)
+		}
+	}
+	// A command that only groups others still prints its help without
+	// arguments, and its usage line does not offer flags alone.
+	out, _, err := run(t, nil, "group")
+	if err != nil || !strings.Contains(out, "parley group [command]") || strings.Contains(out, "parley group [flags]") {
+		t.Fatalf("parley group: %v\n%s", err, out)
+	}
+	out, _, err = run(t, nil, "group", "add", "--help")
+	if err != nil || !strings.Contains(out, "parley group add CHAT MEMBER... [flags]") {
+		t.Fatalf("parley group add --help: %v\n%s", err, out)
+	}
+}

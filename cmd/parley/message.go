@@ -19,7 +19,7 @@ func newMessageCmd(e *env) *cobra.Command {
 		Short: "Edit, delete or react to a message (ids from recv or history --json)",
 	}
 	cmd.AddCommand(
-		newMessageActionCmd(e, "edit", "edit CHAT ID TEXT", "Replace the text of your message, for everyone", cobra.ExactArgs(3)),
+		newMessageActionCmd(e, "edit", "edit CHAT ID TEXT", "Replace the text of your message, for everyone", nonBlank(cobra.ExactArgs(3), 2, "the new text")),
 		newMessageActionCmd(e, "delete", "delete CHAT ID", "Delete your message for everyone", cobra.ExactArgs(2)),
 		newMessageActionCmd(e, "react", "react CHAT ID [REACTION]", "React to a message (no REACTION withdraws yours)", cobra.RangeArgs(2, 3)),
 	)

@@ -43,7 +43,41 @@ func newRootCmd(e *env) *cobra.Command {
 	for _, f := range commandConstructors {
 		root.AddCommand(f(e))
 	}
+	rejectUnknownSubcommands(root)
+	// A command that only groups others shows only "CMD [command]" in its
+	// usage, as cobra does for a command without Run.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}",
+		`{{if and .Runnable (not (index .Annotations "`+groupOnly+`"))}}`, 1))
 	return root
+}
+
+// groupOnly is the annotation rejectUnknownSubcommands puts on the commands
+// it makes runnable only to reject unknown subcommands.
+const groupOnly = "parley-group-only"
+
+// rejectUnknownSubcommands makes every command that only groups others
+// (parley, parley group, parley message, ...) fail with a usage error
+// (exit status 2) on an unknown subcommand, where cobra would print the help
+// and exit 0 (or, for the root, fail with status 1). Without arguments they
+// still print their help.
+func rejectUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[groupOnly] = "true"
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		return usageError{fmt.Errorf("unknown command %q for %q (see `%s --help`)", args[0], cmd.CommandPath(), cmd.CommandPath())}
+	}
 }
 
 // envName is the environment variable that backs a flag.

@@ -25,12 +25,9 @@ func newSendCmd(e *env) *cobra.Command {
 ACCOUNTID@server or username@server, which starts a 1:1 chat if there is none.
 The message is stored and queued first; if the server cannot be reached it
 stays queued and is sent the next time this profile connects.`,
-		Args: usageArgs(cobra.ExactArgs(2)),
+		Args: usageArgs(nonBlank(cobra.ExactArgs(2), 1, "the message text")),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, text := args[0], args[1]
-			if text == "" {
-				return usageError{errors.New("the message text is empty")}
-			}
 			ctx := cmd.Context()
 			c, err := f.open(ctx)
 			if err != nil {
