@@ -563,7 +563,9 @@ func TestModelLive(t *testing.T) {
 		t.Errorf("a peer's control sequence reached the screen: %q", raw)
 	}
 
-	// Connection state.
+	// Connection state, from events made up here: the live client's own
+	// (it reports the queue each time it sends) are no longer delivered.
+	b.events = nil
 	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Reconnecting, Queued: 2}))
 	b.waitFor("○ reconnecting (2 queued)")
 	b.send(eventMsg(client.Event{Kind: client.EventConnection, State: client.Offline, Queued: 3}))
