@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +32,11 @@ import (
 //	GET    /v1/archive/recovery/{hex}      no auth (the bundle is sealed) → 200
 //	DELETE /v1/archive/recovery/{hex}      Bearer T, the slot's account → 204 (missing is fine)
 //
-// The blobs' bytes live in a [Backend] (the local folder or S3, like file
-// transfers), under ids derived from the account and the name; the folder
-// keeps the records: an index of each account's names and sizes (for
-// listing and the quota) and the recovery slots. A recovery slot records
+// With a local [Backend] the blobs' bytes live in it under ids derived from
+// the account and the name, and the folder keeps the records: an index of
+// each account's names and sizes (for listing and the quota) and the
+// recovery slots. With the [S3] backend everything lives in the bucket
+// (archive_s3.go), so several server processes share it. A recovery slot records
 // the account that first wrote it; another account gets 403 when it tries
 // to overwrite or delete it.
 const (
@@ -72,6 +74,7 @@ type ArchiveConfig struct {
 type ArchiveHandler struct {
 	dir     string
 	backend Backend
+	s3      *S3 // set: everything lives in the bucket (archive_s3.go)
 	auth    Authorizer
 	quota   int64 // 0: unlimited
 	mux     *http.ServeMux
@@ -118,6 +121,9 @@ func NewArchive(cfg ArchiveConfig) (*ArchiveHandler, error) {
 		cfg.Quota = 0
 	}
 	h := &ArchiveHandler{dir: cfg.Dir, backend: cfg.Backend, auth: cfg.Auth, quota: cfg.Quota, mux: http.NewServeMux()}
+	if s3, ok := cfg.Backend.(*S3); ok {
+		h.s3 = s3
+	}
 	h.mux.HandleFunc("PUT /v1/archive/blobs/{kind}/{name}", h.put)
 	h.mux.HandleFunc("GET /v1/archive/blobs/{kind}/{name}", h.get)
 	h.mux.HandleFunc("DELETE /v1/archive/blobs/{kind}/{name}", h.delete)
@@ -370,6 +376,9 @@ func (h *ArchiveHandler) put(w http.ResponseWriter, r *http.Request) {
 // store writes data under ref within the account's quota: the bytes to the
 // backend first, then the index entry, so a listed blob is always whole.
 func (h *ArchiveHandler) store(ctx context.Context, ref archiveRef, data []byte) error {
+	if h.s3 != nil {
+		return h.s3Store(ctx, ref, data)
+	}
 	a, err := h.acct(ref.tag)
 	if err != nil {
 		return err
@@ -397,6 +406,17 @@ func (h *ArchiveHandler) get(w http.ResponseWriter, r *http.Request) {
 	ref, err := h.blobRef(r)
 	if err != nil {
 		h.writeError(w, err)
+		return
+	}
+	if h.s3 != nil {
+		data, err := h.s3Get(r.Context(), h.s3BlobKey(ref), ArchiveMaxSegment)
+		if err != nil {
+			h.writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(data)
 		return
 	}
 	a, err := h.acct(ref.tag) // loads (and migrates) the account's index
@@ -437,6 +457,9 @@ func (h *ArchiveHandler) delete(w http.ResponseWriter, r *http.Request) {
 
 // remove deletes ref's index entry, then its bytes.
 func (h *ArchiveHandler) remove(ctx context.Context, ref archiveRef) error {
+	if h.s3 != nil {
+		return h.s3Remove(ctx, h.s3BlobKey(ref))
+	}
 	a, err := h.acct(ref.tag)
 	if err != nil {
 		return err
@@ -470,31 +493,52 @@ func (h *ArchiveHandler) list(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, fmt.Errorf("%w: list s or k", ErrBadRequest))
 		return
 	}
-	a, err := h.acct(accountTag(acct))
+	names, err := h.names(r.Context(), accountTag(acct), kind)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
-	a.mu.Unlock()
-	entries, err := os.ReadDir(filepath.Join(h.dir, "accounts", accountTag(acct), kind))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		h.writeError(w, fmt.Errorf("failed to list archive: %w", err))
-		return
-	}
 	var buf bytes.Buffer
-	n := 0
-	for _, e := range entries {
-		if n == archiveMaxList {
+	for i, name := range names {
+		if i == archiveMaxList {
 			break
 		}
-		if name := e.Name(); validHexName(name) {
-			buf.WriteString(kind + "/" + name + "\n")
-			n++
-		}
+		buf.WriteString(kind + "/" + name + "\n")
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// names lists an account's blob names of kind.
+func (h *ArchiveHandler) names(ctx context.Context, tag, kind string) ([]string, error) {
+	var out []string
+	if h.s3 != nil {
+		m, err := h.s3List(ctx, tag, kind)
+		if err != nil {
+			return nil, err
+		}
+		for name := range m {
+			out = append(out, name)
+		}
+		slices.Sort(out)
+		return out, nil
+	}
+	a, err := h.acct(tag) // loads (and migrates) the account's index
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Unlock()
+	entries, err := os.ReadDir(filepath.Join(h.dir, "accounts", tag, kind))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("failed to list archive: %w", err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); validHexName(name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // ArchiveUsage is the answer of GET /v1/archive/usage.
@@ -511,25 +555,37 @@ func (h *ArchiveHandler) usage(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	a, err := h.acct(accountTag(acct))
+	u := ArchiveUsage{Quota: h.quota}
+	if h.s3 != nil {
+		u.Bytes, err = h.s3Total(r.Context(), accountTag(acct))
+	} else {
+		var a *archiveAccount
+		if a, err = h.acct(accountTag(acct)); err == nil {
+			u.Bytes = a.bytes
+			a.mu.Unlock()
+		}
+	}
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
-	u := ArchiveUsage{Bytes: a.bytes, Quota: h.quota}
-	a.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, u)
 }
 
-// bundlePath is the slot's file; the first line of the file is the owner
-// tag, the rest the sealed bundle.
-func (h *ArchiveHandler) bundlePath(r *http.Request) (string, error) {
+// bundleName is the request's slot name.
+func (h *ArchiveHandler) bundleName(r *http.Request) (string, error) {
 	name := r.PathValue("name")
 	if !validHexName(name) {
 		return "", fmt.Errorf("%w: a recovery slot is named by 64 lowercase hex digits", ErrBadRequest)
 	}
-	return filepath.Join(h.dir, "recovery", name), nil
+	return name, nil
+}
+
+// bundleFile is a slot's file; the first line of the file is the owner
+// tag, the rest the sealed bundle.
+func (h *ArchiveHandler) bundleFile(name string) string {
+	return filepath.Join(h.dir, "recovery", name)
 }
 
 func readBundleFile(path string) (owner string, bundle []byte, err error) {
@@ -553,7 +609,7 @@ func (h *ArchiveHandler) putBundle(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	path, err := h.bundlePath(r)
+	name, err := h.bundleName(r)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -567,17 +623,17 @@ func (h *ArchiveHandler) putBundle(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, fmt.Errorf("%w: empty recovery bundle", ErrBadRequest))
 		return
 	}
-	if err := h.storeBundle(path, accountTag(acct), data); err != nil {
+	if err := h.storeBundle(r.Context(), name, accountTag(acct), data); err != nil {
 		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *ArchiveHandler) storeBundle(path, owner string, data []byte) error {
+func (h *ArchiveHandler) storeBundle(ctx context.Context, name, owner string, data []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	prev, _, err := readBundleFile(path)
+	prev, _, err := h.readBundle(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -585,16 +641,16 @@ func (h *ArchiveHandler) storeBundle(path, owner string, data []byte) error {
 	case prev != owner:
 		return ErrForbidden
 	}
-	return writeAtomic(path, append([]byte(owner+"\n"), data...))
+	return h.writeBundle(ctx, name, owner, data)
 }
 
 func (h *ArchiveHandler) getBundle(w http.ResponseWriter, r *http.Request) {
-	path, err := h.bundlePath(r)
+	name, err := h.bundleName(r)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
-	_, bundle, err := readBundleFile(path)
+	_, bundle, err := h.readBundle(r.Context(), name)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -610,14 +666,14 @@ func (h *ArchiveHandler) deleteBundle(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	path, err := h.bundlePath(r)
+	name, err := h.bundleName(r)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	owner, _, err := readBundleFile(path)
+	owner, _, err := h.readBundle(r.Context(), name)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -627,8 +683,8 @@ func (h *ArchiveHandler) deleteBundle(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, ErrForbidden)
 		return
 	default:
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			h.writeError(w, fmt.Errorf("failed to delete recovery slot: %w", err))
+		if err := h.removeBundle(r.Context(), name); err != nil {
+			h.writeError(w, err)
 			return
 		}
 	}

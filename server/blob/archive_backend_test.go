@@ -166,3 +166,50 @@ func TestArchiveMigratesOldLayout(t *testing.T) {
 		t.Fatalf("index entry after migration: %q", b)
 	}
 }
+
+// TestArchiveS3SharedByProcesses: two archive handlers (two server
+// processes, each with its own folder) on one bucket serve the same blobs,
+// recovery slots and quota use.
+func TestArchiveS3SharedByProcesses(t *testing.T) {
+	s3 := archiveBackends(t)[1]
+	const quota = 2 * ArchiveMinSegment
+	one, _ := archiveServerWith(t, ArchiveConfig{Backend: s3.backend, Quota: quota})
+	two, _ := archiveServerWith(t, ArchiveConfig{Backend: s3.backend, Quota: quota})
+	seg := bytes.Repeat([]byte{8}, ArchiveMinSegment)
+	a, b := "/v1/archive/blobs/s/"+strings.Repeat("1", 64), "/v1/archive/blobs/s/"+strings.Repeat("2", 64)
+	if st, _ := archiveDo(t, one, "PUT", a, "tok-alice", seg); st != http.StatusNoContent {
+		t.Fatalf("put on one: %d", st)
+	}
+	if st, got := archiveDo(t, two, "GET", a, "tok-alice", nil); st != 200 || !bytes.Equal(got, seg) {
+		t.Fatalf("get on two: %d", st)
+	}
+	if st, got := archiveDo(t, two, "GET", "/v1/archive/list/s", "tok-alice", nil); st != 200 || string(got) != "s/"+strings.Repeat("1", 64)+"\n" {
+		t.Fatalf("list on two: %d %q", st, got)
+	}
+	if st, _ := archiveDo(t, two, "PUT", b, "tok-alice", seg); st != http.StatusNoContent {
+		t.Fatalf("put on two: %d", st)
+	}
+	// The quota counts both processes' uploads.
+	if st, _ := archiveDo(t, one, "PUT", "/v1/archive/blobs/k/"+strings.Repeat("3", 64), "tok-alice", make([]byte, ArchiveKeyRecordSize)); st != http.StatusInsufficientStorage {
+		t.Fatalf("over the shared quota: %d", st)
+	}
+	if u := usageOf(t, one, "tok-alice"); u.Bytes != 2*ArchiveMinSegment {
+		t.Fatalf("usage on one %+v", u)
+	}
+	slot := "/v1/archive/recovery/" + strings.Repeat("4", 64)
+	if st, _ := archiveDo(t, one, "PUT", slot, "tok-alice", []byte("sealed")); st != http.StatusNoContent {
+		t.Fatalf("slot on one: %d", st)
+	}
+	if st, got := archiveDo(t, two, "GET", slot, "", nil); st != 200 || string(got) != "sealed" {
+		t.Fatalf("slot on two: %d %q", st, got)
+	}
+	if st, _ := archiveDo(t, two, "PUT", slot, "tok-bob", []byte("evil")); st != http.StatusForbidden {
+		t.Fatalf("bob overwrites through two: %d", st)
+	}
+	if st, _ := archiveDo(t, two, "DELETE", a, "tok-alice", nil); st != http.StatusNoContent {
+		t.Fatalf("delete on two: %d", st)
+	}
+	if st, _ := archiveDo(t, one, "GET", a, "tok-alice", nil); st != http.StatusNotFound {
+		t.Fatalf("deleted blob on one: %d", st)
+	}
+}

@@ -139,7 +139,15 @@ func testArchiveBlobs(t *testing.T, srv *httptest.Server) {
 }
 
 func TestArchiveRecoverySlot(t *testing.T) {
-	srv, _ := archiveServer(t)
+	for _, b := range archiveBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv, _ := archiveServerWith(t, ArchiveConfig{Backend: b.backend})
+			testArchiveRecoverySlot(t, srv)
+		})
+	}
+}
+
+func testArchiveRecoverySlot(t *testing.T, srv *httptest.Server) {
 	slot := "/v1/archive/recovery/" + strings.Repeat("0f", 32)
 	if st, _ := archiveDo(t, srv, "GET", slot, "", nil); st != http.StatusNotFound {
 		t.Fatalf("empty slot: %d", st)
