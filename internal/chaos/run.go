@@ -248,6 +248,9 @@ func retry(what string, f func() error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// secs is d in seconds, to the millisecond.
+func secs(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+
 // cpu returns this process's and its waited-for children's CPU time.
 func cpu() (self, children time.Duration) {
 	var ru syscall.Rusage
@@ -353,9 +356,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	rep.Frames, rep.DuplicatedFrames, rep.ReorderedFrames = p.FrameStats()
-	rep.TotalSeconds = time.Since(began).Seconds()
+	rep.TotalSeconds = secs(time.Since(began))
 	self, children := cpu()
-	rep.ClientCPUSeconds, rep.ServerCPUSeconds = (self - cpuSelf0).Seconds(), (children - cpuChildren0).Seconds()
+	rep.ClientCPUSeconds, rep.ServerCPUSeconds = secs(self-cpuSelf0), secs(children-cpuChildren0)
 	return rep, nil
 }
 
@@ -416,7 +419,7 @@ func (w *world) run(rep *Report, began time.Time) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rep.SetupSeconds = time.Since(began).Seconds()
+	rep.SetupSeconds = secs(time.Since(began))
 	logf("chaos: setup: %d accounts in the group after %v", accounts+1, time.Since(began).Round(time.Millisecond))
 
 	// Traffic, with chaos alongside.
@@ -541,7 +544,7 @@ func (w *world) run(rep *Report, began time.Time) error {
 	chaos.Wait()
 	w.proxy.SetFrameChaos(0, 0)
 	trafficTime := time.Since(trafficStart)
-	rep.TrafficSeconds = trafficTime.Seconds()
+	rep.TrafficSeconds = secs(trafficTime)
 	rep.Messages, rep.Kills, rep.Cuts = len(sent), int(kills.Load()), int(cuts.Load())
 	if err := errors.Join(sendErr, killErr); err != nil {
 		return err
@@ -576,7 +579,7 @@ func (w *world) run(rep *Report, began time.Time) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	rep.ConvergeSeconds = (time.Since(trafficStart) - trafficTime).Seconds()
+	rep.ConvergeSeconds = secs(time.Since(trafficStart) - trafficTime)
 	for _, c := range append(slices.Clone(members), leaver) {
 		rep.Undecryptable += c.Undecryptable()
 	}
