@@ -93,8 +93,9 @@ func plainDone(ct, size int64) int64 {
 // are the ones an uninterrupted upload would have sent. The file is read
 // from the start each time to recompute the hashes.
 //
-// The work is split over two goroutines: one reads the file and computes
-// its SHA-256 (the content hash in the file reference), the other encrypts,
+// The work is split over two goroutines: one reads the file straight into
+// the buffers the ciphertext is sent from and computes its SHA-256 (the
+// content hash in the file reference), the other seals each chunk in place,
 // computes the CRC-64 the service checks at finish and sends.
 func (c *Client) Upload(ctx context.Context, up Upload, src io.ReaderAt, progress Progress) (filecrypt.FileRef, error) {
 	for attempt := 0; ; attempt++ {
@@ -125,13 +126,12 @@ func (c *Client) upload(ctx context.Context, up Upload, src io.ReaderAt, progres
 		return filecrypt.FileRef{}, fmt.Errorf("%w: blob declared %d bytes, file needs %d", ErrProtocol, st.size, ctSize)
 	}
 	ptHash, ctHash := sha256.New(), crc64nvme.New()
-	plain := newHashingReader(io.NewSectionReader(src, 0, up.Size), ptHash)
-	defer plain.Close()
-	enc, err := filecrypt.NewEncryptingReader(plain, up.Key)
+	enc, err := newSealingReader(src, up.Size, up.Key, ptHash, ctHash)
 	if err != nil {
 		return filecrypt.FileRef{}, err
 	}
-	ct := &countingReader{r: io.TeeReader(enc, ctHash)}
+	defer enc.Close()
+	ct := &countingReader{r: enc}
 	if progress != nil {
 		ct.progress = func(n int64) { progress(plainDone(n, up.Size), up.Size) }
 	}
@@ -153,7 +153,7 @@ func (c *Client) upload(ctx context.Context, up Upload, src io.ReaderAt, progres
 	if rest, err := io.Copy(io.Discard, ct); err != nil || rest != 0 || ct.n != ctSize {
 		return filecrypt.FileRef{}, fmt.Errorf("failed to read file: changed while sending (%v)", err)
 	}
-	_ = plain.Close() // the reader hit EOF, so ptHash is complete
+	_ = enc.Close() // the reader hit EOF, so ptHash is complete
 	if err := c.finish(ctx, up.Blob, ctHash); err != nil {
 		return filecrypt.FileRef{}, err
 	}
