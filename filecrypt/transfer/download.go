@@ -67,38 +67,46 @@ func (c *Client) Download(ctx context.Context, ref filecrypt.FileRef, path strin
 			_ = os.Remove(part)
 		}
 	}()
-	body, err := c.fetch(ctx, ref.Blob, uint64(first))
+	ctSize, err := filecrypt.CiphertextSize(ref.Size)
+	if err != nil {
+		return fmt.Errorf("%w: %v", filecrypt.ErrFileRef, err)
+	}
+	start := int64(0)
+	if first > 0 {
+		start = filecrypt.ChunkOffset(uint64(first))
+	}
+	body, length, err := c.fetch(ctx, ref.Blob, uint64(first))
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	var dec *filecrypt.Decrypter
+	if length >= 0 && length != ctSize-start {
+		// The service holds a blob of another size than this file
+		// encrypts to: it cannot decrypt to the file.
+		discard = true
+		return fmt.Errorf("failed to decrypt download: %w: %d bytes from offset %d, want %d",
+			filecrypt.ErrAuthentication, length, start, ctSize-start)
+	}
 	if first == 0 {
-		dec, err = filecrypt.NewDecrypter(body, ref.Key)
-	} else {
-		dec, err = filecrypt.NewChunkDecrypter(body, ref.Key, uint64(first))
-	}
-	if err != nil {
-		discard = isIntegrity(err)
-		return fmt.Errorf("failed to decrypt download: %w", err)
-	}
-	hw := newHashingWriter(f, h)
-	closed := false
-	defer func() {
-		if !closed {
-			_ = hw.Close()
+		var hdr [filecrypt.HeaderSize]byte
+		if _, err := io.ReadFull(body, hdr[:]); err != nil {
+			return fmt.Errorf("failed to download: %w", err)
 		}
-	}()
-	w := &progressWriter{w: hw, done: have, limit: ref.Size, progress: progress}
-	if _, err := io.Copy(w, dec); err != nil {
+		if _, err := filecrypt.ParseHeader(hdr[:]); err != nil {
+			discard = true
+			return fmt.Errorf("failed to decrypt download: %w", err)
+		}
+	}
+	open, err := filecrypt.NewChunkOpener(ref.Key, uint64(first))
+	if err != nil {
+		return err
+	}
+	done, err := receive(body, open, f, h, ref.Size, have, progress)
+	if err != nil {
 		discard = isIntegrity(err)
 		return fmt.Errorf("failed to download: %w", err)
 	}
-	closed = true
-	if err := hw.Close(); err != nil {
-		return fmt.Errorf("failed to write download: %w", err)
-	}
-	if w.done != ref.Size || !hashEqual(h.Sum(nil), ref.Hash) {
+	if done != ref.Size || !hashEqual(h.Sum(nil), ref.Hash) {
 		discard = true
 		return ErrHashMismatch
 	}
@@ -133,30 +141,9 @@ func isIntegrity(err error) bool {
 
 func hashEqual(a []byte, b filecrypt.Hash) bool { return string(a) == string(b[:]) }
 
-// progressWriter counts plaintext and refuses more than the reference says.
-type progressWriter struct {
-	w           io.Writer
-	done, limit int64
-	progress    Progress
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	if p.done+int64(len(b)) > p.limit {
-		return 0, ErrHashMismatch
-	}
-	n, err := p.w.Write(b)
-	p.done += int64(n)
-	if p.progress != nil {
-		p.progress(p.done, p.limit)
-	}
-	if err != nil {
-		return n, fmt.Errorf("failed to write download: %w", err)
-	}
-	return n, nil
-}
-
-// fetch GETs the ciphertext from chunk first on.
-func (c *Client) fetch(ctx context.Context, id filecrypt.BlobID, first uint64) (io.ReadCloser, error) {
+// fetch GETs the ciphertext from chunk first on and returns the body and
+// its length (-1 if the service did not say).
+func (c *Client) fetch(ctx context.Context, id filecrypt.BlobID, first uint64) (io.ReadCloser, int64, error) {
 	var hdr map[string]string
 	start := int64(0)
 	if first > 0 {
@@ -165,7 +152,7 @@ func (c *Client) fetch(ctx context.Context, id filecrypt.BlobID, first uint64) (
 	}
 	resp, err := c.do(ctx, http.MethodGet, c.url(id, ""), nil, false, hdr)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	want := http.StatusOK
 	if first > 0 {
@@ -174,13 +161,13 @@ func (c *Client) fetch(ctx context.Context, id filecrypt.BlobID, first uint64) (
 	if resp.StatusCode != want {
 		defer drainClose(resp)
 		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
-			return nil, fmt.Errorf("%w: blob shorter than the file", filecrypt.ErrAuthentication)
+			return nil, 0, fmt.Errorf("%w: blob shorter than the file", filecrypt.ErrAuthentication)
 		}
-		return nil, fmt.Errorf("failed to download: %w", responseError(resp))
+		return nil, 0, fmt.Errorf("failed to download: %w", responseError(resp))
 	}
 	if first > 0 && !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(start, 10)+"-") {
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("%w: Content-Range %q", ErrProtocol, resp.Header.Get("Content-Range"))
+		return nil, 0, fmt.Errorf("%w: Content-Range %q", ErrProtocol, resp.Header.Get("Content-Range"))
 	}
-	return resp.Body, nil
+	return resp.Body, resp.ContentLength, nil
 }

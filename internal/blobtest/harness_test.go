@@ -331,12 +331,13 @@ func (g *gatedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // cutUpload runs an upload whose source stalls at gate (a multiple of 1 MiB,
 // the client's read-ahead unit), waits until the server has read everything
 // the client could send, then cuts the connection. It returns the offset the
-// service holds afterwards, which is exactly the chunks before the gate but
-// the last (held back until the encrypter knows whether it is the last).
+// service holds afterwards, which is exactly the chunks before the gate (the
+// client knows the file's size, so it knows which chunk is the last without
+// reading ahead).
 func cutUpload(t *testing.T, e *env, c *transfer.Client, up transfer.Upload, src io.ReaderAt, gate int64) int64 {
 	t.Helper()
 	c.SegmentSize = 1 << 40 // one request, cut while the server reads it
-	want := filecrypt.ChunkOffset(uint64(gate/filecrypt.ChunkSize - 1))
+	want := filecrypt.ChunkOffset(uint64(gate / filecrypt.ChunkSize))
 	start := e.patchRead.Load()
 	g := &gatedReaderAt{r: src, gate: gate, release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -49,10 +49,13 @@ func TestAppendResume(t *testing.T) {
 				for k := 0; k < 3 && pos < int64(len(want)); k++ {
 					n := min(int64(rng.IntN(BufferSize*2)+1), int64(len(want))-pos)
 					var werr error
-					if k%2 == 0 {
+					switch k {
+					case 0:
 						_, werr = w.Write(want[pos : pos+n])
-					} else {
+					case 1:
 						_, werr = w.ReadFrom(bytes.NewReader(want[pos : pos+n]))
+					default:
+						werr = fillCommit(w, want[pos:pos+n])
 					}
 					if werr != nil {
 						t.Fatal(werr)
@@ -111,4 +114,21 @@ func TestAppendBeyondEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFile(t, path, []byte("abZ"))
+}
+
+// fillCommit writes p through Free and Commit, in pieces of at most what
+// is free.
+func fillCommit(w *Writer, p []byte) error {
+	for len(p) > 0 {
+		free := w.Free()
+		if len(free) == 0 {
+			return io.ErrShortWrite
+		}
+		k := copy(free, p)
+		if err := w.Commit(k); err != nil {
+			return err
+		}
+		p = p[k:]
+	}
+	return nil
 }
