@@ -85,12 +85,12 @@ const readerPragmas = "&_pragma=synchronous(FULL)"
 
 // SeqGap is added to every group's and mailbox's last sequence number each
 // time the store opens. It exceeds the most writes that can be committed but
-// not yet synced: 2*sqlstore.FlushQueue+2 batches of at most
+// not yet synced: sqlstore.UnsyncedBatches batches of at most
 // store.MaxMaxBatch writes.
 const SeqGap = 1 << 20
 
 // The gap must cover every write that can be committed but not yet synced.
-var _ = [SeqGap - (2*sqlstore.FlushQueue+2)*store.MaxMaxBatch]struct{}{}
+var _ = [SeqGap - sqlstore.UnsyncedBatches*store.MaxMaxBatch]struct{}{}
 
 const (
 	// qGapCursors keeps members that had read everything caught up; it runs

@@ -112,22 +112,30 @@ type writer struct {
 // failure (deadlock, serialization failure, busy).
 const maxRetries = 5
 
-// FlushQueue is how many committed batches may wait for the flusher before
-// the notifier (and then the writer) waits for it. At most 2*FlushQueue+2
-// committed batches are not yet synced at any time: those the flusher is
-// syncing, those queued, the one the notifier holds and the one the writer
-// holds.
-const FlushQueue = 16
+// FlushGroup bounds the writes the notifier merges into one group for the
+// flusher, in batches of maxBatch writes. The flusher takes a group only
+// when it is ready to sync it (the channel between them is unbuffered), so
+// a group holds everything committed during the previous sync: one fsync
+// per group, however many small batches the writer committed meanwhile,
+// and a slow fsync does not stop the writer (nor the pushes it makes
+// visible) until a group is full. At most UnsyncedBatches*maxBatch
+// committed writes are not yet synced at any time: the group the flusher
+// is syncing, the notifier's, and the writer's batch.
+const FlushGroup = 32
+
+// UnsyncedBatches bounds the committed but unsynced writes, in batches of
+// maxBatch writes (see FlushGroup).
+const UnsyncedBatches = 2*FlushGroup + 1
 
 // newWriter starts n writer goroutines. sync, if not nil, turns on deferred
 // sync (only with n == 1).
 func newWriter(b Backend, n, maxBatch int, sync func() error) *writer {
 	w := &writer{b: b, maxBatch: maxBatch, seed: maphash.MakeSeed(), sync: sync}
 	if sync != nil {
-		w.flushQ = make(chan []*request, FlushQueue)
+		w.flushQ = make(chan []*request) // unbuffered: see FlushGroup
 		w.flushWg.Add(1)
 		go w.flusher()
-		w.notifyQ = make(chan []*request) // unbuffered: see FlushQueue
+		w.notifyQ = make(chan []*request) // unbuffered: see FlushGroup
 		w.notifyWg.Add(1)
 		go w.notifier()
 	}
@@ -330,17 +338,37 @@ func (w *writer) loop(q chan *request) {
 }
 
 // notifier runs the visible callbacks of committed batches (pushing new
-// group entries to online members while the disk flushes), then hands each
-// batch to the flusher. It keeps this work off the single writer goroutine.
+// group entries to online members while the disk flushes) and merges the
+// batches into groups for the flusher (see FlushGroup). It keeps this work
+// off the single writer goroutine.
 func (w *writer) notifier() {
 	defer w.notifyWg.Done()
-	for b := range w.notifyQ {
-		for _, r := range b {
-			if r.visible != nil && r.err == nil {
-				r.visible()
-			}
+	var group []*request
+	in := w.notifyQ
+	for in != nil || len(group) > 0 {
+		recv := in
+		if len(group) >= (FlushGroup-1)*w.maxBatch {
+			recv = nil // the group is full: wait for the flusher
 		}
-		w.flushQ <- b
+		var out chan []*request
+		if len(group) > 0 {
+			out = w.flushQ
+		}
+		select {
+		case b, ok := <-recv:
+			if !ok {
+				in = nil
+				continue
+			}
+			for _, r := range b {
+				if r.visible != nil && r.err == nil {
+					r.visible()
+				}
+			}
+			group = append(group, b...)
+		case out <- group:
+			group = nil
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/server/store"
 )
@@ -509,4 +510,51 @@ func TestAsyncWrites(t *testing.T) {
 	if len(b.committed) != more+2 {
 		t.Fatalf("%d writes committed, want %d", len(b.committed), more+2)
 	}
+}
+
+// TestSlowSyncDoesNotStopWriter: while one sync hangs, the writer keeps
+// committing batches and making them visible (the notifier merges them),
+// many more small batches than one sync used to wait for; every write
+// completes once the sync returns, the ones made during it with one more
+// sync.
+func TestSlowSyncDoesNotStopWriter(t *testing.T) {
+	b := &fakeBackend{}
+	entered := make(chan struct{}, 1024)
+	release := make(chan error)
+	w := newWriter(b, 1, 4, func() error {
+		entered <- struct{}{}
+		return <-release
+	})
+	visible := make(chan struct{}, 1024)
+	completed := make(chan error, 1024)
+	const n = 64 // below FlushGroup*4 writes
+	for i := range n {
+		w.doAsync("", write(string(rune('a'+i))), false, nil, func() { visible <- struct{}{} }, func(err error) { completed <- err })
+		select {
+		case <-visible: // committed and visible: the next write is its own batch
+		case <-time.After(10 * time.Second):
+			t.Fatalf("write %d of %d not made visible while a sync hangs", i+1, n)
+		}
+		if i == 0 {
+			<-entered // the first sync has started and hangs
+		}
+	}
+	select {
+	case err := <-completed:
+		t.Fatalf("a write completed before its sync: %v", err)
+	default:
+	}
+	go func() {
+		release <- nil
+		for range entered {
+			release <- nil
+		}
+	}()
+	for range n {
+		if err := <-completed; err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	w.close()
+	close(entered)
 }
