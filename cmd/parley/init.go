@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
 )
 
 func init() { addCommand(newInitCmd) }
@@ -32,6 +34,13 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 			}
 			if recoverAccount {
 				return runRecoverInit(cmd, e, &f, server)
+			}
+			if username != "" {
+				// Checked before anything is made or registered.
+				if _, err := identity.FoldUsername(username); err != nil {
+					why := strings.TrimPrefix(err.Error(), identity.ErrInvalidUsername.Error()+": ")
+					return usageError{fmt.Errorf("%q is not a valid username: %s", username, why)}
+				}
 			}
 			dir, err := f.dir()
 			if err != nil {

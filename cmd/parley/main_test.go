@@ -154,6 +154,7 @@ func TestCommandLineUsageErrors(t *testing.T) {
 		{[]string{"message", "edit", "c", "00000000000000000000000000000000", " "}, "the new text is empty"},
 		{[]string{"group", "create", "  ", "bob@127.0.0.1"}, "the group name is empty"},
 		{[]string{"group", "rename", "c", ""}, "the group name is empty"},
+		{[]string{"init", "--server", "http://127.0.0.1:1", "--username", "al"}, `"al" is not a valid username: must be 3 to 32 characters`},
 	} {
 		_, _, err := run(t, map[string]string{"PARLEY_PROFILE": filepath.Join(t.TempDir(), "none")}, c.args...)
 		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), c.want) {
