@@ -231,8 +231,15 @@ func newTraffic(cfg Config, tg Target, senders int) *traffic {
 	if cfg.Rate > 0 {
 		t.perSender = cfg.Rate / float64(senders)
 	}
+	t.ownProcess = tg.Kind() != "in-process"
 	return t
 }
+
+// loadGenGOGC is the garbage collector's target percentage in the load
+// generator while traffic runs against a server in another process: the
+// load generator shares the machine's cores with the server, and its
+// garbage is short-lived decoded pushes. The server keeps its own setting.
+const loadGenGOGC = 400
 
 func (r *Result) setTraffic(cfg Config) {
 	r.Size, r.Window, r.TargetRate = cfg.Size, cfg.Window, cfg.Rate

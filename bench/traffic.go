@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ type traffic struct {
 	window      int
 	perSender   float64         // target sends/s of one sender; 0 = as fast as possible
 	tokens      []chan struct{} // each paced sender's send permits
+	ownProcess  bool            // the server runs in another process
 
 	hist      Histogram     // delivery: send to push received
 	ackHist   Histogram     // durability: send to answer received
@@ -284,6 +286,9 @@ func (t *traffic) receiver(wg *sync.WaitGroup, dev *device, self uint32) {
 // run lets the senders work for warmup+duration, then stops them, waits
 // briefly for the last pushes and closes every connection.
 func (t *traffic) run(ctx context.Context, devs []*device, startSenders func(ctx context.Context, wg *sync.WaitGroup)) error {
+	if t.ownProcess {
+		defer debug.SetGCPercent(debug.SetGCPercent(loadGenGOGC))
+	}
 	sctx, stop := context.WithCancel(ctx)
 	var swg, rwg sync.WaitGroup
 	for i, d := range devs {
