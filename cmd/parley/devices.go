@@ -83,6 +83,6 @@ func newDevicesRevokeCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	addClientFlags(cmd, &f, false)
+	addClientFlags(cmd, &f, true) // --json accepted: nothing is printed
 	return cmd
 }

@@ -71,7 +71,7 @@ func chatCmd(use, short string, args cobra.PositionalArgs, act func(ctx context.
 			})
 		},
 	}
-	addClientFlags(cmd, &f, false)
+	addClientFlags(cmd, &f, true) // --json accepted: nothing is printed
 	return cmd
 }
 

@@ -48,11 +48,11 @@ old.`,
 				if err != nil {
 					return err
 				}
-				return printWords(e, words)
+				return printWords(e, f.json, words)
 			})
 		},
 	}
-	addClientFlags(show, &f, false)
+	addClientFlags(show, &f, true)
 	var rof clientFlags
 	rotate := &cobra.Command{
 		Use:   "rotate",
@@ -65,7 +65,7 @@ old.`,
 					return cliErr(err, "this device was restored with the recovery words and its key derives from them, so it cannot retire them: link a new device, revoke this one from it, and run `parley recovery rotate` there")
 				}
 				if err != nil && words != nil {
-					if perr := printWords(e, words); perr != nil {
+					if perr := printWords(e, rof.json, words); perr != nil {
 						return perr
 					}
 					return cliErr(err, "the words above are your recovery words now, but the old ones could not be retired yet (%s); this device retries whenever it syncs", clientText(err))
@@ -74,11 +74,11 @@ old.`,
 					return err
 				}
 				fmt.Fprintln(e.stderr, "The old recovery words no longer open anything.")
-				return printWords(e, words)
+				return printWords(e, rof.json, words)
 			})
 		},
 	}
-	addClientFlags(rotate, &rof, false)
+	addClientFlags(rotate, &rof, true)
 	var sf clientFlags
 	sync := &cobra.Command{
 		Use:   "sync",
@@ -93,12 +93,18 @@ old.`,
 				if err != nil {
 					return err
 				}
+				if sf.json {
+					return (&printer{w: e.stdout, json: true}).emit(struct {
+						Records  int `json:"records"`
+						Segments int `json:"segments"`
+					}{res.Records, res.Segments})
+				}
 				fmt.Fprintf(e.stderr, "Archived %d records in %d segments.\n", res.Records, res.Segments)
 				return nil
 			})
 		},
 	}
-	addClientFlags(sync, &sf, false)
+	addClientFlags(sync, &sf, true)
 	var rf clientFlags
 	restore := &cobra.Command{
 		Use:   "restore",
@@ -106,24 +112,38 @@ old.`,
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, &rf, func(ctx context.Context, c *client.Client) error {
-				p := newRestoreProgress(e.stderr, false)
+				p := newRestoreProgress(e.stderr, rf.json)
 				res, err := c.RestoreHistory(ctx, p.update)
 				p.done()
 				if err != nil {
 					return err
+				}
+				if rf.json {
+					return (&printer{w: e.stdout, json: true}).emit(struct {
+						Messages int `json:"messages"`
+						Segments int `json:"segments"`
+					}{res.Inserted, res.SegmentsTotal})
 				}
 				fmt.Fprintf(e.stderr, "Restored %d messages from %d segments.\n", res.Inserted, res.SegmentsTotal)
 				return nil
 			})
 		},
 	}
-	addClientFlags(restore, &rf, false)
+	addClientFlags(restore, &rf, true)
 	cmd.AddCommand(show, rotate, sync, restore)
 	return cmd
 }
 
-func printWords(e *env, words []string) error {
+// printWords prints the recovery words on stdout (with --json as
+// {"words":"..."}, space-separated as init --recover reads them) and the
+// warning on stderr.
+func printWords(e *env, asJSON bool, words []string) error {
 	fmt.Fprintln(e.stderr, "Write these words down and keep them offline. Anyone with them can take over your account and read your history. They are shown only this once; no device keeps them.")
+	if asJSON {
+		return (&printer{w: e.stdout, json: true}).emit(struct {
+			Words string `json:"words"`
+		}{strings.Join(words, " ")})
+	}
 	_, err := fmt.Fprintln(e.stdout, strings.Join(words, " "))
 	return err
 }

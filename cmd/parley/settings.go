@@ -153,7 +153,7 @@ func newSettingsSetCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	addClientFlags(cmd, &f, false)
+	addClientFlags(cmd, &f, true) // --json accepted: nothing is printed
 	cmd.Flags().StringVar(&chatArg, "chat", "", "the chat, for the disappearing setting")
 	return cmd
 }

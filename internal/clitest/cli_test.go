@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/binharness"
 )
 
 // The --json schema of docs/cli.md, decoded strictly (unknown fields fail).
@@ -579,6 +581,7 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("a refused init left %v in the empty folder %s (%v)", left, empty, err)
 	}
 	ok(t, "init", "--server", url, "--username", "dave2", "--profile", empty) // the retry works
+	scriptedRecovery(t, srv)
 	srv.stop(t)
 	fails(t, "cannot reach the Parley server", dave.args("send", "erin@127.0.0.1", "x")...)
 	fails(t, "cannot reach the Parley server", dave.args("recv")...)
@@ -587,5 +590,44 @@ func TestUnreachable(t *testing.T) {
 	r := run(t, dave.args("chats", "--json")...)
 	if r.code != 0 || !strings.Contains(r.stderr, "cannot reach the server") {
 		t.Fatalf("chats offline: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// scriptedRecovery drives the recovery commands with --json, as a script
+// would: every client command takes --json (those with no result print
+// nothing), and the words recovery show prints restore the account.
+func scriptedRecovery(t *testing.T, srv *server) {
+	erin := newUser(t, srv, "")
+	for _, args := range [][]string{{"settings", "set", "typing", "on", "--json"}, {"group", "leave", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "--json"}} {
+		r := run(t, erin.args(args...)...)
+		if r.stdout != "" || strings.Contains(r.stderr, "unknown flag") {
+			t.Fatalf("parley %q: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	synced := one[struct {
+		Records  int `json:"records"`
+		Segments int `json:"segments"`
+	}](t, erin.cmd("recovery", "sync", "--json"))
+	if synced.Segments < 1 {
+		t.Fatalf("recovery sync --json: %+v", synced)
+	}
+	shown := one[struct {
+		Words string `json:"words"`
+	}](t, erin.cmd("recovery", "show", "--json"))
+	if n := len(strings.Fields(shown.Words)); n != 33 {
+		t.Fatalf("recovery show --json printed %d words", n)
+	}
+	dir := filepath.Join(t.TempDir(), "erin-restored")
+	restored := one[meJSON](t, binharness.OK(t, binharness.Run(t, binary, cleanEnv(), shown.Words+"\n",
+		"init", "--recover", "--server", srv.URL, "--json", "--profile", dir)))
+	if restored.AccountID != erin.me.AccountID || restored.DeviceID == erin.me.DeviceID {
+		t.Fatalf("restored %+v from the words of %+v", restored, erin.me)
+	}
+	got := one[struct {
+		Messages int `json:"messages"`
+		Segments int `json:"segments"`
+	}](t, ok(t, "recovery", "restore", "--json", "--profile", dir))
+	if got.Segments < 1 {
+		t.Fatalf("recovery restore --json: %+v", got)
 	}
 }
