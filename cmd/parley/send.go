@@ -77,6 +77,13 @@ func sendText(ctx context.Context, c *client.Client, to, text, replyTo string) (
 				if err != nil {
 					return "", none, err
 				}
+				m, err := c.Store().Message(ctx, target)
+				if errors.Is(err, store.ErrNotFound) || err == nil && (m.Chat != chat || m.Deleted) {
+					return "", none, cliErr(store.ErrNotFound, "chat %s has no message %s to reply to (see `parley history %s --json`)", chat, target, chat)
+				}
+				if err != nil {
+					return "", none, err
+				}
 				mid, err = c.Reply(ctx, chat, target, text)
 				if err != nil {
 					return "", none, explain(err, c)

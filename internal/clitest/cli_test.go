@@ -249,13 +249,23 @@ func TestCLI(t *testing.T) {
 	if again := bob.recvFor(0); len(again) != 0 {
 		t.Fatalf("recv printed messages again: %q", again)
 	}
-	_, reply := say(bob, direct, "hello-alice")
+	// Bob answers with a reply; a reply to a message the chat does not have
+	// is refused and sends nothing.
+	fails(t, "has no message", bob.args("send", direct, "to nothing", "--reply-to", strings.Repeat("1", 32))...)
+	reply := canary(t, "hello-alice")
+	sent = append(sent, reply)
+	if s := one[sentJSON](t, bob.cmd("send", direct, reply, "--reply-to", m.ID, "--json")); s.Chat != direct {
+		t.Fatalf("reply sent as %+v", s)
+	}
 	got := alice.recvUntil(reply)
 	if slices.Contains(texts(got), hello) {
 		t.Fatal("recv printed this device's own message")
 	}
-	if m := textOf(t, got, reply); m.Chat != direct || m.Sender != bob.me.AccountID {
-		t.Fatalf("alice received %+v", m)
+	if r := textOf(t, got, reply); r.Chat != direct || r.Sender != bob.me.AccountID || r.Kind != "reply" || r.ReplyTo != m.ID {
+		t.Fatalf("alice received %+v, want a reply to %s", r, m.ID)
+	}
+	if slices.Contains(texts(got), "to nothing") {
+		t.Fatal("a refused reply was sent")
 	}
 	// An ACCOUNTID@server address reaches the same chat.
 	if chat, text := say(bob, alice.me.AccountID+"@127.0.0.1", "by-account-id"); chat != direct {
