@@ -294,21 +294,45 @@ func (h *Handler) appendBody(w http.ResponseWriter, r *http.Request, m Meta, buf
 	}
 	body := &idleReader{r: io.LimitReader(r.Body, m.Size-m.Offset+1), rc: http.NewResponseController(w), idle: h.cfg.IdleTimeout}
 	offset, unsynced := m.Offset, int64(0)
+	from, direct := app.(appenderFrom)
 	var failure error
 	for failure == nil {
-		n, rerr := io.ReadFull(body, buf)
-		if left := m.Size - offset; int64(n) > left {
-			n = int(left)
-			failure = fmt.Errorf("%w: declared %d bytes", ErrOverDeclared, m.Size)
-		}
-		if n > 0 {
-			if err := app.Append(buf[:n]); err != nil {
-				failure = err
-				break
+		var n int64
+		var rerr error
+		if direct && offset < m.Size {
+			// The backend reads the body into its own buffers: no copy.
+			want := min(h.cfg.Checkpoint-unsynced, m.Size-offset)
+			cr := &checksumReader{r: io.LimitReader(body, want), h: hh}
+			var werr error
+			n, werr = from.AppendFrom(cr)
+			switch {
+			case cr.err != nil && cr.err != io.EOF:
+				rerr = cr.err
+			case werr != nil:
+				failure = werr
+			case n < want:
+				rerr = io.EOF
 			}
-			hh.Write(buf[:n])
-			offset += int64(n)
-			unsynced += int64(n)
+		} else {
+			var k int
+			k, rerr = io.ReadFull(body, buf)
+			n = int64(k)
+			if left := m.Size - offset; n > left {
+				n = left
+				failure = fmt.Errorf("%w: declared %d bytes", ErrOverDeclared, m.Size)
+			}
+			if n > 0 {
+				if err := app.Append(buf[:n]); err != nil {
+					failure = err
+					break
+				}
+				hh.Write(buf[:n])
+			}
+		}
+		offset += n
+		unsynced += n
+		if failure != nil {
+			break
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -554,6 +578,30 @@ func (h *Handler) sweepOne(ctx context.Context, id ID, idle, old time.Time) (int
 		return 0, fmt.Errorf("failed to delete expired blob: %w", err)
 	}
 	return 1, nil
+}
+
+// appenderFrom is an [Appender] that reads the data itself, straight into
+// its buffers (the local backend's O_DIRECT writer); it returns how many
+// bytes it stored. An error of r is returned as is.
+type appenderFrom interface {
+	AppendFrom(r io.Reader) (int64, error)
+}
+
+// checksumReader feeds what it reads into a checksum and keeps the error
+// of the underlying reader, to tell it from a storage error.
+type checksumReader struct {
+	r   io.Reader
+	h   hash.Hash64
+	err error
+}
+
+func (c *checksumReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	if err != nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // idleReader drops a connection that sends nothing for idle, by moving the

@@ -67,6 +67,15 @@ func (a localAppender) Append(p []byte) error {
 	return nil
 }
 
+// AppendFrom reads r to its end straight into the writer's buffers.
+func (a localAppender) AppendFrom(r io.Reader) (int64, error) {
+	n, err := a.w.ReadFrom(r)
+	if err != nil {
+		return n, fmt.Errorf("failed to append to blob: %w", err)
+	}
+	return n, nil
+}
+
 func (a localAppender) Sync() error {
 	if err := a.w.Sync(); err != nil {
 		return fmt.Errorf("failed to sync blob: %w", err)
