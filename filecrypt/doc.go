@@ -13,7 +13,11 @@
 // Use [NewEncrypter] (an io.WriteCloser) or [NewEncryptingReader] (an
 // io.Reader yielding ciphertext) to encrypt, and [NewDecrypter] to decrypt
 // from the start or [NewChunkDecrypter] to decrypt from a chunk index (for a
-// resumed download of the ciphertext from [ChunkOffset]). Encryption is
+// resumed download of the ciphertext from [ChunkOffset]). Pipelines that
+// know the file's size and want no copies use [ChunkSealer], which seals
+// chunks in place in slots of [SealedChunkSize] bytes, and [ChunkOpener],
+// which opens them one by one into a buffer of the caller's; they produce
+// and check the same format. Encryption is
 // deterministic given the key, so an interrupted upload can be resumed by
 // encrypting again and skipping what the server already holds. Never encrypt
 // two different plaintexts with one key.
