@@ -253,7 +253,12 @@ func runRecoverInit(cmd *cobra.Command, e *env, f *clientFlags, server string) e
 	if err != nil {
 		switch {
 		case errors.Is(err, archive.ErrWrongRecoveryKey):
-			return cliErr(err, "these recovery words do not open an account on %s: %s", server, clientText(err))
+			// The reason without the SDK's error prefixes: `recovery word 1
+			// "abandon" is not in the word list`, `the checksum does not
+			// match; ...`, `no recovery bundle on this server ...`.
+			why := strings.TrimPrefix(clientText(err), archive.ErrWrongRecoveryKey.Error()+": ")
+			why = strings.NewReplacer("identity: invalid recovery words: ", "", "identity: ", "").Replace(why)
+			return cliErr(err, "these recovery words do not open an account on %s: %s", server, why)
 		case errors.Is(err, client.ErrOffline):
 			return cliErr(err, "cannot reach the Parley server at %s: check that it is running and that the URL is right", server)
 		case errors.Is(err, store.ErrProfileExists):

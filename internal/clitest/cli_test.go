@@ -628,6 +628,14 @@ func scriptedRecovery(t *testing.T, srv *server) {
 		t.Fatalf("recovery show --json printed %d words", n)
 	}
 	dir := filepath.Join(t.TempDir(), "erin-restored")
+	wrong := binharness.Run(t, binary, cleanEnv(), "hello world\n", "init", "--recover", "--server", srv.URL, "--profile", dir)
+	if wrong.Code != 1 || !strings.Contains(wrong.Stderr, `do not open an account on `+srv.URL+`: recovery word 1 "hello" is not in the word list`) ||
+		strings.Contains(wrong.Stderr, "archive:") || strings.Contains(wrong.Stderr, "identity:") {
+		t.Fatalf("init --recover with wrong words: exit %d, stderr %q", wrong.Code, wrong.Stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("init --recover with wrong words left %s (%v)", dir, err)
+	}
 	restored := one[meJSON](t, binharness.OK(t, binharness.Run(t, binary, cleanEnv(), shown.Words+"\n",
 		"init", "--recover", "--server", srv.URL, "--json", "--profile", dir)))
 	if restored.AccountID != erin.me.AccountID || restored.DeviceID == erin.me.DeviceID {
