@@ -14,8 +14,10 @@ import (
 
 // The delivery service. A group message is appended once to the group's
 // log; each member device reads it from its own cursor (Fetch) and acks it.
-// After the append is durable, the entry is pushed to the members' online
-// connections through the bus, encoded once for all of them. Every member
+// Once the store makes the append readable (with SQLite: committed, while
+// the WAL is still being fsynced; with PostgreSQL: durable), the entry is
+// pushed to the members' online connections through the bus, encoded once
+// for all of them; the sender is answered once it is durable. Every member
 // device receives it, the sender's included (its cursor must move past it
 // too); clients drop duplicates by message id.
 
