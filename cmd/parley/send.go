@@ -34,7 +34,10 @@ stays queued and is sent the next time this profile connects.`,
 				return err
 			}
 			defer c.Close()
-			if err := c.Sync(ctx); err != nil {
+			// Catch up first; when the server cannot be reached the message
+			// is still stored and queued (to a chat this profile has), and
+			// the final sync below says so.
+			if err := c.Sync(ctx); err != nil && !errors.Is(err, client.ErrOffline) {
 				return explain(err, c)
 			}
 			chat, id, err := sendText(ctx, c, to, text, replyTo)

@@ -592,7 +592,17 @@ func TestUnreachable(t *testing.T) {
 	}
 	ok(t, "init", "--server", url, "--username", "dave2", "--profile", empty) // the retry works
 	scriptedRecovery(t, srv)
+	solo := one[struct {
+		Chat string `json:"chat"`
+	}](t, dave.cmd("group", "create", "notes", "--json")).Chat
 	srv.stop(t)
+	// Sending to a chat while the server is down fails but queues the
+	// message (docs/cli.md, send).
+	fails(t, "the message is queued", dave.args("send", solo, "queued-offline")...)
+	if h := decode[messageJSON](t, run(t, dave.args("history", solo, "--json")...).stdout); len(h) == 0 ||
+		h[len(h)-1].Text != "queued-offline" || h[len(h)-1].State != "pending" {
+		t.Fatalf("history after sending offline: %+v", h)
+	}
 	fails(t, "cannot reach the Parley server", dave.args("send", "erin@127.0.0.1", "x")...)
 	fails(t, "cannot reach the Parley server", dave.args("recv")...)
 	fails(t, "cannot reach the Parley server", "init", "--server", url, "--profile", filepath.Join(t.TempDir(), "p"))
