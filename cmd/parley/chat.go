@@ -34,6 +34,9 @@ your account approves it (key l in its parley chat), then opens the chats.`,
 			opts := tui.Options{NoColor: e.getenv("NO_COLOR") != "", Bell: bell, DownloadDir: downloads}
 			var c *client.Client
 			if linkServer != "" {
+				if err := checkServerURL("--link-server", linkServer); err != nil {
+					return err
+				}
 				dir, err := f.dir()
 				if err != nil {
 					return err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -223,6 +225,17 @@ func parseChat(ctx context.Context, c *client.Client, s string) (client.ChatID, 
 }
 
 // usageArgs makes a wrong number of arguments a usage error (exit status 2).
+// checkServerURL checks a --server value before anything is made: an
+// http, https, ws or wss URL with a host. The flag names the flag in the
+// error.
+func checkServerURL(flag, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+		return usageError{fmt.Errorf("%s %q is not a server URL: give it as http://HOST:PORT (or https://, ws://, wss://)", flag, s)}
+	}
+	return nil
+}
+
 // nonBlank checks, after f, that the argument at index i (when given) is
 // not empty or only white space; what names it in the error ("the message
 // text").

@@ -32,6 +32,9 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 			if server == "" {
 				return usageError{errors.New("--server URL is required (for example --server http://127.0.0.1:8080)")}
 			}
+			if err := checkServerURL("--server", server); err != nil {
+				return err
+			}
 			if recoverAccount {
 				return runRecoverInit(cmd, e, &f, server)
 			}

@@ -45,6 +45,9 @@ func newLinkNewCmd(e *env) *cobra.Command {
 			if server == "" {
 				return usageError{errors.New("--server URL is required: the server of the account to link to")}
 			}
+			if err := checkServerURL("--server", server); err != nil {
+				return err
+			}
 			dir, err := f.dir()
 			if err != nil {
 				return err

@@ -155,6 +155,10 @@ func TestCommandLineUsageErrors(t *testing.T) {
 		{[]string{"group", "create", "  ", "bob@127.0.0.1"}, "the group name is empty"},
 		{[]string{"group", "rename", "c", ""}, "the group name is empty"},
 		{[]string{"init", "--server", "http://127.0.0.1:1", "--username", "al"}, `"al" is not a valid username: must be 3 to 32 characters`},
+		{[]string{"init", "--server", "127.0.0.1:8080"}, `--server "127.0.0.1:8080" is not a server URL`},
+		{[]string{"init", "--recover", "--server", "ftp://127.0.0.1"}, `--server "ftp://127.0.0.1" is not a server URL`},
+		{[]string{"link", "new", "--server", "http://"}, `--server "http://" is not a server URL`},
+		{[]string{"chat", "--link-server", "example.org"}, `--link-server "example.org" is not a server URL`},
 	} {
 		_, _, err := run(t, map[string]string{"PARLEY_PROFILE": filepath.Join(t.TempDir(), "none")}, c.args...)
 		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), c.want) {
