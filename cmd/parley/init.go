@@ -25,7 +25,7 @@ func newInitCmd(e *env) *cobra.Command {
 		Short: "Create a new account and this device's profile",
 		Long: `Create a new account: its keys are made on this device and never leave it
 (except, sealed, to your own devices when you link them). The profile folder
-must be empty. With --passphrase-file the profile key is wrapped with that
+must not hold a profile yet; if init fails, it removes what it wrote there. With --passphrase-file the profile key is wrapped with that
 passphrase; without, it is kept in a 0600 file in the profile folder.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,13 +54,13 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 				return err
 			}
 			o.Username, o.Invite = username, invite
-			before, fresh := folderState(dir)
+			existed, before := folderState(dir)
 			c, err := client.Init(cmd.Context(), dir, server, o)
 			if err != nil {
-				if fresh {
+				if before != nil && !errors.Is(err, store.ErrProfileExists) {
 					// A failed init (username taken, server refused) leaves
 					// no half-made profile that blocks the next try.
-					removeCreated(dir, before)
+					removeCreated(dir, existed, before)
 				}
 				switch {
 				case errors.Is(err, client.ErrOffline):
@@ -91,19 +91,26 @@ passphrase; without, it is kept in a 0600 file in the profile folder.`,
 	return cmd
 }
 
-// folderState reports whether dir is missing or empty (a folder init may
-// fill) and which entries it holds (none, for a fresh folder).
-func folderState(dir string) (existed bool, fresh bool) {
+// folderState reports whether dir exists and, if it can be read, the
+// names it holds, so that a failed init can remove exactly what it added.
+func folderState(dir string) (existed bool, names map[string]bool) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, true
+		return false, map[string]bool{}
 	}
-	return true, err == nil && len(entries) == 0
+	if err != nil {
+		return true, nil
+	}
+	names = make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return true, names
 }
 
-// removeCreated undoes what a failed init wrote into a fresh folder: the
-// folder itself if init made it, else everything in it (it was empty).
-func removeCreated(dir string, existed bool) {
+// removeCreated undoes what a failed init wrote: the folder itself if
+// init made it, else the entries that were not there before.
+func removeCreated(dir string, existed bool, before map[string]bool) {
 	if !existed {
 		_ = os.RemoveAll(dir)
 		return
@@ -113,6 +120,8 @@ func removeCreated(dir string, existed bool) {
 		return
 	}
 	for _, e := range entries {
-		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if !before[e.Name()] {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
 }

@@ -590,6 +590,14 @@ func TestUnreachable(t *testing.T) {
 	if left, err := os.ReadDir(empty); err != nil || len(left) != 0 {
 		t.Fatalf("a refused init left %v in the empty folder %s (%v)", left, empty, err)
 	}
+	notes := filepath.Join(empty, "notes.txt")
+	if err := os.WriteFile(notes, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, "username is taken", "init", "--server", url, "--username", "dave", "--profile", empty)
+	if left, err := os.ReadDir(empty); err != nil || len(left) != 1 || left[0].Name() != "notes.txt" {
+		t.Fatalf("a refused init in a folder with notes.txt left %v (%v)", left, err)
+	}
 	ok(t, "init", "--server", url, "--username", "dave2", "--profile", empty) // the retry works
 	scriptedRecovery(t, srv)
 	solo := one[struct {
