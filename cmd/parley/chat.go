@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,11 @@ your account approves it (key l in its parley chat), then opens the chats.`,
 				if err := checkServerURL("--link-server", linkServer); err != nil {
 					return err
 				}
+			}
+			if in, ok := cmd.InOrStdin().(*os.File); !ok || !isTerminal(in) || !isTerminal(e.stdout) {
+				return cliErr(nil, "parley chat is the full-screen messenger and needs a terminal on standard input and output; in scripts use send, recv and the other commands")
+			}
+			if linkServer != "" {
 				dir, err := f.dir()
 				if err != nil {
 					return err

@@ -165,6 +165,10 @@ func TestCommandLineUsageErrors(t *testing.T) {
 			t.Errorf("parley %q: got %v, want usage error %q", c.args, err, c.want)
 		}
 	}
+	// parley chat without a terminal says so (not a Bubble Tea error).
+	if _, _, err := run(t, nil, "chat", "--profile", t.TempDir()); err == nil || !strings.Contains(err.Error(), "needs a terminal") {
+		t.Errorf("parley chat without a terminal: %v", err)
+	}
 	// A command that only groups others still prints its help without
 	// arguments, and its usage line does not offer flags alone.
 	out, _, err := run(t, nil, "group")
