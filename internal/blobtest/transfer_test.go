@@ -1,6 +1,7 @@
 package blobtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -273,4 +274,70 @@ func (b *cutBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.left -= int64(n)
 	return n, err
+}
+
+// rewriteTransport replaces every response body with what edit makes of
+// it, declaring the new length or (known false) none.
+type rewriteTransport struct {
+	base  http.RoundTripper
+	edit  func([]byte) []byte
+	known bool
+}
+
+func (rt *rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	b = rt.edit(b)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = -1
+	if rt.known {
+		resp.ContentLength = int64(len(b))
+	}
+	return resp, nil
+}
+
+// TestWrongLengthDetected: a download whose ciphertext is shorter or longer
+// than the reference's size needs (cut at a chunk boundary, or with bytes
+// after the last chunk) fails and is never written out; when the length is
+// declared up front, the failure is an authentication error and the partial
+// file is removed at once.
+func TestWrongLengthDetected(t *testing.T) {
+	forEachBackend(t, blob.Config{}, func(t *testing.T, e *env) {
+		const size = 40*filecrypt.ChunkSize + 5
+		src := writeFile(t, size, 12)
+		ref := e.send(e.client("token-alice"), src)
+		edits := map[string]func([]byte) []byte{
+			"one chunk short": func(b []byte) []byte { return b[:filecrypt.ChunkOffset(40)] },
+			"trailing bytes":  func(b []byte) []byte { return append(b, 1, 2, 3) },
+		}
+		for name, edit := range edits {
+			for _, known := range []bool{true, false} {
+				c := e.client("")
+				c.HTTP = &http.Client{Transport: &rewriteTransport{base: e.srv.Client().Transport, edit: edit, known: known}}
+				dst := filepath.Join(t.TempDir(), "out")
+				err := c.Download(context.Background(), ref, dst, nil)
+				if err == nil {
+					t.Fatalf("%s (length known %v): downloaded", name, known)
+				}
+				if _, serr := os.Stat(dst); !errors.Is(serr, os.ErrNotExist) {
+					t.Fatalf("%s (length known %v): written out", name, known)
+				}
+				if known || name == "trailing bytes" {
+					if !errors.Is(err, filecrypt.ErrAuthentication) {
+						t.Fatalf("%s (length known %v): got %v, want an authentication error", name, known, err)
+					}
+					if _, serr := os.Stat(dst + transfer.PartSuffix); !errors.Is(serr, os.ErrNotExist) {
+						t.Fatalf("%s (length known %v): partial file kept", name, known)
+					}
+				}
+			}
+		}
+	})
 }
