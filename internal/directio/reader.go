@@ -10,8 +10,10 @@ import (
 
 // ReadBufferSize is the size of each of the two buffers of a [Reader]
 // (allocated on first use and returned to a pool on Close), so a server
-// sending many files at once holds 1 MiB per download.
-const ReadBufferSize = 512 << 10
+// sending many files at once holds 2 MiB per download. With one read in
+// flight at a time, 1 MiB reads get 1.6–1.8 GB/s from this VM's disk where
+// 512 KiB reads got 1.0 GB/s (dd iflag=direct).
+const ReadBufferSize = 1 << 20
 
 var readBuffers = sync.Pool{New: func() any {
 	raw := make([]byte, ReadBufferSize+align)
