@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,6 +345,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := a2.React(h.ctx, group, mine.ID, "+1"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := a2.React(h.ctx, group, mine.ID, strings.Repeat("x", 5000)); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a 5,000-byte reaction: %v, want ErrInvalid", err)
 	}
 	texts = append(texts, "canary-edited")
 	for i, g := range groupTexts {

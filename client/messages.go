@@ -38,8 +38,12 @@ func (c *Client) Delete(ctx context.Context, chat ChatID, target MessageID) (Mes
 	return c.post(ctx, chat, content.KindDelete, nil, target)
 }
 
-// React sets our reaction to target (an empty reaction withdraws it).
+// React sets our reaction to target (an empty reaction withdraws it). A
+// reaction is at most content.MaxReaction bytes of UTF-8.
 func (c *Client) React(ctx context.Context, chat ChatID, target MessageID, reaction string) (MessageID, error) {
+	if !content.ValidReaction([]byte(reaction)) {
+		return MessageID{}, fmt.Errorf("%w: a reaction is at most %d bytes of UTF-8 (an emoji or a short word), this one is %d", store.ErrInvalid, content.MaxReaction, len(reaction))
+	}
 	return c.post(ctx, chat, content.KindReaction, []byte(reaction), target)
 }
 

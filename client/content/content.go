@@ -25,6 +25,7 @@ package content
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -76,7 +77,20 @@ const (
 	// MaxDeliveredIDs is how many message ids one delivery receipt
 	// (KindDelivered) acknowledges at most.
 	MaxDeliveredIDs = 256
+	// MaxReaction is the longest reaction (KindReaction body) in bytes:
+	// any short text or emoji; a longer one is malformed.
+	MaxReaction = 64
 )
+
+// ErrReactionTooLong is returned for a reaction over MaxReaction bytes or
+// not valid UTF-8.
+var ErrReactionTooLong = fmt.Errorf("content: a reaction is at most %d bytes of UTF-8", MaxReaction)
+
+// ValidReaction reports whether body is an acceptable reaction: valid
+// UTF-8 of at most MaxReaction bytes (empty withdraws a reaction).
+func ValidReaction(body []byte) bool {
+	return len(body) <= MaxReaction && utf8.Valid(body)
+}
 
 // ID is a message id.
 type ID [IDSize]byte
@@ -119,6 +133,9 @@ func Marshal(c *Content) ([]byte, error) {
 	}
 	if c.Kind == KindDelivered && !validDelivered(c.Body) {
 		return nil, errors.New("content: a delivery receipt lists 1 to MaxDeliveredIDs message ids")
+	}
+	if c.Kind == KindReaction && !ValidReaction(c.Body) {
+		return nil, ErrReactionTooLong
 	}
 	var b cryptobyte.Builder
 	b.AddUint8(Version)
@@ -208,6 +225,9 @@ func Unmarshal(data []byte) (*Content, error) {
 	}
 	if c.Kind == KindDelivered && !validDelivered(body) {
 		return nil, malformed("delivery receipt ids")
+	}
+	if c.Kind == KindReaction && !ValidReaction(body) {
+		return nil, malformed("reaction over its limit")
 	}
 	if len(body) > 0 {
 		c.Body = []byte(body)

@@ -132,3 +132,31 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// A reaction is short: the encoder refuses a long one and the decoder
+// rejects one built by hand (another client), as it does invalid UTF-8.
+func TestReactionLimit(t *testing.T) {
+	ok := &Content{Kind: KindReaction, ID: ID{1}, Target: ID{2}, Body: bytes.Repeat([]byte("a"), MaxReaction)}
+	b, err := Marshal(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unmarshal(b); err != nil {
+		t.Fatalf("a %d-byte reaction: %v", MaxReaction, err)
+	}
+	for name, body := range map[string][]byte{"long": bytes.Repeat([]byte("a"), MaxReaction+1), "utf8": {0xff, 0xfe}} {
+		long := &Content{Kind: KindReaction, ID: ID{1}, Target: ID{2}, Body: body}
+		if _, err := Marshal(long); !errors.Is(err, ErrReactionTooLong) {
+			t.Fatalf("%s: Marshal = %v, want ErrReactionTooLong", name, err)
+		}
+		long.Kind = KindText
+		raw, err := Marshal(long)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[1] = byte(KindReaction)
+		if _, err := Unmarshal(raw); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: Unmarshal = %v, want ErrMalformed", name, err)
+		}
+	}
+}
