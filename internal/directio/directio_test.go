@@ -2,6 +2,7 @@ package directio
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -117,12 +118,15 @@ func TestAppendBeyondEnd(t *testing.T) {
 }
 
 // fillCommit writes p through Free and Commit, in pieces of at most what
-// is free.
+// is free (and checks that committing more than is free fails).
 func fillCommit(w *Writer, p []byte) error {
 	for len(p) > 0 {
 		free := w.Free()
 		if len(free) == 0 {
 			return io.ErrShortWrite
+		}
+		if w.Commit(len(free)+1) == nil || w.Commit(-1) == nil {
+			return errors.New("Commit accepted more bytes than Free offered")
 		}
 		k := copy(free, p)
 		if err := w.Commit(k); err != nil {
