@@ -359,7 +359,18 @@ func runFlood(t *testing.T, rounds int, phase, interval time.Duration, senders i
 		time.Sleep(100 * time.Millisecond) // let the flood reach its limits
 		lat, err := measure()
 		close(stop)
-		wg.Wait()
+		// A send stuck writing to a connection the server stopped reading
+		// holds the others behind the connection's write lock: if the
+		// flood does not wind down in time, drop the connection.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Logf("the flood did not stop within 10s; dropping the abuser's connection")
+			spam.CloseNow()
+			<-done
+		}
 		return lat, err
 	}
 	r := result{got: &codes{m: map[string]map[wire.ErrorCode]int{}}}
