@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/client/content"
 	"github.com/parley-im/parley/client/store"
@@ -249,6 +250,7 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	conv.Left = true
+	conv.Members = withoutAccount(conv.Members, c.account())
 	delete(c.groups, conv.Group)
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.DeleteGroupState(conv.Group); err != nil {
@@ -269,11 +271,43 @@ func (c *Client) Rename(ctx context.Context, chat ChatID, name string) error {
 	if err != nil {
 		return err
 	}
+	admins := c.admins(ctx, chat)
+	note := groupInfoNote(conv.Name, name, admins, admins)
 	conv.Name = name
 	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutConversation(conv) }); err != nil {
 		return err
 	}
-	return c.queueGroupInfo(ctx, chat, name, c.admins(ctx, chat))
+	return c.queueControlNote(ctx, chat, groupInfoContent(name, admins), note)
+}
+
+// withoutAccount returns ids without acct.
+func withoutAccount(ids []identity.AccountID, acct identity.AccountID) []identity.AccountID {
+	return slices.DeleteFunc(slices.Clone(ids), func(x identity.AccountID) bool { return x == acct })
+}
+
+// groupInfoNote is the system message for a change of a group's name or
+// admins ("" when neither changed). Sender and receivers build it alike.
+func groupInfoNote(oldName, name string, oldAdmins, admins []identity.AccountID) string {
+	var parts []string
+	if name != oldName {
+		parts = append(parts, fmt.Sprintf("renamed the group to %q", name))
+	}
+	if !slices.Equal(oldAdmins, admins) {
+		s := make([]string, len(admins))
+		for i, a := range admins {
+			s[i] = string(a)
+		}
+		parts = append(parts, "admins: "+strings.Join(s, " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// timerNote is the system message for a disappearing-timer change.
+func timerNote(after time.Duration) string {
+	if after <= 0 {
+		return "disappearing messages: off"
+	}
+	return "disappearing messages: " + after.String()
 }
 
 // SetAdmins replaces a group's admin list (admins only). The list must
@@ -294,10 +328,11 @@ func (c *Client) SetAdmins(ctx context.Context, chat ChatID, addresses []string)
 	if len(admins) == 0 {
 		return fmt.Errorf("%w: a group needs an admin", ErrNotAdmin)
 	}
+	note := groupInfoNote(conv.Name, conv.Name, c.admins(ctx, chat), admins)
 	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSetting(adminsKey(chat), joinAccounts(admins)) }); err != nil {
 		return err
 	}
-	return c.queueGroupInfo(ctx, chat, conv.Name, admins)
+	return c.queueControlNote(ctx, chat, groupInfoContent(conv.Name, admins), note)
 }
 
 // Admins returns a group's admins.
@@ -306,11 +341,15 @@ func (c *Client) Admins(ctx context.Context, chat ChatID) []identity.AccountID {
 }
 
 func (c *Client) queueGroupInfo(ctx context.Context, chat ChatID, name string, admins []identity.AccountID) error {
+	return c.queueControl(ctx, chat, groupInfoContent(name, admins))
+}
+
+func groupInfoContent(name string, admins []identity.AccountID) *content.Content {
 	ct := &content.Content{Kind: content.KindGroupInfo, Name: name}
 	for _, a := range admins {
 		ct.Admins = append(ct.Admins, string(a))
 	}
-	return c.queueControl(ctx, chat, ct)
+	return ct
 }
 
 // Chats lists the conversations, with unread counts.
@@ -322,6 +361,13 @@ func (c *Client) Chats(ctx context.Context) ([]*Conversation, map[ChatID]int, er
 	unread, err := c.st.UnreadCounts(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, conv := range convs {
+		if conv.Left {
+			// The members when we left (or were removed), without us:
+			// later changes no longer reach this device.
+			conv.Members = withoutAccount(conv.Members, c.account())
+		}
 	}
 	return convs, unread, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/client/content"
 	"github.com/parley-im/parley/client/store"
@@ -180,7 +181,8 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 		if len(adds) == 0 && len(removes) == 0 {
 			return nil
 		}
-		res, err := grp.Commit(&mls.CommitOptions{Add: adds, Remove: removes, InlineTree: true})
+		sentAt := time.UnixMilli(c.now().UnixMilli())
+		res, err := grp.Commit(&mls.CommitOptions{Add: adds, Remove: removes, InlineTree: true, AuthenticatedData: commitAAD(sentAt)})
 		if err != nil {
 			return fmt.Errorf("failed to build commit: %w", err)
 		}
@@ -221,11 +223,12 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 		if err != nil {
 			return err
 		}
+		oldAccounts := accountsOf(members)
 		conv.Members = accountsOf(after)
-		text := membershipText(addedAccounts, removedAccounts)
+		text := membershipText(oldAccounts, conv.Members, append(addedAccounts, removedAccounts...))
 		m := &store.Message{
 			ID: id, Chat: conv.ID, Seq: resp.GetCommit().GetSeq(), Kind: store.KindSystem, Body: []byte(text),
-			Sender: c.account(), SenderDevice: c.id.Device, Mine: true, SentAt: c.now(), ReceivedAt: c.now(), State: store.StateSent,
+			Sender: c.account(), SenderDevice: c.id.Device, Mine: true, SentAt: sentAt, ReceivedAt: c.now(), State: store.StateSent,
 		}
 		state, err := grp.Marshal()
 		if err != nil {
@@ -365,7 +368,7 @@ func joinAccounts(ids []identity.AccountID) string {
 
 // applyGroupInfo takes a group's name and admins from an admin (or, for
 // a member who has no admin list yet, from the first member who sends it).
-func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Conversation, who *memberID, ct *content.Content) {
+func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Conversation, who *memberID, seq uint64, ct *content.Content) {
 	if conv.Kind != store.ChatGroup {
 		return
 	}
@@ -388,10 +391,33 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
 		return
 	}
+	note := ""
+	if len(cur) > 0 {
+		// A change, not a new device learning the group's info.
+		note = groupInfoNote(conv.Name, ct.Name, cur, admins)
+	}
 	conv.Name = ct.Name
 	key, val := adminsKey(conv.ID), joinAccounts(admins)
 	a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(key, val) })
-	a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "group info: " + ct.Name})
+	if note == "" {
+		a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "group info: " + ct.Name})
+		return
+	}
+	c.addNote(a, conv, who, seq, ct, note)
+}
+
+// addNote stores the system message for a group info or timer change
+// received from who, dated by the content's own time and under its id, as
+// the sending device stored it (queueControlNote).
+func (c *Client) addNote(a *applySet, conv *store.Conversation, who *memberID, seq uint64, ct *content.Content, note string) {
+	m := &store.Message{
+		ID: store.MessageID(ct.ID), Chat: conv.ID, Seq: seq, Sender: who.Account, SenderDevice: who.Device, Mine: who.Account == c.account(),
+		Kind: store.KindSystem, Body: []byte(note), SentAt: time.UnixMilli(int64(ct.SentAtMilli)), ReceivedAt: c.now(), State: store.StateReceived,
+	}
+	if m.Mine {
+		m.State = store.StateSent
+	}
+	a.addMessage(m, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: note})
 }
 
 // enforce checks a commit against the group's rules. Receivers cannot undo

@@ -151,23 +151,46 @@ func (c *Client) postAs(ctx context.Context, conv *store.Conversation, kind cont
 // queueControl queues a content that is not stored as a message (typing,
 // receipts, group info, settings, read marks).
 func (c *Client) queueControl(ctx context.Context, chat ChatID, ct *content.Content) error {
+	return c.queueControlNote(ctx, chat, ct, "")
+}
+
+// queueControlNote is queueControl that also stores, when note is not
+// empty, this device's system message for the change (pending until sent)
+// under the message's id and time: receivers store theirs from the same
+// content, so the change shows alike, with one sent_at, on every device.
+func (c *Client) queueControlNote(ctx context.Context, chat ChatID, ct *content.Content, note string) error {
 	id, err := store.NewMessageID(c.opts.Rand)
 	if err != nil {
 		return err
 	}
+	now := c.now()
 	ct.ID = content.ID(id)
-	ct.SentAtMilli = uint64(c.now().UnixMilli())
+	ct.SentAtMilli = uint64(now.UnixMilli())
 	payload, err := content.Marshal(ct)
 	if err != nil {
 		return err
 	}
-	now := c.now()
+	var m *store.Message
+	if note != "" {
+		m = &store.Message{
+			ID: id, Chat: chat, Sender: c.account(), SenderDevice: c.id.Device, Mine: true, Kind: store.KindSystem,
+			Body: []byte(note), SentAt: time.UnixMilli(int64(ct.SentAtMilli)), ReceivedAt: now, State: store.StatePending,
+		}
+	}
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		if m != nil {
+			if _, err := tx.InsertMessage(m); err != nil {
+				return err
+			}
+		}
 		_, err := tx.Enqueue(&store.OutboxItem{Chat: chat, Message: id, Payload: payload, NextAttempt: now, CreatedAt: now})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("failed to queue: %w", err)
+	}
+	if m != nil {
+		c.emit(Event{Kind: EventMembership, Chat: chat, Sender: c.account(), Text: note, Message: m})
 	}
 	c.wake()
 	return nil

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -476,16 +477,14 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 	case content.KindLastSeen:
 		c.applyLastSeen(a, conv, base, sentAt)
 	case content.KindGroupInfo:
-		c.applyGroupInfo(ctx, a, conv, who, ct)
+		c.applyGroupInfo(ctx, a, conv, who, d.GetSeq(), ct)
 	case content.KindTimer:
 		if conv.Kind == store.ChatGroup && !c.isAdmin(ctx, conv, who.Account) {
 			c.policy(a, conv, who.Account, "a non-admin tried to change the disappearing timer")
 			return
 		}
 		conv.DisappearAfter = time.Duration(ct.ExpireAfter) * time.Second
-		ev := base
-		ev.Kind, ev.Text = EventMembership, fmt.Sprintf("disappearing messages: %v", conv.DisappearAfter)
-		a.evs = append(a.evs, ev)
+		c.addNote(a, conv, who, d.GetSeq(), ct, timerNote(conv.DisappearAfter))
 	case content.KindSetting:
 		if conv.Kind != store.ChatSelf || !mine {
 			return
@@ -519,6 +518,7 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 		if mine {
 			// Another of our devices left: so does this one.
 			conv.Left = true
+			conv.Members = withoutAccount(conv.Members, c.account())
 			delete(c.groups, conv.Group)
 			delete(a.dirty, conv.Group)
 			g := conv.Group
@@ -536,6 +536,13 @@ func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group,
 	ci := p.Commit
 	if ci.RemovedUs {
 		conv.Left = true
+		stay := make(map[mls.LeafIndex]*memberID, len(before))
+		for l, m := range before {
+			if !slices.Contains(ci.Removed, l) {
+				stay[l] = m
+			}
+		}
+		conv.Members = withoutAccount(accountsOf(stay), c.account())
 		a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Text: "removed from the chat"})
 		return
 	}
@@ -572,10 +579,10 @@ func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group,
 			}
 		}
 	}
-	if len(added) == 0 && len(removed) == 0 {
+	text := membershipText(oldAccounts, conv.Members, append(added, removed...))
+	if text == "" {
 		return
 	}
-	text := membershipText(added, removed)
 	if id, ok := messageIDOf(d.GetMessageId()); ok {
 		var sender identity.AccountID
 		if committer != nil {
@@ -583,21 +590,67 @@ func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group,
 		}
 		m := &store.Message{
 			ID: id, Chat: conv.ID, Seq: d.GetSeq(), Kind: store.KindSystem, Body: []byte(text), Sender: sender,
-			Mine: sender == c.account(), SentAt: time.Unix(d.GetUnixTime(), 0), ReceivedAt: c.now(), State: store.StateReceived,
+			Mine: sender == c.account(), SentAt: commitTime(p.AuthenticatedData, d.GetUnixTime()), ReceivedAt: c.now(), State: store.StateReceived,
+		}
+		if committer != nil {
+			m.SenderDevice = committer.Device
 		}
 		a.addMessage(m, Event{Kind: EventMembership, Chat: conv.ID, Sender: sender, Text: text})
 	}
 }
 
-func membershipText(added, removed []identity.AccountID) string {
-	var parts []string
-	for _, x := range added {
-		parts = append(parts, "+"+string(x))
+// commitAAD is the authenticated data a commit of ours carries: the
+// committer's clock in Unix milliseconds (8 bytes, big-endian). Every
+// device dates the commit's system message by it, so the message has the
+// same sent_at everywhere.
+func commitAAD(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixMilli()))
+}
+
+// commitTime returns the time a commit's system message is dated by: the
+// committer's clock from its authenticated data, or, for a commit without
+// one (an external commit, an older client), the server's time of the
+// entry.
+func commitTime(aad []byte, serverUnix int64) time.Time {
+	if len(aad) == 8 {
+		if ms := binary.BigEndian.Uint64(aad); ms > 0 && ms < 1<<62 {
+			return time.UnixMilli(int64(ms))
+		}
 	}
-	for _, x := range removed {
-		parts = append(parts, "-"+string(x))
+	return time.Unix(serverUnix, 0)
+}
+
+// membershipText describes a commit that changed the accounts from old to
+// now and the devices of the accounts in touched: "members: +a -b" for
+// accounts that joined or left, "devices changed: c" for accounts that
+// stayed members but gained or lost a device (a linked, revoked or
+// recovered device: worth knowing, as a changed safety number is). Empty
+// when neither happened.
+func membershipText(old, now, touched []identity.AccountID) string {
+	var parts, devices []string
+	for _, x := range now {
+		if !slices.Contains(old, x) {
+			parts = append(parts, "+"+string(x))
+		}
 	}
-	return "members: " + strings.Join(parts, " ")
+	for _, x := range old {
+		if !slices.Contains(now, x) {
+			parts = append(parts, "-"+string(x))
+		}
+	}
+	for _, x := range touched {
+		if slices.Contains(old, x) && slices.Contains(now, x) && !slices.Contains(devices, string(x)) {
+			devices = append(devices, string(x))
+		}
+	}
+	var out []string
+	if len(parts) > 0 {
+		out = append(out, "members: "+strings.Join(parts, " "))
+	}
+	if len(devices) > 0 {
+		out = append(out, "devices changed: "+strings.Join(devices, " "))
+	}
+	return strings.Join(out, "; ")
 }
 
 func (c *Client) policy(a *applySet, conv *store.Conversation, who identity.AccountID, text string) {

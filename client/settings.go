@@ -146,7 +146,7 @@ func (c *Client) SetDisappearing(ctx context.Context, chat ChatID, after time.Du
 	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutConversation(conv) }); err != nil {
 		return err
 	}
-	return c.queueControl(ctx, chat, &content.Content{Kind: content.KindTimer, ExpireAfter: uint32(after / time.Second)})
+	return c.queueControlNote(ctx, chat, &content.Content{Kind: content.KindTimer, ExpireAfter: uint32(after / time.Second)}, timerNote(conv.DisappearAfter))
 }
 
 // SendLastSeen tells the chats we are active now, if last-seen is on.
