@@ -11,13 +11,16 @@ import (
 )
 
 // A download runs on two goroutines: the calling one reads the ciphertext
-// from the connection in blocks of blockChunks sealed chunks; the other
-// opens each chunk straight into the output file's write buffer (so the
-// decryption is the only pass that moves the plaintext), hashes it and
-// commits it. The file's size is known from its reference, so every chunk's
-// length, and which one is last, are known before reading.
+// from the connection in blocks of blockChunks sealed chunks and opens each
+// chunk in place; the other hashes the plaintext and writes it to the
+// output file. AES-GCM and SHA-256 so run on different cores (one
+// goroutine doing both was the bottleneck). The file's size is known from
+// its reference, so every chunk's length, and which one is last, are known
+// before reading. A block reaches the writer only once all its chunks
+// authenticated.
 
-// sealedBlock is a block of sealed chunks read from the connection.
+// sealedBlock is a block of chunks read from the connection, opened in
+// place: each chunk's plaintext starts its slot.
 type sealedBlock struct {
 	buf    []byte // sealed bytes, chunk after chunk
 	first  int64  // index of the first chunk
@@ -34,12 +37,11 @@ type receiver struct {
 	limit   int64
 	prog    Progress
 
-	full    chan sealedBlock
-	free    chan []byte
-	failed  chan struct{}
-	once    sync.Once
-	err     error // set before failed is closed
-	scratch []byte
+	full   chan sealedBlock
+	free   chan []byte
+	failed chan struct{}
+	once   sync.Once
+	err    error // set before failed is closed
 }
 
 // receive reads the ciphertext of chunks first on from body (whose size
@@ -61,7 +63,7 @@ func receive(body io.Reader, open *filecrypt.ChunkOpener, out *directio.Writer, 
 	for range sealBlocks {
 		r.free <- make([]byte, blockSize)
 	}
-	first := int64(open.Chunk()) // the opener is the writer's from here on
+	first := int64(open.Chunk())
 	var wg sync.WaitGroup
 	wg.Go(r.write)
 	rerr := r.read(body, first, ctSize)
@@ -69,8 +71,8 @@ func receive(body io.Reader, open *filecrypt.ChunkOpener, out *directio.Writer, 
 	wg.Wait()
 	select {
 	case <-r.failed:
-		// The writer's error (an authentication failure, say) explains a
-		// read that stopped because of it.
+		// The writer's error (a failed write) explains a read that
+		// stopped because of it.
 		return r.done, r.err
 	default:
 	}
@@ -95,11 +97,19 @@ func (r *receiver) read(body io.Reader, first, ctSize int64) error {
 			// The whole chunks that arrived are still verified and kept,
 			// for a resumed download to continue after them.
 			if whole := got / filecrypt.SealedChunkSize; whole > 0 {
-				r.full <- sealedBlock{buf: buf[:whole*filecrypt.SealedChunkSize], first: c, chunks: whole}
+				b := sealedBlock{buf: buf[:whole*filecrypt.SealedChunkSize], first: c, chunks: whole}
+				if oerr := r.openBlock(b); oerr != nil {
+					return oerr
+				}
+				r.full <- b
 			}
 			return fmt.Errorf("failed to read ciphertext: %w", err)
 		}
-		r.full <- sealedBlock{buf: buf[:n], first: c, chunks: int(k)}
+		b := sealedBlock{buf: buf[:n], first: c, chunks: int(k)}
+		if err := r.openBlock(b); err != nil {
+			return err
+		}
+		r.full <- b
 	}
 	var one [1]byte
 	if n, _ := io.ReadFull(body, one[:]); n != 0 {
@@ -115,7 +125,7 @@ func (r *receiver) fail(err error) {
 	})
 }
 
-// write opens, hashes and writes each block's chunks.
+// write hashes and writes each block's chunks.
 func (r *receiver) write() {
 	for b := range r.full {
 		select {
@@ -129,31 +139,26 @@ func (r *receiver) write() {
 	}
 }
 
-func (r *receiver) writeBlock(b sealedBlock) error {
+// openBlock authenticates and decrypts the block's chunks in place: each
+// chunk's plaintext is left at the start of its slot.
+func (r *receiver) openBlock(b sealedBlock) error {
 	for i := range b.chunks {
 		sealed := b.buf[i*filecrypt.SealedChunkSize : min((i+1)*filecrypt.SealedChunkSize, len(b.buf))]
-		last := b.first+int64(i) == r.nchunks-1
-		plain := len(sealed) - filecrypt.Overhead
-		if dst := r.out.Free(); len(dst) >= plain {
-			// Decrypt straight into the file's buffer.
-			out, err := r.open.Open(dst[:0], sealed, last)
-			if err != nil {
-				return err
-			}
-			r.h.Write(out)
-			if err := r.out.Commit(len(out)); err != nil {
-				return fmt.Errorf("failed to write download: %w", err)
-			}
-		} else {
-			out, err := r.open.Open(r.scratch[:0], sealed, last)
-			if err != nil {
-				return err
-			}
-			r.scratch = out
-			r.h.Write(out)
-			if _, err := r.out.Write(out); err != nil {
-				return fmt.Errorf("failed to write download: %w", err)
-			}
+		if _, err := r.open.Open(sealed[:0], sealed, b.first+int64(i) == r.nchunks-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBlock hashes and writes the plaintext of an opened block.
+func (r *receiver) writeBlock(b sealedBlock) error {
+	for i := range b.chunks {
+		plain := min((i+1)*filecrypt.SealedChunkSize, len(b.buf)) - i*filecrypt.SealedChunkSize - filecrypt.Overhead
+		p := b.buf[i*filecrypt.SealedChunkSize:][:plain]
+		r.h.Write(p)
+		if _, err := r.out.Write(p); err != nil {
+			return fmt.Errorf("failed to write download: %w", err)
 		}
 		r.done += int64(plain)
 		if r.done > r.limit {

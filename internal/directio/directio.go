@@ -127,34 +127,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return done, nil
 }
 
-// Free returns the unfilled rest of the buffer being filled, to be filled
-// in place (say, by a decryption writing its output there) and then
-// committed with [Writer.Commit]; it saves the copy Write makes. It is
-// empty after an error.
-func (w *Writer) Free() []byte {
-	if w.err != nil {
-		return nil
-	}
-	return w.bufs[w.cur][w.n:]
-}
-
-// Commit adds the first n bytes of the slice Free returned to the file, as
-// Write would.
-func (w *Writer) Commit(n int) error {
-	if w.err != nil {
-		return w.err
-	}
-	if n < 0 || n > BufferSize-w.n {
-		return fmt.Errorf("directio: commit of %d bytes with %d free", n, BufferSize-w.n)
-	}
-	w.n += n
-	w.size += int64(n)
-	if w.n == BufferSize {
-		return w.flushFull()
-	}
-	return nil
-}
-
 // ReadFrom implements io.ReaderFrom, reading straight into the buffers.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	var total int64

@@ -2,7 +2,6 @@ package directio
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -50,13 +49,10 @@ func TestAppendResume(t *testing.T) {
 				for k := 0; k < 3 && pos < int64(len(want)); k++ {
 					n := min(int64(rng.IntN(BufferSize*2)+1), int64(len(want))-pos)
 					var werr error
-					switch k {
-					case 0:
+					if k%2 == 0 {
 						_, werr = w.Write(want[pos : pos+n])
-					case 1:
+					} else {
 						_, werr = w.ReadFrom(bytes.NewReader(want[pos : pos+n]))
-					default:
-						werr = fillCommit(w, want[pos:pos+n])
 					}
 					if werr != nil {
 						t.Fatal(werr)
@@ -115,24 +111,4 @@ func TestAppendBeyondEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFile(t, path, []byte("abZ"))
-}
-
-// fillCommit writes p through Free and Commit, in pieces of at most what
-// is free (and checks that committing more than is free fails).
-func fillCommit(w *Writer, p []byte) error {
-	for len(p) > 0 {
-		free := w.Free()
-		if len(free) == 0 {
-			return io.ErrShortWrite
-		}
-		if w.Commit(len(free)+1) == nil || w.Commit(-1) == nil {
-			return errors.New("Commit accepted more bytes than Free offered")
-		}
-		k := copy(free, p)
-		if err := w.Commit(k); err != nil {
-			return err
-		}
-		p = p[k:]
-	}
-	return nil
 }
