@@ -16,13 +16,46 @@ import (
 	"github.com/parley-im/parley/wire/wireclient"
 )
 
+// refusedError is a connection the server refused before the WebSocket
+// upgrade (over a connection or rate limit), with the wait it asked for.
+type refusedError struct {
+	error
+	wait time.Duration
+}
+
+func (e *refusedError) Unwrap() error { return e.error }
+
+// retryAfter is the wait a refusal of the server asked for, or 0.
+func retryAfter(err error) time.Duration {
+	var re *refusedError
+	if errors.As(err, &re) {
+		return re.wait
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return time.Duration(we.GetRetryAfterMs()) * time.Millisecond
+	}
+	return 0
+}
+
+// reconnectWait is how long Run waits before the next attempt: the
+// jittered backoff, but never less than the server asked for.
+func reconnectWait(backoff time.Duration, err error) time.Duration {
+	return max(backoff/2+time.Duration(rand.Int64N(int64(backoff/2)+1)), retryAfter(err))
+}
+
 // dialServer connects and says hello.
 func dialServer(ctx context.Context, wsURL string) (*wireclient.Client, *wire.HelloResponse, error) {
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	conn, err := wireclient.Dial(dctx, wsURL, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrOffline, err)
+		wait := retryAfter(err)
+		err = fmt.Errorf("%w: %v", ErrOffline, err)
+		if wait > 0 {
+			return nil, nil, &refusedError{error: err, wait: wait}
+		}
+		return nil, nil, err
 	}
 	hello, err := conn.Hello(dctx)
 	if err != nil {
@@ -223,7 +256,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if !first {
 			c.setState(Reconnecting)
 		}
-		if !c.sleep(ctx, backoff/2+time.Duration(rand.Int64N(int64(backoff/2)+1))) {
+		if !c.sleep(ctx, reconnectWait(backoff, err)) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -362,10 +395,20 @@ func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) 
 		} else if !errors.Is(err, ErrOffline) {
 			return err
 		}
-		if !c.sleep(ctx, backoff) {
+		wait := max(backoff, retryAfter(err))
+		if wait > maxOpRetryWait {
+			// The server refused us for longer than an operation
+			// should block: say so rather than hang.
+			return err
+		}
+		if !c.sleep(ctx, wait) {
 			return err
 		}
 		backoff = min(backoff*2, c.opts.MaxBackoff)
 	}
 	return err
 }
+
+// maxOpRetryWait is the longest a refused one-off operation waits for the
+// server's Retry-After before it returns the refusal.
+const maxOpRetryWait = 5 * time.Second
