@@ -147,7 +147,10 @@ func (r *receiver) printNew(ctx context.Context) (int, error) {
 				}
 				after = m.Position
 				kind, ok := shownKind(m)
-				if !ok || m.Mine && m.SenderDevice == me {
+				// This device's own posts were seen when sent; its system
+				// messages (a member it removed after they left, a rename) are
+				// shown as on every other device.
+				if !ok || m.Mine && m.SenderDevice == me && kind != "system" {
 					continue
 				}
 				if err := r.p.message(ctx, r.c, m, kind); err != nil {

@@ -334,6 +334,13 @@ func TestCLI(t *testing.T) {
 	fails(t, "admin", carol.args("group", "remove", group, bob.me.Address)...)
 
 	alice.cmd("group", "rename", group, "Team Two")
+	// Everyone shows the rename as a system message, with one sent_at.
+	renamed := `renamed the group to "Team Two"`
+	rb := textOf(t, bob.recvUntil(renamed), renamed)
+	rc := textOf(t, carol.recvUntil(renamed), renamed)
+	if rb.Kind != "system" || rb.Sender != alice.me.AccountID || rb.ID != rc.ID || rb.SentAt != rc.SentAt {
+		t.Fatalf("the rename shows differently: bob %+v, carol %+v", rb, rc)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		bob.recvFor(time.Second)
@@ -362,7 +369,13 @@ func TestCLI(t *testing.T) {
 	if slices.ContainsFunc(bob.chats(), func(c chatJSON) bool { return c.Chat == group }) {
 		t.Fatal("a chat bob left is still listed")
 	}
-	alice.recvFor(time.Second) // catch up with bob's leaving
+	// Alice's device removes bob's and shows it, as every member's does.
+	textOf(t, alice.recvUntil("members: -"+bob.me.AccountID), "members: -"+bob.me.AccountID)
+	left := decode[chatJSON](t, bob.cmd("chats", "--all", "--json"))
+	if i := slices.IndexFunc(left, func(c chatJSON) bool { return c.Chat == group }); i < 0 || !left[i].Left ||
+		slices.Contains(left[i].Members, bob.me.AccountID) || !slices.Contains(left[i].Members, alice.me.AccountID) {
+		t.Fatalf("bob's chats --all after leaving: %+v", left)
+	}
 	_, g5 := say(alice, group, "group-after-bob-left")
 	if got := bob.recvFor(2 * time.Second); slices.Contains(got, g5) {
 		t.Fatal("a member who left received a later message")
@@ -497,6 +510,7 @@ func TestCLI(t *testing.T) {
 	alice.cmd("message", "edit", direct, editID, edited)
 	alice.cmd("message", "delete", direct, deleteID)
 	bob.cmd("message", "react", direct, editID, "+1")
+	fails(t, "at most 64 bytes", bob.args("message", "react", direct, editID, strings.Repeat("x", 5000))...)
 	fails(t, "not yours", bob.args("message", "edit", direct, editID, "hijack")...)
 	fails(t, "has no message", bob.args("message", "delete", direct, strings.Repeat("0", 32))...)
 	deadline = time.Now().Add(30 * time.Second)
