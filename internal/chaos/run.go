@@ -17,6 +17,7 @@ import (
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/internal/canary"
+	"github.com/parley-im/parley/internal/serverproc"
 )
 
 // Config sizes one chaos run.
@@ -127,7 +128,7 @@ type world struct {
 	rnd *rand.Rand
 
 	mu   sync.Mutex
-	srv  *serverProc
+	srv  *serverproc.Proc
 	wg   sync.WaitGroup
 	runs map[*client.Client]context.CancelFunc
 }
@@ -220,7 +221,7 @@ func (w *world) restart(down time.Duration) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.proxy.SetBackend("")
-	if err := w.srv.kill(); err != nil {
+	if err := w.srv.Kill(); err != nil {
 		return err
 	}
 	w.proxy.Cut(1)
@@ -230,7 +231,7 @@ func (w *world) restart(down time.Duration) error {
 		return err
 	}
 	w.srv = srv
-	w.proxy.SetBackend(srv.addr)
+	w.proxy.SetBackend(srv.Addr())
 	return nil
 }
 
@@ -332,7 +333,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		p.Close()
 		return rep, err
 	}
-	p.SetBackend(w.srv.addr)
+	p.SetBackend(w.srv.Addr())
 	var stopErr error
 	defer func() {
 		w.mu.Lock()
@@ -346,7 +347,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		p.Close()
 		w.mu.Lock()
-		stopErr = w.srv.stop()
+		stopErr = w.srv.Stop()
 		w.mu.Unlock()
 		if stopErr != nil {
 			logf("chaos: %v", stopErr)

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	ts "github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/internal/serverproc"
 	"github.com/parley-im/parley/wire/wireclient"
+	ts "github.com/parley-im/parley/internal/testserver"
 )
 
 // cycles is the number of kill/restart cycles of this run.
@@ -69,10 +70,10 @@ func TestSIGKILL(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	logPath := filepath.Join(dir, "server.log")
 	srv := startServer(t, bin, data, logPath)
-	ep := &endpoint{url: srv.url}
+	ep := &endpoint{url: srv.URL()}
 	defer func() {
 		if t.Failed() {
-			t.Logf("server log (end):\n%s", tail(logPath))
+			t.Logf("server log (end):\n%s", serverproc.Tail(logPath))
 		}
 	}()
 
@@ -181,9 +182,11 @@ func TestSIGKILL(t *testing.T) {
 	for i := range n {
 		waitProgress(fmt.Sprintf("cycle %d", i+1), 20)
 		time.Sleep(time.Duration(rng.Int64N(int64(250 * time.Millisecond))))
-		srv.kill(t)
+		if err := srv.Kill(); err != nil {
+			t.Fatal(err)
+		}
 		srv = startServer(t, bin, data, logPath)
-		ep.set(srv.url)
+		ep.set(srv.URL())
 	}
 	waitProgress("after the last restart", 20)
 	stopSend()
@@ -294,5 +297,7 @@ func TestSIGKILL(t *testing.T) {
 
 	stopRun()
 	runWG.Wait()
-	srv.stop(t)
+	if err := srv.Stop(); err != nil {
+		t.Error(err)
+	}
 }
