@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/serverproc"
-	"github.com/parley-im/parley/wire/wireclient"
 	ts "github.com/parley-im/parley/internal/testserver"
+	"github.com/parley-im/parley/wire/wireclient"
 )
 
 // cycles is the number of kill/restart cycles of this run.
