@@ -384,7 +384,9 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	done := len(dropped)
 	var connErr error
 	refused := false
+	var rewound []store.Stream
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		rewound = rewound[:0]
 		for _, o := range out {
 			switch {
 			case !o.tried:
@@ -394,9 +396,18 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 				if !o.item.Message.IsZero() {
 					// Only our own posts have a message in the outbox, and
 					// they are pending (or failed) until now.
+					before := tx.Displaced()
 					ok, err := tx.MarkSentChanged(o.item.Message, o.seq)
 					if err != nil && !errors.Is(err, store.ErrNotFound) {
 						return err
+					}
+					if tx.Displaced() > before {
+						// The server gave out this number before: it was
+						// restored from an older backup. Fetch its log again
+						// from here (what we hold under reused numbers stays).
+						if err := c.serverWentBack(tx, o.group, o.seq, &rewound); err != nil {
+							return err
+						}
 					}
 					if ok {
 						changed = append(changed, stateEvent(o.item.Chat, o.item.Message, store.StateSent))
@@ -430,6 +441,9 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	})
 	if err != nil {
 		return done, fmt.Errorf("failed to record sends: %w", err)
+	}
+	for _, st := range rewound {
+		delete(c.cursors, st) // reread from the store
 	}
 	c.emit(changed...)
 	if connErr != nil {
@@ -483,5 +497,22 @@ func (c *Client) expire(ctx context.Context) error {
 			return nil
 		}
 	}
+	return nil
+}
+
+// serverWentBack handles a sequence number of group that the server gave
+// out again (it was restored from an older backup): it logs it and rewinds
+// the group's cursor to just before seq, so the next fetch reads what the
+// server now holds from there. Messages stored under the old numbers stay
+// (displaced, see [store.Tx.Displaced]); nothing wedges.
+func (c *Client) serverWentBack(tx *store.Tx, g store.GroupID, seq uint64, rewound *[]store.Stream) error {
+	s := store.GroupStream(g)
+	moved, err := tx.RewindCursor(s, seq-1)
+	if err != nil {
+		return err
+	}
+	c.log.Warn("server reused a sequence number (restored from an older backup?); refetching",
+		"chat", store.ChatIDFromGroup(g), "seq", seq, "cursor_rewound", moved)
+	*rewound = append(*rewound, s)
 	return nil
 }

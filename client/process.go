@@ -90,10 +90,12 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 	}
 	res := store.BatchResult{Inserted: make([]bool, len(a.b.Messages))}
 	receipts := 0
+	displaced := 0
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.Apply(&a.b, &res); err != nil {
 			return err
 		}
+		displaced = tx.Displaced()
 		for _, op := range a.ops {
 			if err := op(tx); err != nil {
 				return err
@@ -105,6 +107,11 @@ func (c *Client) commitSet(ctx context.Context, a *applySet) error {
 	})
 	if err != nil {
 		return fmt.Errorf("failed to store received messages: %w", err)
+	}
+	if displaced > 0 {
+		// The server handed out sequence numbers again (restored from an
+		// older backup): the messages we held under them are kept, moved.
+		c.log.Warn("server reused sequence numbers (restored from an older backup?)", "messages_moved", displaced)
 	}
 	if receipts > 0 {
 		c.wake()
@@ -241,9 +248,13 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 		return err
 	}
 	if d.GetSeq() <= cur {
-		return nil
+		// Already processed, unless the server reused the number.
+		if reused, err := c.seqReused(ctx, g, d); err != nil || !reused {
+			return err
+		}
+	} else {
+		a.curs[s] = d.GetSeq()
 	}
-	a.curs[s] = d.GetSeq()
 	grp, err := c.groupIn(ctx, a, g)
 	if err != nil || grp == nil || !grp.Active() {
 		return err
@@ -373,6 +384,26 @@ func (c *Client) groupIn(ctx context.Context, a *applySet, g store.GroupID) (*ml
 		return grp, nil
 	}
 	return c.group(ctx, g)
+}
+
+// seqReused reports whether d, at or below its group's cursor, is new all
+// the same: the server was restored from an older backup and gave its
+// sequence number to another message than the one we hold (see
+// [store.Store.SeqReused]).
+func (c *Client) seqReused(ctx context.Context, g store.GroupID, d *wire.Delivery) (bool, error) {
+	if d.GetKind() != wire.MessageKind_MESSAGE_KIND_APPLICATION {
+		return false, nil
+	}
+	id, ok := messageIDOf(d.GetMessageId())
+	if !ok {
+		return false, nil
+	}
+	reused, err := c.st.SeqReused(ctx, store.ChatIDFromGroup(g), d.GetSeq(), id)
+	if reused {
+		c.log.Warn("server reused a sequence number (restored from an older backup?); processing the new message",
+			"chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
+	}
+	return reused, err
 }
 
 func messageIDOf(b []byte) (store.MessageID, bool) {

@@ -52,12 +52,23 @@ func (c *Client) checkMemberships(ctx context.Context, conn *wireclient.Client) 
 	if err == nil {
 		return nil
 	}
-	if !notMemberErr(err) {
+	if !notMemberErr(err) && !behindErr(err) {
 		return fmt.Errorf("failed to check group memberships: %w", err)
 	}
 	a := newApplySet(c.now())
 	for i, ref := range refs {
 		err := conn.Ack(ctx, []*wire.AckRef{ref}, true)
+		if behindErr(err) {
+			// Our cursor is past the group's last entry: the server was
+			// restored from an older backup. Start the group's cursor
+			// over (what we already hold is recognised by id, MLS refuses
+			// replays) and check membership without acknowledging.
+			if err := c.rewindAll(ctx, held[i].Group); err != nil {
+				return err
+			}
+			ref.Seq = 0
+			err = conn.Ack(ctx, []*wire.AckRef{ref}, true)
+		}
 		if err == nil {
 			continue
 		}
@@ -70,6 +81,28 @@ func (c *Client) checkMemberships(ctx context.Context, conn *wireclient.Client) 
 		c.forgetGroups()
 		return err
 	}
+	return nil
+}
+
+// behindErr reports whether the server refused an acknowledgement as past
+// the group's last entry (its log went back: restored from a backup).
+func behindErr(err error) bool {
+	return err != nil && wireCode(err) == wire.ErrorCode_INVALID_ARGUMENT
+}
+
+// rewindAll starts g's cursor over, for a server whose log went back.
+func (c *Client) rewindAll(ctx context.Context, g store.GroupID) error {
+	s := store.GroupStream(g)
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.RewindCursor(s, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	delete(c.cursors, s)
+	c.log.Warn("server's log is behind our cursor (restored from an older backup?); starting the chat's cursor over",
+		"chat", store.ChatIDFromGroup(g))
 	return nil
 }
 

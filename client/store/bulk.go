@@ -18,8 +18,9 @@ const (
 	// [Tx.InsertMessage] does then, it did: a pending message of ours
 	// adopts the sequence number).
 	Existed
-	// Refused: the message is invalid or its sequence number is held by
-	// another message ([ErrInvalid], [ErrSeqTaken]); nothing was stored.
+	// Refused: the message is invalid ([ErrInvalid]; a stored message
+	// holding its sequence number is displaced instead, see
+	// [Tx.Displaced]); nothing was stored.
 	Refused
 )
 

@@ -36,9 +36,11 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store: closed")
-	// ErrSeqTaken means another message of the conversation already holds
-	// the server sequence number given. The transaction stays usable: only
-	// the failing statement was undone.
+	// ErrSeqTaken means the server sequence number given could not be
+	// taken. A number held by another message is not an error (that message
+	// is displaced, see [Tx.Displaced]); this is left for the corner cases
+	// where that is impossible. The transaction stays usable: only the
+	// failing statement was undone.
 	ErrSeqTaken = errors.New("store: sequence number already used in this conversation")
 	// ErrSchemaTooNew means the database was written by a newer version of
 	// Parley whose schema this version does not know.

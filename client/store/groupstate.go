@@ -21,6 +21,7 @@ ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, updated_at = exclud
 
 	qAdvanceCursor = `INSERT INTO cursors (group_id, seq) VALUES (?, ?)
 ON CONFLICT (group_id) DO UPDATE SET seq = MAX(seq, excluded.seq)`
+	qRewindCursor = `UPDATE cursors SET seq = ? WHERE group_id = ? AND seq > ?`
 	qSelectCursor = `SELECT seq FROM cursors WHERE group_id = ?`
 	qDeleteCursor = `DELETE FROM cursors WHERE group_id = ?`
 )
@@ -113,6 +114,21 @@ func (tx *Tx) AdvanceCursor(stream Stream, seq uint64) error {
 		return fmt.Errorf("failed to advance cursor: %w", err)
 	}
 	return nil
+}
+
+// RewindCursor moves stream's cursor back to seq if it is past it: the
+// server's log went back (it was restored from an older backup, see
+// [Tx.Displaced]) and what it now holds after seq is to be fetched again.
+// It reports whether the cursor moved.
+func (tx *Tx) RewindCursor(stream Stream, seq uint64) (bool, error) {
+	if seq > MaxSeq || (stream.Group != "" && !stream.Group.Valid()) {
+		return false, invalidf("cursor out of range")
+	}
+	n, err := tx.exec(qRewindCursor, int64(seq), []byte(stream.Group), int64(seq))
+	if err != nil {
+		return false, fmt.Errorf("failed to rewind cursor: %w", err)
+	}
+	return n > 0, nil
 }
 
 // Cursor returns the last processed sequence number of stream as this

@@ -173,10 +173,21 @@ func (tx *Tx) InsertMessage(m *Message) (inserted bool, err error) {
 	if !m.Target.IsZero() {
 		target = m.Target[:]
 	}
-	n, err := tx.exec(qInsertMessage, m.ID[:], string(m.Chat), int64(pos), int64(m.Kind), m.Mine, target, content,
-		unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.nextChange))
+	insert := func() (int64, error) {
+		return tx.exec(qInsertMessage, m.ID[:], string(m.Chat), int64(pos), int64(m.Kind), m.Mine, target, content,
+			unixNano(m.SentAt), unixNano(m.ReceivedAt), int64(m.State), unixNano(m.ExpiresAt), deletedAt, int64(tx.nextChange))
+	}
+	n, err := insert()
 	if err != nil {
-		return false, tx.classifyInsertError(err, m.Chat, pos)
+		err = tx.classifyInsertError(err, m.Chat, pos)
+		if m.Seq > 0 && errors.Is(err, ErrSeqTaken) {
+			if err = tx.displaceFor(m.ID, m.Chat, pos); err == nil {
+				n, err = insert()
+			}
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 	if n == 0 {
 		if m.Seq > 0 {
@@ -444,10 +455,19 @@ func (tx *Tx) adoptSeqChanged(id MessageID, seq uint64) (bool, error) {
 	n, err := tx.exec(qAdoptSeq, int64(seq), int64(tx.nextChange), id[:], int64(pendingBase))
 	if err != nil {
 		var chat string
-		if qerr := tx.queryRow(qSelectChatOf, id[:]).Scan(&chat); qerr == nil {
+		if qerr := tx.queryRow(qSelectChatOf, id[:]).Scan(&chat); qerr != nil {
+			return false, fmt.Errorf("failed to record sequence number: %w", err)
+		}
+		err = tx.classifyInsertError(err, ChatID(chat), Position(seq))
+		if !errors.Is(err, ErrSeqTaken) {
+			return false, err
+		}
+		if err := tx.displaceFor(id, ChatID(chat), Position(seq)); err != nil {
+			return false, err
+		}
+		if n, err = tx.exec(qAdoptSeq, int64(seq), int64(tx.nextChange), id[:], int64(pendingBase)); err != nil {
 			return false, tx.classifyInsertError(err, ChatID(chat), Position(seq))
 		}
-		return false, fmt.Errorf("failed to record sequence number: %w", err)
 	}
 	if n > 0 {
 		tx.nextChange++
@@ -534,7 +554,7 @@ type HistoryPage struct {
 // oldest first, in server order. Events (edits, deletions, reactions,
 // receipts) are not returned: they are applied to their targets.
 func (s *Store) History(ctx context.Context, chat ChatID, q HistoryQuery) (*HistoryPage, error) {
-	if q.Limit < 1 || q.Limit > MaxPageSize || q.Before < 0 {
+	if q.Limit < 1 || q.Limit > MaxPageSize {
 		return nil, invalidf("history limit must be 1..%d", MaxPageSize)
 	}
 	before := q.Before
@@ -671,7 +691,7 @@ func (s *Store) scanMessage(r scanner) (*Message, error) {
 	}
 	copy(m.ID[:], id)
 	copy(m.Target[:], target)
-	if !m.Position.Pending() {
+	if m.Position > 0 && !m.Position.Pending() {
 		m.Seq = uint64(m.Position)
 	}
 	if content != nil {

@@ -308,29 +308,76 @@ func TestExpirySweep(t *testing.T) {
 	}
 }
 
-func TestSeqTaken(t *testing.T) {
+// TestSeqReused: a server restored from an older backup gives sequence
+// numbers again that stored messages hold. The newcomer takes the number,
+// the old holder is displaced below every sequence number (kept, by id), and
+// the transaction goes on.
+func TestSeqReused(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	c := newChat(t, s, "seq")
 	bob, me := newAccount(t), newAccount(t)
 	insert(t, s, textMsg(c.ID, 1, bob, 1, "first"))
+	insert(t, s, textMsg(c.ID, 2, bob, 2, "second"))
 	p := &Message{ID: msgID(9), Chat: c.ID, Sender: me, Mine: true, Kind: KindText, Body: []byte("p"), State: StatePending}
 	insert(t, s, p)
 	err := s.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.InsertMessage(textMsg(c.ID, 2, bob, 1, "same seq")); !errors.Is(err, ErrSeqTaken) {
-			return fmt.Errorf("insert at a taken seq: %v, want ErrSeqTaken", err)
+		if ok, err := tx.InsertMessage(textMsg(c.ID, 3, bob, 1, "same seq")); err != nil || !ok {
+			return fmt.Errorf("insert at a reused seq: %v, %v", ok, err)
 		}
-		if err := tx.MarkSent(p.ID, 1); !errors.Is(err, ErrSeqTaken) {
-			return fmt.Errorf("ack at a taken seq: %v, want ErrSeqTaken", err)
+		if err := tx.MarkSent(p.ID, 2); err != nil {
+			return fmt.Errorf("ack at a reused seq: %v", err)
 		}
-		// The transaction goes on.
-		_, err := tx.InsertMessage(textMsg(c.ID, 3, bob, 2, "next"))
+		if tx.Displaced() != 2 {
+			return fmt.Errorf("displaced %d, want 2", tx.Displaced())
+		}
+		// A redelivery of a displaced message is recognised by its id.
+		if ok, err := tx.InsertMessage(textMsg(c.ID, 1, bob, 1, "first")); err != nil || ok {
+			return fmt.Errorf("redelivery of a displaced message: %v, %v", ok, err)
+		}
+		_, err := tx.InsertMessage(textMsg(c.ID, 4, bob, 3, "next"))
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := s.Message(ctx, msgID(3)); err != nil || m.Seq != 2 {
-		t.Fatalf("message after a refused one: %v", err)
+	want := map[MessageID]uint64{msgID(3): 1, msgID(9): 2, msgID(4): 3, msgID(1): 0, msgID(2): 0}
+	for id, seq := range want {
+		m, err := s.Message(ctx, id)
+		if err != nil || m.Seq != seq {
+			t.Fatalf("message %v: seq %v (%v), want %d", id, m, err, seq)
+		}
+		if (seq == 0) != m.Position.Displaced() {
+			t.Fatalf("message %v at position %d", id, m.Position)
+		}
+	}
+	if m, _ := s.Message(ctx, msgID(9)); m.State != StateSent {
+		t.Fatalf("our acked message is %v", m.State)
+	}
+	// History shows all five: displaced first, in displacement order, and
+	// pages through them.
+	page, err := s.History(ctx, c.ID, HistoryQuery{Limit: 3})
+	if err != nil || len(page.Messages) != 3 {
+		t.Fatalf("history: %v", err)
+	}
+	rest, err := s.History(ctx, c.ID, HistoryQuery{Limit: 10, Before: page.Messages[0].Position})
+	if err != nil || len(rest.Messages) != 2 {
+		t.Fatalf("history before %d: %v %v", page.Messages[0].Position, rest, err)
+	}
+	var got []MessageID
+	for _, pg := range []*HistoryPage{rest, page} {
+		for _, m := range pg.Messages {
+			got = append(got, m.ID)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]MessageID{msgID(1), msgID(2), msgID(3), msgID(9), msgID(4)}) {
+		t.Fatalf("history order %v", got)
+	}
+	// A message cannot displace itself.
+	err = s.Update(ctx, func(tx *Tx) error {
+		return tx.displaceFor(msgID(3), c.ID, 1)
+	})
+	if !errors.Is(err, ErrSeqTaken) {
+		t.Fatalf("self-displacement: %v", err)
 	}
 }

@@ -348,6 +348,10 @@ type Tx struct {
 	countersLoaded bool
 	nextPending    Position
 	nextChange     ChangeSeq
+
+	// displaced counts messages moved out of the way of a reused
+	// sequence number (see displace.go).
+	displaced int
 }
 
 // loadCounters reads the next pending position and change number.
