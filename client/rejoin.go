@@ -505,6 +505,16 @@ func (c *Client) afterRecover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.id.Username == "" && me.Username != "" {
+		// The username is the server directory's (its claim is signed by
+		// the account key, checked by resolveOn): restore it so whoami
+		// and the address show it again.
+		c.id.Username = me.Username
+		c.id.Address = me.Username + "@" + c.host
+		if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) }); err != nil {
+			return fmt.Errorf("failed to store identity: %w", err)
+		}
+	}
 	var gone []identity.DeviceID
 	for _, cert := range me.Devices {
 		d := cert.DeviceID()

@@ -89,6 +89,11 @@ func TestRecoverRejoinsConversations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The username comes back (from the server's directory, whose claim
+	// the account key signed), and with it the address.
+	if me := rec.Me(); me.Username != "alice" || me.Address != "alice@127.0.0.1" {
+		t.Fatalf("recovered identity: username %q, address %q; want alice", me.Username, me.Address)
+	}
 	// Straight from the archive, before anyone reacted: the chats with
 	// their names and members, the history in order.
 	chats, _, err := rec.Chats(ctx)
