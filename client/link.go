@@ -49,7 +49,14 @@ const (
 	linkInfo      = "parley/link/v1"
 	linkBundleTag = 1 // mailbox payload: the sealed account bundle
 	linkReadyTag  = 2 // mailbox payload: the new device is ready to be added
+	// linkRefusedTag is the mailbox payload (this byte alone) telling the
+	// new device that the link was refused.
+	linkRefusedTag = 3
 )
+
+// ErrLinkRefused is returned by [PendingLink.Wait] when the link was
+// refused on the approving device (see [Client.RefuseLink]).
+var ErrLinkRefused = errors.New("client: the link was refused on the approving device")
 
 var linkB32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
@@ -235,6 +242,10 @@ func (p *PendingLink) Wait(ctx context.Context) (*Client, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, ErrLinkRefused) {
+			p.deleteMailbox(ctx)
+			return nil, err
+		}
 		if !errors.Is(err, ErrOffline) {
 			// A protocol error can be an artefact of a bad network (the
 			// answer to a duplicated request overtaking the first one):
@@ -359,6 +370,9 @@ func (p *PendingLink) awaitBundle(ctx context.Context) ([]byte, error) {
 			data := d.GetData()
 			if d.GetKind() == wire.MessageKind_MESSAGE_KIND_LINK && len(data) >= 2 && data[0] == linkBundleTag {
 				return data[1:], nil
+			}
+			if d.GetKind() == wire.MessageKind_MESSAGE_KIND_LINK && len(data) == 1 && data[0] == linkRefusedTag {
+				return nil, ErrLinkRefused
 			}
 			refs = append(refs, wireclient.RefOf(d))
 		}
@@ -604,6 +618,30 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// RefuseLink tells the new device of req that the link was refused (the
+// comparison codes differ, or the user does not want it), so that its
+// [PendingLink.Wait] ends at once with ErrLinkRefused rather than at its
+// timeout. The signal carries nothing secret and nothing is registered.
+// Whoever holds the link code could send it too; the code is the
+// capability, as it is for approving.
+func (c *Client) RefuseLink(ctx context.Context, req *LinkRequest) error {
+	id, err := store.NewMessageID(c.opts.Rand)
+	if err != nil {
+		return err
+	}
+	err = c.untilOnline(ctx, func(conn *wireclient.Client) error {
+		_, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_MailboxSend{MailboxSend: &wire.MailboxSend{Items: []*wire.MailboxItem{{
+			To: &wire.DeviceRef{AccountId: string(req.mailbox), DeviceId: req.mailDev[:]}, MessageId: id[:],
+			Kind: wire.MessageKind_MESSAGE_KIND_LINK, Data: []byte{linkRefusedTag},
+		}}}}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to tell the new device: %w", err)
+	}
+	return nil
 }
 
 // untilOnline runs fn with a live connection and, while it fails because

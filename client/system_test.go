@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -144,4 +146,40 @@ func TestSystemMessages(t *testing.T) {
 		}
 	}
 	h.noUndecryptable(a1, a2, b1, c1)
+}
+
+// A link refused on the approving device ends the new device's wait at
+// once, with ErrLinkRefused, and links nothing.
+func TestLinkRefused(t *testing.T) {
+	h := newHarness(t)
+	a1 := h.account("alice")
+	pl, err := NewLink(h.ctx, t.TempDir(), h.srv.URL, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	req, err := ParseLinkCode(pl.Request().Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a1.RefuseLink(h.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := pl.Wait(ctx)
+	if !errors.Is(err, ErrLinkRefused) || c != nil {
+		t.Fatalf("Wait after a refusal: %v, %v (after %v)", c, err, time.Since(start))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the refusal took %v to arrive", d)
+	}
+	devs, err := a1.Devices(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 1 {
+		t.Fatalf("alice has %d devices after a refused link", len(devs))
+	}
 }

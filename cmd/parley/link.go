@@ -97,6 +97,9 @@ func newLinkNewCmd(e *env) *cobra.Command {
 				if errors.Is(err, context.DeadlineExceeded) {
 					return cliErr(err, "no device approved the link within %s", timeout)
 				}
+				if errors.Is(err, client.ErrLinkRefused) {
+					return cliErr(err, "the link was refused on the other device (the comparison codes did not match, or it was answered no): nothing was linked")
+				}
 				return explain(err, nil)
 			}
 			defer c.Close()
@@ -149,7 +152,7 @@ no. With --yes it does not ask (for scripts that compared the codes).`,
 				fmt.Fprintf(e.stderr, "Does the new device show the comparison code %s? Type yes to approve: ", req.Comparison())
 				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
-					return errors.New("not approved: the new device was not linked")
+					return refuseLink(cmd, e, &f, req)
 				}
 			}
 			ctx := cmd.Context()
@@ -176,4 +179,25 @@ no. With --yes it does not ask (for scripts that compared the codes).`,
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve without asking (the comparison codes were checked)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the new device")
 	return cmd
+}
+
+// refuseLinkTimeout bounds telling a new device that its link was refused.
+const refuseLinkTimeout = 30 * time.Second
+
+// refuseLink tells the new device of req that the user answered no, so
+// that its `link new` stops at once, and returns the not-approved error.
+func refuseLink(cmd *cobra.Command, e *env, f *clientFlags, req *client.LinkRequest) error {
+	notApproved := errors.New("not approved: the new device was not linked")
+	ctx, cancel := context.WithTimeout(cmd.Context(), refuseLinkTimeout)
+	defer cancel()
+	c, err := f.open(ctx)
+	if err == nil {
+		defer c.Close()
+		err = c.RefuseLink(ctx, req)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "could not tell the new device (it stops at its timeout): %v\n", err)
+		return notApproved
+	}
+	return fmt.Errorf("%w; the new device was told", notApproved)
 }

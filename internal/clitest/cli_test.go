@@ -381,6 +381,38 @@ func TestCLI(t *testing.T) {
 		t.Fatal("a member who left received a later message")
 	}
 
+	// A link answered "no" on the approving device: `link new` is told and
+	// stops at once, long before its timeout, and nothing is linked.
+	refusedDir := filepath.Join(t.TempDir(), "refused")
+	refused := exec.Command(binary, "link", "new", "--server", srv.URL, "--json", "--timeout", "50s", "--profile", refusedDir)
+	refused.Env = cleanEnv()
+	refusedOut, err := refused.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusedErr strings.Builder
+	refused.Stderr = &refusedErr
+	if err := refused.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = refused.Process.Kill() })
+	refusedLine, err := bufio.NewReader(refusedOut).ReadString('\n')
+	if err != nil {
+		t.Fatalf("link new printed no code: %v (%s)", err, refusedErr.String())
+	}
+	refusedCode := one[struct {
+		Code       string `json:"code"`
+		Comparison string `json:"comparison"`
+	}](t, refusedLine)
+	binharness.Fails(t, binharness.Run(t, binary, cleanEnv(), "no\n", alice.args("link", "approve", refusedCode.Code)...), "the new device was told")
+	refusedAt := time.Now()
+	if err := refused.Wait(); err == nil || !strings.Contains(refusedErr.String(), "refused") {
+		t.Fatalf("link new after a refusal: %v\n%s", err, refusedErr.String())
+	}
+	if d := time.Since(refusedAt); d > 20*time.Second {
+		t.Fatalf("link new took %v to stop after the refusal", d)
+	}
+
 	// Link a second device to alice's account: `link new` prints its code
 	// at once and finishes when `link approve` on the first device is done.
 	alice2 := &user{t: t, dir: filepath.Join(t.TempDir(), "alice2")}
