@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/client/store"
+	"github.com/parley-im/parley/identity"
 )
 
 // systemMessages returns the system messages of chat on c, by id.
@@ -181,5 +182,40 @@ func TestLinkRefused(t *testing.T) {
 	}
 	if len(devs) != 1 {
 		t.Fatalf("alice has %d devices after a refused link", len(devs))
+	}
+}
+
+// The committer's time survives the commit's authenticated data; anything
+// else falls back to the server's time.
+func FuzzCommitTime(f *testing.F) {
+	f.Add(commitAAD(time.UnixMilli(1_790_000_000_123)), int64(1_790_000_001))
+	f.Add([]byte{}, int64(0))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, int64(5))
+	f.Fuzz(func(t *testing.T, aad []byte, server int64) {
+		got := commitTime(aad, server)
+		if len(aad) != 8 && !got.Equal(time.Unix(server, 0)) {
+			t.Fatalf("commitTime(%x, %d) = %v, want the server's time", aad, server, got)
+		}
+		if len(aad) == 8 && !got.Equal(time.Unix(server, 0)) && !commitTime(commitAAD(got), 0).Equal(got) {
+			t.Fatalf("commitTime(%x) = %v does not round-trip", aad, got)
+		}
+	})
+}
+
+func TestMembershipText(t *testing.T) {
+	a, b, c := identity.AccountID("a"), identity.AccountID("b"), identity.AccountID("c")
+	for _, tc := range []struct {
+		old, now, touched []identity.AccountID
+		want              string
+	}{
+		{[]identity.AccountID{a}, []identity.AccountID{a, b}, []identity.AccountID{b}, "members: +b"},
+		{[]identity.AccountID{a, b}, []identity.AccountID{a}, []identity.AccountID{b}, "members: -b"},
+		{[]identity.AccountID{a, b}, []identity.AccountID{a, b}, []identity.AccountID{b, b}, "devices changed: b"},
+		{[]identity.AccountID{a, b}, []identity.AccountID{a, c}, []identity.AccountID{a, b, c}, "members: +c -b; devices changed: a"},
+		{[]identity.AccountID{a, b}, []identity.AccountID{a, b}, nil, ""},
+	} {
+		if got := membershipText(tc.old, tc.now, tc.touched); got != tc.want {
+			t.Errorf("membershipText(%v, %v, %v) = %q, want %q", tc.old, tc.now, tc.touched, got, tc.want)
+		}
 	}
 }
