@@ -34,7 +34,10 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 	if err != nil {
 		return "", fmt.Errorf("failed to create group: %w", err)
 	}
-	if err := conn.CreateGroup(ctx, raw); err != nil {
+	// The id is 128 fresh random bits, so "already exists" is our own
+	// registration answered twice (a request repeated after a lost answer,
+	// or a frame the network duplicated): the group is registered.
+	if err := conn.CreateGroup(ctx, raw); err != nil && wireCode(err) != wire.ErrorCode_ALREADY_EXISTS {
 		return "", fmt.Errorf("failed to register group: %w", err)
 	}
 	conv := &store.Conversation{

@@ -334,6 +334,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	p.SetBackend(w.srv.Addr())
+	p.SetFrameChaos(max(cfg.Duplicate, 0), max(cfg.Reorder, 0))
 	var stopErr error
 	defer func() {
 		w.mu.Lock()
@@ -432,10 +433,6 @@ func (w *world) run(rep *Report, began time.Time) error {
 		kills   atomic.Int64
 		cuts    atomic.Int64
 	)
-	// Frames are duplicated and reordered while the traffic and its chaos
-	// last (the setup before and the final check after run with delays
-	// only).
-	w.proxy.SetFrameChaos(max(cfg.Duplicate, 0), max(cfg.Reorder, 0))
 	perSender := cfg.Messages / accounts
 	gap := cfg.Traffic / time.Duration(max(perSender, 1))
 	trafficStart := time.Now()
