@@ -151,7 +151,8 @@ func (c *Client) registerRecoveryDevice(ctx context.Context, conn *wireclient.Cl
 
 // Recover restores an account on a fresh profile in dir from its recovery
 // words: it fetches and opens the recovery bundle from the server at
-// serverURL, signs in as the account's recovery device, restores the
+// serverURL, signs in as the account's recovery device to register a new
+// device of the account for this profile, restores the
 // conversations and the whole history from the archive (progress may be
 // nil), revokes the account's other devices (they are lost) and asks the
 // conversations' other members to add this device back ([Client.Rejoin]). Wrong words give
@@ -176,13 +177,20 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		return nil, err
 	}
 	account := bundle.AccountKey
-	dev, priv, err := recoveryDevice(rk)
+	recDev, recPriv, err := recoveryDevice(rk)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := identity.IssueDeviceCertificate(account, dev, priv.Public().(ed25519.PublicKey), uint16(mls.X25519AES128GCM), opts.Now())
+	// The recovery device only vouches for this profile's own device: a
+	// fresh one, certified by the account key and added to the account over
+	// the recovery device's session. The recovery device stays asleep for
+	// the next recovery, which revokes this device like any lost one.
+	dev, priv, cert, err := newDevice(account, opts)
 	if err != nil {
-		return nil, fmt.Errorf("failed to certify the recovery device: %w", err)
+		return nil, err
+	}
+	if err := addDeviceAsRecovery(ctx, wsURL, account.ID(), recDev, recPriv, cert); err != nil {
+		return nil, err
 	}
 	conn, hello, err := dialServer(ctx, wsURL)
 	if err != nil {
@@ -237,7 +245,7 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 	c.serverName = hello.GetServerName()
 	if err := c.authenticate(ctx, conn); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("failed to sign in as the recovery device: %w", err)
+		return nil, err
 	}
 	if err := c.refillKeyPackages(ctx, conn, true); err != nil {
 		c.Close()
@@ -252,6 +260,23 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		return nil, err
 	}
 	return c, nil
+}
+
+// addDeviceAsRecovery signs in to the server at wsURL as the account's
+// recovery device and registers the device certificate cert with it.
+func addDeviceAsRecovery(ctx context.Context, wsURL string, account identity.AccountID, recDev identity.DeviceID, recPriv ed25519.PrivateKey, cert *identity.DeviceCertificate) error {
+	conn, _, err := dialServer(ctx, wsURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := authenticate(ctx, conn, account, recDev, recPriv); err != nil {
+		return fmt.Errorf("failed to sign in as the recovery device: %w", err)
+	}
+	if _, err := conn.Do(ctx, &wire.Request{Kind: &wire.Request_AddDevice{AddDevice: &wire.AddDevice{DeviceCertificate: cert.Marshal()}}}); err != nil {
+		return fmt.Errorf("failed to register this device: %w", err)
+	}
+	return nil
 }
 
 // newRecoveryInfo derives what devices keep about rk: the public key that

@@ -42,9 +42,10 @@ var (
 	// they are lost, [Client.RotateRecovery] makes new ones.
 	ErrRecoveryShown = errors.New("client: the recovery words were already shown once")
 	// ErrRecoveryDevice means this device is the account's recovery device
-	// (it was restored with the recovery words, and its key derives from
-	// them): it cannot retire those words. Link a new device, revoke this
-	// one from it, and rotate the words there.
+	// (a profile restored with the recovery words by a version before
+	// 2026-11-26, whose key derives from them; [Recover] now registers a
+	// new device instead): it cannot retire those words. Link a new device,
+	// revoke this one from it, and rotate the words there.
 	ErrRecoveryDevice = errors.New("client: this device was restored with the recovery words and cannot retire them")
 )
 
@@ -254,8 +255,8 @@ func (c *Client) newRecovery(ctx context.Context) ([]string, *archive.RecoveryIn
 // kept nowhere), its bundle and recovery device; then the old bundle is
 // deleted from the server and the old recovery device revoked (which also
 // rotates the archive key), so the old words open nothing. On the device
-// restored with the old words it fails with [ErrRecoveryDevice] and changes
-// nothing. If retiring the old words fails after the new ones were made,
+// that is the recovery device itself (restored by an earlier version) it
+// fails with [ErrRecoveryDevice] and changes nothing. If retiring the old words fails after the new ones were made,
 // it returns the new words together with the error (show them: they are
 // in force), and [Client.Sync] retries the retirement.
 func (c *Client) RotateRecovery(ctx context.Context) ([]string, error) {

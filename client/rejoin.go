@@ -515,10 +515,16 @@ func (c *Client) afterRecover(ctx context.Context) error {
 			return fmt.Errorf("failed to store identity: %w", err)
 		}
 	}
+	// Every other device is lost, except the recovery device: it sleeps
+	// on, for the next recovery.
+	info, err := c.recoveryInfo(ctx)
+	if err != nil {
+		return err
+	}
 	var gone []identity.DeviceID
 	for _, cert := range me.Devices {
 		d := cert.DeviceID()
-		if d == c.id.Device {
+		if d == c.id.Device || (info != nil && d == info.Device) {
 			continue
 		}
 		if err := c.revokeOnServer(ctx, conn, d); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/wire"
 )
 
 // TestRecoverRejoinsConversations: alice chats 1:1 with bob and in a group
@@ -172,23 +173,54 @@ func TestRecoverRejoinsConversations(t *testing.T) {
 		t.Fatalf("1:1 history after the rejoin %q, want %q", got, want)
 	}
 
-	// Lost again: the same words on another fresh profile give the same
-	// recovery device id under a new certificate. The members replace the
-	// lost leaf (and the lost profile's KeyPackages are not used), so the
-	// new profile reads what they send.
-	rec.Close()
-	// Certificates carry whole seconds: within the same second the new
-	// certificate would be the old one, byte for byte.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	// The same words again, on another fresh profile, while the first
+	// restored profile still runs (the words were used on a device that is
+	// not lost after all, or by someone else). The new profile gets its own
+	// device; the first restored device is revoked like any lost one and
+	// is told so, and bob and carol swap it for the new one.
+	if rec.Me().DeviceID == lost {
+		t.Fatal("the restored device reuses the lost device's id")
+	}
 	rec2, err := client.Recover(ctx, t.TempDir(), e.srv.HTTP, strings.Join(words, " "), e.opts(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rec2.Me().DeviceID == rec.Me().DeviceID {
+		t.Fatalf("both restored profiles have device %s", rec2.Me().DeviceID)
+	}
 	e.run(rec2)
+	eventually(t, "the first restored device learns it was revoked", func() error {
+		err := rec.Sync(ctx)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.GetCode() != wire.ErrorCode_DEVICE_REVOKED {
+			return fmt.Errorf("sync on the first restored device: %v, want DEVICE_REVOKED", err)
+		}
+		return nil
+	})
 	if got, err := texts(ctx, rec2, direct); err != nil || len(got) < len(wantDirect) {
 		t.Fatalf("second recovery restored %q (%v)", got, err)
 	}
-	eventually(t, "the second recovered device joins", func() error {
+	for _, chat := range []client.ChatID{direct, group} {
+		for _, member := range []*client.Client{bob, carol} {
+			if member == carol && chat == direct {
+				continue
+			}
+			eventually(t, "the second restored device replaces the first in "+string(chat), func() error {
+				got, err := member.ChatDevices(ctx, chat)
+				if err != nil {
+					return err
+				}
+				if d := got[rec2.Me().AccountID]; len(d) != 1 || d[0] != rec2.Me().DeviceID {
+					return fmt.Errorf("alice's devices in the group: %v", d)
+				}
+				return nil
+			})
+		}
+	}
+	if devs, err := rec2.Devices(ctx); err != nil || len(devs) != 1 || devs[0].ID != rec2.Me().DeviceID {
+		t.Fatalf("after the second recovery the account lists %+v (%v)", devs, err)
+	}
+	eventually(t, "the second restored device joins", func() error {
 		for _, chat := range []client.ChatID{direct, group} {
 			got, err := rec2.ChatDevices(ctx, chat)
 			if err != nil || len(got[rec2.Me().AccountID]) != 1 {
@@ -197,6 +229,10 @@ func TestRecoverRejoinsConversations(t *testing.T) {
 		}
 		return nil
 	})
+	say(rec2, direct, "second recovery a->b")
+	hasAll("bob reads the second restored device in the 1:1 chat", bob, direct, []string{"rejoin-canary second recovery a->b"})
+	say(bob, direct, "b->second")
+	hasAll("the second restored device reads bob in the 1:1 chat", rec2, direct, []string{"rejoin-canary second recovery a->b", "rejoin-canary b->second"})
 	say(rec2, group, "second recovery a->g")
 	hasAll("bob reads the second recovered device", bob, group, []string{"rejoin-canary second recovery a->g"})
 	say(carol, group, "c->second")

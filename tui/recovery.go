@@ -151,7 +151,7 @@ func recoveryErrorText(err error) string {
 	case errors.Is(err, client.ErrRecoveryShown):
 		return "The recovery key of this account was already shown once. It is not kept in readable form, so it cannot be shown again. Your devices still open your history; if you lost the words (or think someone saw them), `parley recovery rotate` makes new ones and retires these."
 	case errors.Is(err, client.ErrRecoveryDevice):
-		return "This device was restored with the recovery words, so they are the ones you already have. To retire them, link a new device, revoke this one from it, and rotate the words there."
+		return "This device was restored with the recovery words by an earlier Parley and its key derives from them. To retire them, link a new device, revoke this one from it, and rotate the words there."
 	}
 	return "The recovery key cannot be shown now: " + errorText(err)
 }

@@ -62,7 +62,7 @@ old.`,
 			return withClient(cmd, &rof, func(ctx context.Context, c *client.Client) error {
 				words, err := c.RotateRecovery(ctx)
 				if errors.Is(err, client.ErrRecoveryDevice) {
-					return cliErr(err, "this device was restored with the recovery words and its key derives from them, so it cannot retire them: link a new device, revoke this one from it, and run `parley recovery rotate` there")
+					return cliErr(err, "this device was restored with the recovery words by an earlier Parley and its key derives from them, so it cannot retire them: link a new device, revoke this one from it, and run `parley recovery rotate` there")
 				}
 				if err != nil && words != nil {
 					if perr := printWords(e, rof.json, words); perr != nil {
