@@ -386,10 +386,12 @@ func (c *Client) groupIn(ctx context.Context, a *applySet, g store.GroupID) (*ml
 	return c.group(ctx, g)
 }
 
-// seqReused reports whether d, at or below its group's cursor, is new all
-// the same: the server was restored from an older backup and gave its
-// sequence number to another message than the one we hold (see
-// [store.Store.SeqReused]).
+// seqReused reports whether d, at or below its group's cursor, is to be
+// processed all the same: an application message whose id the store does
+// not know. That is what a server restored from an older backup sends (it
+// gives out sequence numbers again, and its log runs behind our cursor);
+// should it be a true redelivery of something never stored, MLS refuses it
+// as a replay. See [store.Store.Redelivered].
 func (c *Client) seqReused(ctx context.Context, g store.GroupID, d *wire.Delivery) (bool, error) {
 	if d.GetKind() != wire.MessageKind_MESSAGE_KIND_APPLICATION {
 		return false, nil
@@ -398,12 +400,17 @@ func (c *Client) seqReused(ctx context.Context, g store.GroupID, d *wire.Deliver
 	if !ok {
 		return false, nil
 	}
-	reused, err := c.st.SeqReused(ctx, store.ChatIDFromGroup(g), d.GetSeq(), id)
+	known, reused, err := c.st.Redelivered(ctx, store.ChatIDFromGroup(g), d.GetSeq(), id)
+	if err != nil || known {
+		return false, err
+	}
 	if reused {
 		c.log.Warn("server reused a sequence number (restored from an older backup?); processing the new message",
 			"chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
+	} else {
+		c.log.Info("unknown message at or below the cursor; processing it", "chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
 	}
-	return reused, err
+	return true, nil
 }
 
 func messageIDOf(b []byte) (store.MessageID, bool) {

@@ -23,36 +23,34 @@ const (
 	qKnownID      = `SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)`
 )
 
-// SeqReused reports whether a delivery of message id at sequence number
-// seq of chat, which the client's cursor says it already processed, is in
-// fact new: the store does not know id and holds another message at seq.
-// That happens when the server was restored from an older backup and gives
-// out the number again; a plain redelivery has a known id (or, for what is
-// not stored as a message, no message at seq).
-func (s *Store) SeqReused(ctx context.Context, chat ChatID, seq uint64, id MessageID) (bool, error) {
-	if seq == 0 || seq > MaxSeq || id.IsZero() {
-		return false, nil
-	}
+// Redelivered says what the store knows of a delivery of message id at
+// sequence number seq of chat that the client's cursor says it already
+// processed. known: the store holds id (a plain redelivery; drop it).
+// Otherwise the delivery may well be new, and reused says the store holds
+// another message at seq: the server was restored from an older backup and
+// gives out the number again. (An unknown id with nothing at seq is new
+// too when the restored server's log runs behind the cursor; a redelivery
+// of something never stored as a message is refused by MLS as a replay.)
+func (s *Store) Redelivered(ctx context.Context, chat ChatID, seq uint64, id MessageID) (known, reused bool, err error) {
 	q, err := s.reader()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	var known bool
 	if err := q.QueryRowContext(ctx, qKnownID, id[:]).Scan(&known); err != nil {
-		return false, fmt.Errorf("failed to look up message: %w", err)
+		return false, false, fmt.Errorf("failed to look up message: %w", err)
 	}
-	if known {
-		return false, nil
+	if known || seq == 0 || seq > MaxSeq {
+		return known, false, nil
 	}
 	var raw []byte
 	err = q.QueryRowContext(ctx, qOccupant, string(chat), int64(seq)).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("failed to look up message: %w", err)
+		return false, false, fmt.Errorf("failed to look up message: %w", err)
 	}
-	return true, nil
+	return false, true, nil
 }
 
 // Displaced reports whether the position is that of a message displaced

@@ -373,6 +373,17 @@ func TestSeqReused(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint([]MessageID{msgID(1), msgID(2), msgID(3), msgID(9), msgID(4)}) {
 		t.Fatalf("history order %v", got)
 	}
+	// What a delivery below the cursor is: known, new at a reused seq, new.
+	for _, c2 := range []struct {
+		id            MessageID
+		seq           uint64
+		known, reused bool
+	}{{msgID(1), 1, true, false}, {msgID(77), 1, false, true}, {msgID(77), 99, false, false}} {
+		known, reused, err := s.Redelivered(ctx, c.ID, c2.seq, c2.id)
+		if err != nil || known != c2.known || reused != c2.reused {
+			t.Fatalf("Redelivered(%v, %d) = %v, %v, %v; want %v, %v", c2.id, c2.seq, known, reused, err, c2.known, c2.reused)
+		}
+	}
 	// A message cannot displace itself.
 	err = s.Update(ctx, func(tx *Tx) error {
 		return tx.displaceFor(msgID(3), c.ID, 1)
