@@ -80,6 +80,19 @@ func TestRecoverRejoinThroughBinary(t *testing.T) {
 	if r := run(t, words+"\n", "init", "--recover", "--server", url, "--profile", fresh); r.code != 0 {
 		t.Fatalf("init --recover: exit %d: %s", r.code, r.stderr)
 	}
+	whoami := func(profile string) (me struct {
+		Username, Address string
+		DeviceID          string `json:"device_id"`
+	}) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(ok(t, "whoami", "--json", "--profile", profile)), &me); err != nil {
+			t.Fatal(err)
+		}
+		return me
+	}
+	if me := whoami(fresh); me.Username != "alice" || me.Address != "alice@127.0.0.1" {
+		t.Fatalf("whoami after init --recover: %+v, want username alice", me)
+	}
 	chats := map[string]chatEntry{}
 	for _, c := range decode[chatEntry](t, ok(t, "chats", "--json", "--profile", fresh)) {
 		chats[c.Chat] = c
@@ -145,6 +158,37 @@ func TestRecoverRejoinThroughBinary(t *testing.T) {
 	if got, want := history(fresh, direct), append(slices.Clone(wantDirect), text("a-b-after"), text("b-a-after")); !slices.Equal(got, want) {
 		t.Fatalf("1:1 history after the rejoin %q, want %q", got, want)
 	}
+
+	// The same words once more, on another profile, while the first
+	// restored one is still there: the new profile is a device of its own,
+	// the first is revoked and says so, and the new one gets back into the
+	// 1:1 chat.
+	again := filepath.Join(dir, "again")
+	if r := run(t, words+"\n", "init", "--recover", "--server", url, "--profile", again); r.code != 0 {
+		t.Fatalf("second init --recover: exit %d: %s", r.code, r.stderr)
+	}
+	if a, f := whoami(again), whoami(fresh); a.DeviceID == f.DeviceID {
+		t.Fatalf("both restored profiles are device %s", a.DeviceID)
+	}
+	if r := run(t, "", "recv", "--profile", fresh); r.code == 0 || !strings.Contains(r.stderr, "this device was revoked") {
+		t.Fatalf("recv on the first restored profile after the second recovery: exit %d, %q", r.code, r.stderr)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		recv(bob)
+		recv(again)
+		r := run(t, "", "send", direct, text("again-b"), "--profile", again)
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second restored device never got back into the 1:1 chat: %s", r.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	gotText(bob, "again-b")
+	send(bob, direct, "b-again")
+	gotText(again, "b-again")
 
 	err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
