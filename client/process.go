@@ -252,9 +252,16 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 		if reused, err := c.seqReused(ctx, g, d); err != nil || !reused {
 			return err
 		}
-	} else {
-		a.curs[s] = d.GetSeq()
+		// The server's log went back: the cursor follows it, so that no
+		// acknowledgement passes over what it has not delivered yet.
+		if _, rewinding := a.curs[s]; !rewinding || a.curs[s] > d.GetSeq() {
+			a.ops = append(a.ops, func(tx *store.Tx) error {
+				_, err := tx.RewindCursor(s, a.curs[s])
+				return err
+			})
+		}
 	}
+	a.curs[s] = d.GetSeq()
 	grp, err := c.groupIn(ctx, a, g)
 	if err != nil || grp == nil || !grp.Active() {
 		return err

@@ -136,13 +136,21 @@ func TestServerRestoredFromOlderBackup(t *testing.T) {
 	var alog logBuffer
 	o := h.opts()
 	o.Username = "alice"
-	o.Logger = slog.New(slog.NewTextHandler(&alog, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Logger = slog.New(slog.NewTextHandler(&alog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	alice, err := Init(h.ctx, t.TempDir(), h.srv.URL, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.run(alice)
-	bob := h.account("bob")
+	var blog logBuffer
+	o = h.opts()
+	o.Username = "bob"
+	o.Logger = slog.New(slog.NewTextHandler(&blog, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	bob, err := Init(h.ctx, t.TempDir(), h.srv.URL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(bob)
 	chat, err := alice.StartDirect(h.ctx, "bob@"+alice.host)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +189,7 @@ func TestServerRestoredFromOlderBackup(t *testing.T) {
 					t.Logf("%s: %d %d %q %v", c.Me().Address, m.Position, m.Seq, m.Body, m.State)
 				}
 			}
-			t.Logf("alice log:\n%s", alog.String())
+			t.Logf("alice log:\n%s\nbob log:\n%s", alog.String(), blog.String())
 		}
 	}()
 	holdAll := func() error {
