@@ -249,19 +249,23 @@ func (c *Client) processDelivery(ctx context.Context, conn *wireclient.Client, a
 	}
 	if d.GetSeq() <= cur {
 		// Already processed, unless the server reused the number.
-		if reused, err := c.seqReused(ctx, g, d); err != nil || !reused {
+		fresh, reused, err := c.seqReused(ctx, g, d)
+		if err != nil || !fresh {
 			return err
 		}
-		// The server's log went back: the cursor follows it, so that no
-		// acknowledgement passes over what it has not delivered yet.
-		if _, rewinding := a.curs[s]; !rewinding || a.curs[s] > d.GetSeq() {
+		if reused {
+			// The server's log went back (its number is ours for another
+			// message): the cursor follows it, so that no acknowledgement
+			// passes over what it has not delivered yet.
+			a.curs[s] = d.GetSeq()
 			a.ops = append(a.ops, func(tx *store.Tx) error {
 				_, err := tx.RewindCursor(s, a.curs[s])
 				return err
 			})
 		}
+	} else {
+		a.curs[s] = d.GetSeq()
 	}
-	a.curs[s] = d.GetSeq()
 	grp, err := c.groupIn(ctx, a, g)
 	if err != nil || grp == nil || !grp.Active() {
 		return err
@@ -395,29 +399,29 @@ func (c *Client) groupIn(ctx context.Context, a *applySet, g store.GroupID) (*ml
 
 // seqReused reports whether d, at or below its group's cursor, is to be
 // processed all the same: an application message whose id the store does
-// not know. That is what a server restored from an older backup sends (it
-// gives out sequence numbers again, and its log runs behind our cursor);
-// should it be a true redelivery of something never stored, MLS refuses it
-// as a replay. See [store.Store.Redelivered].
-func (c *Client) seqReused(ctx context.Context, g store.GroupID, d *wire.Delivery) (bool, error) {
+// not know while it holds another message at its number. That is what a
+// server restored from an older backup sends (it gives out sequence
+// numbers again). fresh and reused are then both set. See
+// [store.Store.Redelivered].
+func (c *Client) seqReused(ctx context.Context, g store.GroupID, d *wire.Delivery) (fresh, reused bool, err error) {
 	if d.GetKind() != wire.MessageKind_MESSAGE_KIND_APPLICATION {
-		return false, nil
+		return false, false, nil
 	}
 	id, ok := messageIDOf(d.GetMessageId())
 	if !ok {
-		return false, nil
+		return false, false, nil
 	}
 	known, reused, err := c.st.Redelivered(ctx, store.ChatIDFromGroup(g), d.GetSeq(), id)
-	if err != nil || known {
-		return false, err
+	if err != nil || known || !reused {
+		// Known: a redelivery. Unknown with nothing at its number: most
+		// likely a redelivery of something never stored (processing it
+		// again would fail as undecryptable); a restored server's log is
+		// caught by the reused numbers and by acks past its end.
+		return false, false, err
 	}
-	if reused {
-		c.log.Warn("server reused a sequence number (restored from an older backup?); processing the new message",
-			"chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
-	} else {
-		c.log.Info("unknown message at or below the cursor; processing it", "chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
-	}
-	return true, nil
+	c.log.Warn("server reused a sequence number (restored from an older backup?); processing the new message",
+		"chat", store.ChatIDFromGroup(g), "seq", d.GetSeq())
+	return true, true, nil
 }
 
 func messageIDOf(b []byte) (store.MessageID, bool) {

@@ -28,9 +28,9 @@ const (
 // processed. known: the store holds id (a plain redelivery; drop it).
 // Otherwise the delivery may well be new, and reused says the store holds
 // another message at seq: the server was restored from an older backup and
-// gives out the number again. (An unknown id with nothing at seq is new
-// too when the restored server's log runs behind the cursor; a redelivery
-// of something never stored as a message is refused by MLS as a replay.)
+// gives out the number again. (An unknown id with nothing at seq is
+// ambiguous: a redelivery of something never stored as a message, or a
+// reused number whose old holder was not stored; the client drops it.)
 func (s *Store) Redelivered(ctx context.Context, chat ChatID, seq uint64, id MessageID) (known, reused bool, err error) {
 	q, err := s.reader()
 	if err != nil {
