@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/parley-im/parley/client/content"
@@ -40,6 +41,14 @@ func (c *Client) ShareAccountData(ctx context.Context, name string, value []byte
 		return err
 	}
 	self, err := c.SelfChat(ctx)
+	if errors.Is(err, ErrUnknownChat) {
+		// A device linked a moment ago may not have processed its
+		// Welcome to the self group yet: fetch what is waiting, then look
+		// again.
+		if serr := c.Sync(ctx); serr == nil {
+			self, err = c.SelfChat(ctx)
+		}
+	}
 	if err != nil {
 		return err
 	}
