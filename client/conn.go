@@ -371,28 +371,8 @@ func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) 
 	backoff := 50 * time.Millisecond
 	var err error
 	for range maxOpAttempts {
-		var conn *wireclient.Client
-		conn, err = c.connect(ctx)
-		if err == nil {
-			if err = fn(conn); err == nil {
-				return nil
-			}
-			if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
-				return err
-			}
-			if !isConnErr(conn, err) {
-				// A failed write can precede the reader noticing the
-				// connection is gone: give it a moment.
-				select {
-				case <-conn.Done():
-				case <-time.After(100 * time.Millisecond):
-				}
-				if !isConnErr(conn, err) {
-					return err
-				}
-			}
-			c.dropIf(conn)
-		} else if !errors.Is(err, ErrOffline) {
+		var retry bool
+		if retry, err = c.tryOn(ctx, fn); !retry {
 			return err
 		}
 		wait := max(backoff, retryAfter(err))
@@ -407,6 +387,36 @@ func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) 
 		backoff = min(backoff*2, c.opts.MaxBackoff)
 	}
 	return err
+}
+
+// tryOn runs fn once on a live connection and reports whether its failure
+// is worth another try on a new connection: the server was unreachable or
+// the connection broke under fn. The server's answers and ctx ending are
+// final. fn must be safe to repeat.
+func (c *Client) tryOn(ctx context.Context, fn func(conn *wireclient.Client) error) (retry bool, err error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return errors.Is(err, ErrOffline) || isConnErr(nil, err), err
+	}
+	if err = fn(conn); err == nil {
+		return false, nil
+	}
+	if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
+		return false, err
+	}
+	if !isConnErr(conn, err) {
+		// A failed write can precede the reader noticing the connection
+		// is gone: give it a moment.
+		select {
+		case <-conn.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		if !isConnErr(conn, err) {
+			return false, err
+		}
+	}
+	c.dropIf(conn)
+	return true, err
 }
 
 // maxOpRetryWait is the longest a refused one-off operation waits for the

@@ -651,33 +651,14 @@ func (c *Client) RefuseLink(ctx context.Context, req *LinkRequest) error {
 func (c *Client) untilOnline(ctx context.Context, fn func(conn *wireclient.Client) error) error {
 	backoff := 50 * time.Millisecond
 	for {
-		conn, err := c.connect(ctx)
-		if err == nil {
-			if err = fn(conn); err == nil {
-				return nil
-			}
-			if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
-				return err
-			}
-			if !isConnErr(conn, err) {
-				// A failed write can precede the reader noticing the
-				// connection is gone: give it a moment.
-				select {
-				case <-conn.Done():
-				case <-time.After(100 * time.Millisecond):
-				}
-				if !isConnErr(conn, err) {
-					return err
-				}
-			}
-			c.dropIf(conn)
-		} else if !errors.Is(err, ErrOffline) && !isConnErr(nil, err) {
+		retry, err := c.tryOn(ctx, fn)
+		if !retry {
 			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !c.sleep(ctx, backoff/2+time.Duration(mrand.Int64N(int64(backoff/2)+1))) {
+		if !c.sleep(ctx, reconnectWait(backoff, err)) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
