@@ -51,18 +51,7 @@ func (c *Client) RevokeDevice(ctx context.Context, dev identity.DeviceID) error 
 	if err != nil {
 		return err
 	}
-	c.connMu.Lock()
-	name := c.serverName
-	c.connMu.Unlock()
-	now := c.now().Unix()
-	sig, err := c.id.AccountKey.Sign(wire.DomainDeviceRevoke, wire.RevokeMessage(name, c.account(), dev, now))
-	if err != nil {
-		return fmt.Errorf("failed to sign revocation: %w", err)
-	}
-	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_RevokeDevice{RevokeDevice: &wire.RevokeDevice{
-		DeviceId: dev[:], UnixTime: now, Signature: sig,
-	}}})
-	if err != nil {
+	if err := c.sendRevocation(ctx, conn, dev); err != nil {
 		return fmt.Errorf("failed to revoke device: %w", err)
 	}
 	err = c.withConn(ctx, func(conn *wireclient.Client) error {
@@ -75,6 +64,23 @@ func (c *Client) RevokeDevice(ctx context.Context, dev identity.DeviceID) error 
 	}
 	c.afterRevoke(ctx)
 	return nil
+}
+
+// sendRevocation asks the server to revoke one of this account's devices,
+// signed by the account key.
+func (c *Client) sendRevocation(ctx context.Context, conn *wireclient.Client, dev identity.DeviceID) error {
+	c.connMu.Lock()
+	name := c.serverName
+	c.connMu.Unlock()
+	now := c.now().Unix()
+	sig, err := c.id.AccountKey.Sign(wire.DomainDeviceRevoke, wire.RevokeMessage(name, c.account(), dev, now))
+	if err != nil {
+		return fmt.Errorf("failed to sign revocation: %w", err)
+	}
+	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_RevokeDevice{RevokeDevice: &wire.RevokeDevice{
+		DeviceId: dev[:], UnixTime: now, Signature: sig,
+	}}})
+	return err
 }
 
 // reconcileDevices makes every group this device is in hold exactly this

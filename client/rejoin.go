@@ -609,18 +609,7 @@ func (c *Client) drainStaleKeyPackages(ctx context.Context, conn *wireclient.Cli
 // revokeOnServer revokes one of this account's devices on the server,
 // signed by the account key.
 func (c *Client) revokeOnServer(ctx context.Context, conn *wireclient.Client, dev identity.DeviceID) error {
-	c.connMu.Lock()
-	name := c.serverName
-	c.connMu.Unlock()
-	now := c.now().Unix()
-	sig, err := c.id.AccountKey.Sign(wire.DomainDeviceRevoke, wire.RevokeMessage(name, c.account(), dev, now))
-	if err != nil {
-		return fmt.Errorf("failed to sign revocation: %w", err)
-	}
-	_, err = conn.Do(ctx, &wire.Request{Kind: &wire.Request_RevokeDevice{RevokeDevice: &wire.RevokeDevice{
-		DeviceId: dev[:], UnixTime: now, Signature: sig,
-	}}})
-	if err != nil && wireCode(err) != wire.ErrorCode_NOT_FOUND {
+	if err := c.sendRevocation(ctx, conn, dev); err != nil && wireCode(err) != wire.ErrorCode_NOT_FOUND {
 		return fmt.Errorf("failed to revoke a lost device: %w", err)
 	}
 	return nil
