@@ -21,12 +21,15 @@ func newInitCmd(e *env) *cobra.Command {
 	var server, username, invite string
 	var recoverAccount bool
 	cmd := &cobra.Command{
-		Use:   "init --server URL [--username NAME] [--passphrase-file F]",
+		Use:   "init --server URL [--username NAME] [--passphrase-file F] [--recover]",
 		Short: "Create a new account and this device's profile",
 		Long: `Create a new account: its keys are made on this device and never leave it
 (except, sealed, to your own devices when you link them). The profile folder
-must not hold a profile yet; if init fails, it removes what it wrote there. With --passphrase-file the profile key is wrapped with that
-passphrase; without, it is kept in a 0600 file in the profile folder.`,
+must not hold a profile yet; if init fails, it removes what it wrote there.
+With --passphrase-file the profile key is wrapped with that passphrase;
+without, it is kept in a 0600 file in the profile folder. With --recover it
+restores an existing account from its recovery words, read from standard
+input, instead of creating one.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server == "" {

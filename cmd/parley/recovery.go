@@ -28,7 +28,7 @@ func newRecoveryCmd(e *env) *cobra.Command {
 		Long: `Your history is kept on the server as ciphertext only your devices can open;
 every command uploads this device's new messages when it is done. The
 account's recovery key is made with the account: 'recovery show' prints it
-(24 words and a checksum word) once, after which no device keeps it. With
+(32 words and a checksum word) once, after which no device keeps it. With
 it, 'parley init --recover --server URL' restores the account and its
 history on a fresh machine even when every device is lost. If the words are
 lost or may have leaked, 'recovery rotate' makes new ones and retires the
