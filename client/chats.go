@@ -111,7 +111,7 @@ func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error
 		return "", err
 	}
 	if acct.ID == c.account() {
-		return "", fmt.Errorf("%w: that is this account", ErrBadAddress)
+		return "", ErrOwnAddress
 	}
 	convs, err := c.st.Conversations(ctx)
 	if err != nil {

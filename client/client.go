@@ -45,6 +45,9 @@ var (
 	// ErrBadAddress means an address is not ACCOUNTID@server or
 	// username@server.
 	ErrBadAddress = errors.New("client: malformed address")
+	// ErrOwnAddress means an address names this account, where another
+	// account is needed (a 1:1 chat). It wraps ErrBadAddress.
+	ErrOwnAddress = fmt.Errorf("%w: that is this account's own address", ErrBadAddress)
 	// ErrUnknownAccount means the server knows no such account or username.
 	ErrUnknownAccount = errors.New("client: no such account")
 	// ErrNoKeyPackages means an account has no device that can be added.

@@ -178,12 +178,21 @@ func explain(err error, c *client.Client) error {
 		return cliErr(err, "cannot reach the Parley server%s: check that it is running and that the URL is right", server)
 	case errors.Is(err, context.DeadlineExceeded):
 		return cliErr(err, "timed out: %s", clientText(err))
+	case errors.Is(err, client.ErrOwnAddress):
+		return cliErr(err, "that address is this account's own: give another account's address")
+	case errors.Is(err, client.ErrBadAddress) && strings.Contains(err.Error(), "federation"):
+		return cliErr(err, "%s", strings.TrimPrefix(clientText(err), "malformed address: "))
 	case errors.Is(err, client.ErrBadAddress):
 		return cliErr(err, "%s (an address is ACCOUNTID@server or username@server)", clientText(err))
 	case errors.Is(err, client.ErrUnknownAccount):
+		if who, ok := strings.CutPrefix(clientText(err), "no such account: "); ok {
+			return cliErr(err, "the server knows no account %s", who)
+		}
 		return cliErr(err, "%s on the server", clientText(err))
 	case errors.Is(err, client.ErrUnknownChat), errors.Is(err, store.ErrNotFound):
 		return cliErr(err, "unknown chat: this profile has no such chat (see `parley chats`)")
+	case errors.Is(err, store.ErrInvalid):
+		return cliErr(err, "%s", strings.TrimPrefix(clientText(err), "invalid argument: "))
 	}
 	var we *wire.Error
 	if errors.As(err, &we) {
@@ -202,6 +211,20 @@ func explain(err error, c *client.Client) error {
 		}
 	}
 	return cliErr(err, "%s", clientText(err))
+}
+
+// explainTo turns an error from starting a 1:1 chat with the address to
+// (send, file send) into one sentence naming to.
+func explainTo(err error, c *client.Client, to string) error {
+	switch {
+	case errors.Is(err, client.ErrOwnAddress):
+		return cliErr(err, "%s is this account's own address: send to another account's address or to a chat id", to)
+	case errors.Is(err, client.ErrBadAddress) && !strings.Contains(err.Error(), "federation"):
+		return cliErr(err, "%q is not a valid address or chat id: an address is ACCOUNTID@server or username@server", to)
+	case errors.Is(err, client.ErrUnknownAccount):
+		return cliErr(err, "the server knows no account %s", to)
+	}
+	return explain(err, c)
 }
 
 // parseChat checks a chat id given on the command line and that the
@@ -224,7 +247,6 @@ func parseChat(ctx context.Context, c *client.Client, s string) (client.ChatID, 
 	return id, nil
 }
 
-// usageArgs makes a wrong number of arguments a usage error (exit status 2).
 // checkServerURL checks a --server value before anything is made: an
 // http, https, ws or wss URL with a host. The flag names the flag in the
 // error.
@@ -251,6 +273,7 @@ func nonBlank(f cobra.PositionalArgs, i int, what string) cobra.PositionalArgs {
 	}
 }
 
+// usageArgs makes a wrong number of arguments a usage error (exit status 2).
 func usageArgs(f cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := f(cmd, args); err != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,14 +114,25 @@ If the download is interrupted, run the same command again to resume it.`,
 			if err := c.Sync(ctx); err != nil && !errors.Is(err, client.ErrOffline) {
 				return explain(err, c)
 			}
+			// --out may name a folder to save the file in under its own
+			// name; otherwise its folder must exist. Both are checked
+			// before anything is downloaded.
+			dir := ""
+			if out != "" {
+				if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+					dir, out = out, ""
+				} else if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+					return cliErr(os.ErrNotExist, "cannot save to %s: the folder %s does not exist", out, filepath.Dir(out))
+				}
+			}
 			if out == "" {
 				// The name comes from the sender: never replace a file
 				// already there without being asked to.
 				if m, err := c.Store().Message(ctx, id); err == nil {
 					if fi, err := client.FileOf(m); err == nil {
-						name := client.SafeFileName(fi.Name)
+						name := filepath.Join(dir, client.SafeFileName(fi.Name))
 						if _, err := os.Stat(name); err == nil {
-							return cliErr(os.ErrExist, "%s already exists here: pass --out PATH to choose where to save the file", name)
+							return cliErr(os.ErrExist, "%s already exists: pass --out PATH to choose where to save the file", name)
 						}
 						out = name
 					}
@@ -142,7 +155,7 @@ If the download is interrupted, run the same command again to resume it.`,
 		},
 	}
 	addClientFlags(cmd, &f, true)
-	cmd.Flags().StringVarP(&out, "out", "o", "", "where to write the file (default: its name, in the current folder)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "where to write the file, or a folder to write it in under its name (default: its name, in the current folder)")
 	return cmd
 }
 
@@ -155,13 +168,7 @@ func fileChat(ctx context.Context, c *client.Client, to string) (client.ChatID, 
 	}
 	chat, err := c.StartDirect(ctx, to)
 	if err != nil {
-		if errors.Is(err, client.ErrBadAddress) && !strings.Contains(err.Error(), "federation") {
-			return "", cliErr(err, "%q is not a valid address or chat id: an address is ACCOUNTID@server or username@server", to)
-		}
-		if errors.Is(err, client.ErrUnknownAccount) {
-			return "", cliErr(err, "the server knows no account %s", to)
-		}
-		return "", explain(err, c)
+		return "", explainTo(err, c, to)
 	}
 	return chat, nil
 }
@@ -183,6 +190,10 @@ func explainFile(err error, c *client.Client) error {
 		return cliErr(err, "the downloaded file failed verification and was not saved: %s", clientText(err))
 	case errors.Is(err, transfer.ErrUnauthorized):
 		return cliErr(err, "the server refused this device's file upload token (was the device revoked?)")
+	}
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return cliErr(err, "cannot reach the Parley server at %s for the file transfer: check that it is running, then run the same command again (it resumes)", c.Me().ServerURL)
 	}
 	if strings.Contains(err.Error(), "filecrypt") {
 		return cliErr(err, "the downloaded file failed verification (tampered or truncated on the server) and was not saved: %s", clientText(err))

@@ -206,6 +206,9 @@ func (p *printer) message(ctx context.Context, c *client.Client, m *store.Messag
 		who = "me (other device)"
 	}
 	text := j.Text
+	if kind == "system" {
+		text = p.systemText(ctx, c, text)
+	}
 	if kind == "undecryptable" {
 		text = "[this message could not be decrypted]"
 	}
@@ -234,6 +237,30 @@ func (p *printer) message(ctx context.Context, c *client.Client, m *store.Messag
 	}
 	_, err := fmt.Fprintf(p.w, "%s  [%s]  %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), chat, who, text)
 	return err
+}
+
+// systemText is a system message's text for people: the account ids that
+// membership, device and admin changes name ("members: +ACCOUNT") become
+// names, as accountName gives them. JSON output keeps the ids.
+func (p *printer) systemText(ctx context.Context, c *client.Client, text string) string {
+	for _, prefix := range []string{"members:", "devices changed:", "admins:"} {
+		rest, ok := strings.CutPrefix(text, prefix)
+		if !ok {
+			continue
+		}
+		words := strings.Fields(rest)
+		for i, w := range words {
+			sign := ""
+			if strings.HasPrefix(w, "+") || strings.HasPrefix(w, "-") {
+				sign, w = w[:1], w[1:]
+			}
+			if a, err := identity.ParseAccountID(w); err == nil {
+				words[i] = sign + p.accountName(ctx, c, a)
+			}
+		}
+		return prefix + " " + strings.Join(words, " ")
+	}
+	return text
 }
 
 // chatName is a chat's name: the group's name, or for a 1:1 chat the other

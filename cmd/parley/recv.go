@@ -199,8 +199,12 @@ func (r *receiver) wait(ctx context.Context, e *env, follow bool, timeout time.D
 	// already stored (for example the history a newly linked device
 	// downloaded) must not end the wait before what waits on the server is
 	// fetched. An unreachable server is not an error here: Run keeps trying.
-	if err := r.c.Sync(ctx); err != nil && !errors.Is(err, client.ErrOffline) && ctx.Err() == nil {
-		return explain(err, r.c)
+	offline := false
+	if err := r.c.Sync(ctx); err != nil && ctx.Err() == nil {
+		if !errors.Is(err, client.ErrOffline) {
+			return explain(err, r.c)
+		}
+		offline = true
 	}
 	events, unsubscribe := r.c.Subscribe(256)
 	defer unsubscribe()
@@ -217,7 +221,11 @@ func (r *receiver) wait(ctx context.Context, e *env, follow bool, timeout time.D
 	// A poll as well as events, so nothing waits on a dropped event.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	warned := false
+	// Run does not report a first connection that fails: say so here.
+	warned := offline
+	if warned {
+		fmt.Fprintf(e.stderr, "parley: cannot reach the server at %s; still trying\n", r.c.Me().ServerURL)
+	}
 	// Reading the local store must not fail because the wait ended.
 	local := context.WithoutCancel(ctx)
 	for {

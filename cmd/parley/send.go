@@ -102,13 +102,7 @@ func sendText(ctx context.Context, c *client.Client, to, text, replyTo string) (
 	}
 	chat, mid, err := c.SendTo(ctx, to, text)
 	if err != nil {
-		if errors.Is(err, client.ErrBadAddress) && !strings.Contains(err.Error(), "federation") {
-			return "", none, cliErr(err, "%q is not a valid address or chat id: an address is ACCOUNTID@server or username@server", to)
-		}
-		if errors.Is(err, client.ErrUnknownAccount) {
-			return "", none, cliErr(err, "the server knows no account %s", to)
-		}
-		return "", none, explain(err, c)
+		return "", none, explainTo(err, c, to)
 	}
 	return chat, mid, nil
 }

@@ -29,6 +29,9 @@ number is per account, so it stays the same when either of you adds devices.`,
 				if err != nil {
 					return err
 				}
+				if acct.ID == c.Me().AccountID {
+					return cliErr(nil, "%s is this account's own address: verify the safety number with someone else's address", args[0])
+				}
 				id, err := c.Store().Identity(ctx)
 				if err != nil {
 					return err
