@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/parley-im/parley/server/store"
 	"github.com/parley-im/parley/server/store/open"
+	"github.com/parley-im/parley/server/store/sqlite"
 )
 
 func init() { addCommand(newAdminCmd) }
@@ -35,11 +39,18 @@ func newAdminInviteCmd(e *env) *cobra.Command {
 
 Run it against the same --data directory or --db URL as the server; it can
 run while the server runs.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			where, err := dsn(data, db)
 			if err != nil {
 				return err
+			}
+			// A token in a new folder opens no server unless one is
+			// started on it: say so, in case --data was mistyped.
+			fresh := false
+			if db == "" {
+				_, err := os.Stat(filepath.Join(data, sqlite.FileName))
+				fresh = errors.Is(err, os.ErrNotExist)
 			}
 			st, err := open.Open(cmd.Context(), where, store.Options{})
 			if err != nil {
@@ -53,6 +64,9 @@ run while the server runs.`,
 			token := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
 			if err := st.CreateInvite(cmd.Context(), store.InviteToken(token), time.Now()); err != nil {
 				return fmt.Errorf("failed to store the invite: %w", err)
+			}
+			if fresh {
+				fmt.Fprintf(e.stderr, "parley: note: %s held no database, so a new one was made there: start the server with this --data for the token to work\n", data)
 			}
 			if asJSON {
 				return json.NewEncoder(e.stdout).Encode(map[string]string{"token": token})

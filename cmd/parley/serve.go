@@ -16,6 +16,7 @@ import (
 	"github.com/parley-im/parley/server/bus"
 	"github.com/parley-im/parley/server/store"
 	"github.com/parley-im/parley/server/store/open"
+	"github.com/parley-im/parley/server/store/sqlite"
 )
 
 func init() { addCommand(newServeCmd) }
@@ -146,6 +147,15 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 	where, err := dsn(o.data, o.db)
 	if err != nil {
 		return err
+	}
+	if o.db == "" {
+		// The SQLite store caches group state as the folder's only
+		// writer: a second server on the same folder would corrupt it.
+		if busy, err := sqlite.InUse(o.data); err != nil {
+			return fmt.Errorf("failed to open the store: %w", err)
+		} else if busy {
+			return fmt.Errorf("the data folder %s is in use by another parley serve (or a parley admin command): stop it first, or give this server its own --data", o.data)
+		}
 	}
 	st, err := open.Open(ctx, where, store.Options{MailboxLimit: o.mailboxLimit})
 	if err != nil {

@@ -12,11 +12,15 @@ import (
 // unknown accounts and overlong reactions are one plain sentence, text
 // output names accounts in system messages, file get --out takes a folder
 // and refuses a missing one before downloading, and an unreachable server
-// is named as such by file get and by recv --timeout.
+// is named as such by file get and by recv --timeout; and a second server
+// on a data folder in use refuses to start.
 func TestOutsideReview(t *testing.T) {
 	srv := startServer(t)
 	alice := newUser(t, srv, "alice")
 	bob := newUser(t, srv, "bob")
+
+	// One server per SQLite folder: a second refuses to start.
+	fails(t, "in use by another parley serve", "serve", "--listen", "127.0.0.1:0", "--data", srv.Data, "--pow-bits", "0")
 
 	// Help that matches the words recovery show prints.
 	if help := ok(t, "recovery", "--help"); !strings.Contains(help, "(32 words and a checksum word)") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -25,4 +26,25 @@ func lockFolder(path string) (release func() error, locked bool, err error) {
 		return nil, false, fmt.Errorf("failed to lock data folder: %w", err)
 	}
 	return f.Close, true, nil
+}
+
+// InUse reports whether a store holds the data folder dir open now (a
+// running `parley serve`, or a `parley admin` command): whether its lock
+// file exists and is locked. It takes and releases the lock to find out.
+func InUse(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to open lock file: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return true, nil
+		}
+		return false, fmt.Errorf("failed to lock data folder: %w", err)
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
