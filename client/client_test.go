@@ -32,9 +32,9 @@ type harness struct {
 	skew atomic.Int64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...testserver.Option) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	h := &harness{t: t, srv: testserver.Start(t), ctx: ctx, runs: make(map[*Client]context.CancelFunc)}
+	h := &harness{t: t, srv: testserver.Start(t, opts...), ctx: ctx, runs: make(map[*Client]context.CancelFunc)}
 	t.Cleanup(func() {
 		h.mu.Lock()
 		for c, stop := range h.runs {

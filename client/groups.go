@@ -317,6 +317,11 @@ func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delive
 	if conv == nil {
 		conv = &store.Conversation{ID: store.ChatIDFromGroup(g), Kind: kind, Group: g, CreatedAt: c.now()}
 		a.convs[conv.ID] = conv
+	} else if conv.Kind == store.ChatGroup {
+		// The name and admins held from before this join (restored from
+		// the archive, or kept from an earlier membership) may be out of
+		// date: the group info the adding member sends replaces them.
+		c.setUnconfirmed(a, conv.ID, true)
 	}
 	conv.Members, conv.Left = accounts, false
 	c.groups[g] = grp
@@ -337,6 +342,52 @@ func (c *Client) processWelcome(ctx context.Context, a *applySet, d *wire.Delive
 // adminsKey is the setting holding a group's admin list.
 func adminsKey(chat ChatID) string { return store.ChatAdminsSetting(chat) }
 
+// infoUnconfirmedKey is the setting marking a group whose name and admins
+// this device held before it joined the group (see processWelcome).
+func infoUnconfirmedKey(chat ChatID) string { return "chat." + string(chat) + ".info-unconfirmed" }
+
+// setUnconfirmed marks or clears, in a and in the store when a commits,
+// that chat's name and admins await the group's word (infoUnconfirmedKey).
+func (c *Client) setUnconfirmed(a *applySet, chat ChatID, on bool) {
+	a.unconfirmed[chat] = on
+	key := infoUnconfirmedKey(chat)
+	a.ops = append(a.ops, func(tx *store.Tx) error {
+		if on {
+			return tx.SetSetting(key, store.On)
+		}
+		return tx.DeleteSetting(key)
+	})
+}
+
+// unconfirmedIn reports whether chat's name and admins await the group's
+// word, as of the batch a.
+func (c *Client) unconfirmedIn(ctx context.Context, a *applySet, chat ChatID) bool {
+	if on, ok := a.unconfirmed[chat]; ok {
+		return on
+	}
+	on, err := c.st.SettingOn(ctx, infoUnconfirmedKey(chat))
+	return err == nil && on
+}
+
+// adminsIn returns a group's admins as of the batch a (which may have
+// changed them), or as stored if a is nil.
+func (c *Client) adminsIn(ctx context.Context, a *applySet, chat ChatID) []identity.AccountID {
+	if a != nil {
+		if admins, ok := a.admins[chat]; ok {
+			return admins
+		}
+	}
+	return c.admins(ctx, chat)
+}
+
+// isAdminIn is isAdmin as of the batch a.
+func (c *Client) isAdminIn(ctx context.Context, a *applySet, conv *store.Conversation, account identity.AccountID) bool {
+	if conv.Kind != store.ChatGroup {
+		return true
+	}
+	return slices.Contains(c.adminsIn(ctx, a, conv.ID), account)
+}
+
 // admins returns a group's admins (empty if unknown).
 func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {
 	v, ok, err := c.st.Setting(ctx, adminsKey(chat))
@@ -355,10 +406,7 @@ func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {
 // isAdmin reports whether account may add and remove members of conv.
 // Everyone in a 1:1 chat is; in a group, the listed admins are.
 func (c *Client) isAdmin(ctx context.Context, conv *store.Conversation, account identity.AccountID) bool {
-	if conv.Kind != store.ChatGroup {
-		return true
-	}
-	return slices.Contains(c.admins(ctx, conv.ID), account)
+	return c.isAdminIn(ctx, nil, conv, account)
 }
 
 func joinAccounts(ids []identity.AccountID) string {
@@ -370,12 +418,15 @@ func joinAccounts(ids []identity.AccountID) string {
 }
 
 // applyGroupInfo takes a group's name and admins from an admin (or, for
-// a member who has no admin list yet, from the first member who sends it).
+// a member who has no admin list yet, or only one from before it joined,
+// from the first member who sends it). Earlier changes of the same batch
+// count: an admin appointed a moment ago may rename the group.
 func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Conversation, who *memberID, seq uint64, ct *content.Content) {
 	if conv.Kind != store.ChatGroup {
 		return
 	}
-	cur := c.admins(ctx, conv.ID)
+	cur := c.adminsIn(ctx, a, conv.ID)
+	unconfirmed := c.unconfirmedIn(ctx, a, conv.ID)
 	var admins []identity.AccountID
 	for _, s := range ct.Admins {
 		if id, err := identity.ParseAccountID(s); err == nil && !slices.Contains(admins, id) {
@@ -388,7 +439,16 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 	if len(cur) > 0 && ct.Name == conv.Name && slices.Equal(admins, cur) {
 		// Any member re-sends the current info after adding a device
 		// (commitChange): nothing changes, nothing to report.
+		if unconfirmed {
+			c.setUnconfirmed(a, conv.ID, false)
+		}
 		return
+	}
+	if unconfirmed {
+		// What this device held from before it joined is no measure of
+		// the group's current info: learn it, as a new member does.
+		cur = nil
+		c.setUnconfirmed(a, conv.ID, false)
 	}
 	if len(cur) > 0 && !slices.Contains(cur, who.Account) {
 		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
@@ -400,6 +460,7 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 		note = groupInfoNote(conv.Name, ct.Name, cur, admins)
 	}
 	conv.Name = ct.Name
+	a.admins[conv.ID] = admins
 	key, val := adminsKey(conv.ID), joinAccounts(admins)
 	a.ops = append(a.ops, func(tx *store.Tx) error { return tx.SetSetting(key, val) })
 	if note == "" {
@@ -428,14 +489,14 @@ func (c *Client) addNote(a *applySet, conv *store.Conversation, who *memberID, s
 // reported (EventPolicy), and an admin device removes accounts a non-admin
 // added and adds back accounts a non-admin removed.
 func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversation, committer identity.AccountID, old, added, removed []identity.AccountID) {
-	admin := c.isAdmin(ctx, conv, committer)
+	admin := c.isAdminIn(ctx, a, conv, committer)
 	for _, acct := range added {
 		if slices.Contains(old, acct) {
 			continue // a new device of a member
 		}
 		if conv.Kind == store.ChatDirect || !admin {
 			c.policy(a, conv, committer, "a member who may not add people added "+string(acct))
-			if conv.Kind == store.ChatGroup && c.isAdmin(ctx, conv, c.account()) {
+			if conv.Kind == store.ChatGroup && c.isAdminIn(ctx, a, conv, c.account()) {
 				c.tasks.removeAccount(conv.Group, acct)
 			}
 		}
@@ -445,7 +506,7 @@ func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversat
 			continue
 		}
 		c.policy(a, conv, committer, "a member who may not remove people removed "+string(acct))
-		if c.isAdmin(ctx, conv, c.account()) {
+		if c.isAdminIn(ctx, a, conv, c.account()) {
 			c.tasks.readdAccount(conv.Group, acct)
 		}
 	}

@@ -39,6 +39,11 @@ type applySet struct {
 	// delivered indexes b.Messages: per chat, the messages to acknowledge
 	// with a delivery receipt if they are new (see receipts.go).
 	delivered map[store.ChatID][]int
+	// admins and unconfirmed hold the group info settings this batch
+	// changed, so later entries of the batch are judged by them (the
+	// store has them only once the batch commits).
+	admins      map[store.ChatID][]identity.AccountID
+	unconfirmed map[store.ChatID]bool
 }
 
 func newApplySet(now time.Time) *applySet {
@@ -47,6 +52,9 @@ func newApplySet(now time.Time) *applySet {
 		convs: make(map[store.ChatID]*store.Conversation),
 		dirty: make(map[store.GroupID]*mls.Group),
 		curs:  make(map[store.Stream]uint64),
+
+		admins:      make(map[store.ChatID][]identity.AccountID),
+		unconfirmed: make(map[store.ChatID]bool),
 	}
 }
 
@@ -528,7 +536,7 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 	case content.KindGroupInfo:
 		c.applyGroupInfo(ctx, a, conv, who, d.GetSeq(), ct)
 	case content.KindTimer:
-		if conv.Kind == store.ChatGroup && !c.isAdmin(ctx, conv, who.Account) {
+		if conv.Kind == store.ChatGroup && !c.isAdminIn(ctx, a, conv, who.Account) {
 			c.policy(a, conv, who.Account, "a non-admin tried to change the disappearing timer")
 			return
 		}
