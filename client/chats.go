@@ -85,7 +85,7 @@ func (c *Client) checkLookup(l *wire.LookupResponse) (*Account, error) {
 }
 
 // resolveAll resolves addresses to account ids, skipping this account.
-func (c *Client) resolveAll(ctx context.Context, _ *wireclient.Client, addresses []string) ([]identity.AccountID, error) {
+func (c *Client) resolveAll(ctx context.Context, addresses []string) ([]identity.AccountID, error) {
 	var out []identity.AccountID
 	for _, a := range addresses {
 		acct, err := c.Resolve(ctx, a)
@@ -102,8 +102,7 @@ func (c *Client) resolveAll(ctx context.Context, _ *wireclient.Client, addresses
 // StartDirect returns the 1:1 chat with the account at address, creating
 // it (and adding all devices of both accounts) if there is none.
 func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error) {
-	conn, err := c.connect(ctx)
-	if err != nil {
+	if err := c.reachable(ctx); err != nil {
 		return "", err
 	}
 	acct, err := c.Resolve(ctx, address)
@@ -122,7 +121,7 @@ func (c *Client) StartDirect(ctx context.Context, address string) (ChatID, error
 			return conv.ID, nil
 		}
 	}
-	chat, err := c.createGroupOn(ctx, conn, store.ChatDirect, address, []identity.AccountID{acct.ID})
+	chat, err := c.createGroupOn(ctx, nil, store.ChatDirect, address, []identity.AccountID{acct.ID})
 	if err != nil {
 		return chat, err
 	}
@@ -147,15 +146,14 @@ func (c *Client) CreateGroup(ctx context.Context, name string, addresses []strin
 	if len(name) > content.MaxName {
 		return "", fmt.Errorf("group name over %d bytes", content.MaxName)
 	}
-	conn, err := c.connect(ctx)
+	if err := c.reachable(ctx); err != nil {
+		return "", err
+	}
+	accounts, err := c.resolveAll(ctx, addresses)
 	if err != nil {
 		return "", err
 	}
-	accounts, err := c.resolveAll(ctx, conn, addresses)
-	if err != nil {
-		return "", err
-	}
-	chat, err := c.createGroupOn(ctx, conn, store.ChatGroup, name, accounts)
+	chat, err := c.createGroupOn(ctx, nil, store.ChatGroup, name, accounts)
 	if err != nil {
 		return chat, err
 	}
@@ -185,11 +183,10 @@ func (c *Client) AddMembers(ctx context.Context, chat ChatID, addresses []string
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
+	if err := c.reachable(ctx); err != nil {
 		return err
 	}
-	accounts, err := c.resolveAll(ctx, conn, addresses)
+	accounts, err := c.resolveAll(ctx, addresses)
 	if err != nil {
 		return err
 	}
@@ -209,11 +206,10 @@ func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []str
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
+	if err := c.reachable(ctx); err != nil {
 		return err
 	}
-	accounts, err := c.resolveAll(ctx, conn, addresses)
+	accounts, err := c.resolveAll(ctx, addresses)
 	if err != nil {
 		return err
 	}
@@ -240,11 +236,11 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	if err := c.queueControl(ctx, chat, &content.Content{Kind: content.KindLeave}); err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
+	err = c.withConn(ctx, func(conn *wireclient.Client) error {
+		_, err := c.flushOutbox(ctx, conn)
 		return err
-	}
-	if _, err := c.flushOutbox(ctx, conn); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -361,18 +361,60 @@ func (c *Client) claimUsername(ctx context.Context, conn *wireclient.Client, nam
 	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.PutIdentity(c.id) })
 }
 
-// maxOpAttempts bounds how often an operation is retried over a new
-// connection after the old one failed.
+// reachable connects if there is no live connection, and returns the error
+// (ErrOffline when the server cannot be reached) at once: an operation the
+// user waits for says the server is unreachable rather than retry, while
+// withConn retries what breaks later.
+func (c *Client) reachable(ctx context.Context) error {
+	_, err := c.connect(ctx)
+	return err
+}
+
+// maxOpAttempts bounds how often in a row an operation finds the server
+// unreachable before it returns the error (ErrOffline).
 const maxOpAttempts = 8
 
+// maxOpRetryTime bounds how long an operation keeps retrying over new
+// connections. While the server answers, an operation is retried however
+// often its connection breaks under it (each try stores what it got
+// done): on a network that drops connections more often than one try
+// lasts, a count of breaks would fail it while the server is there.
+const maxOpRetryTime = 30 * time.Second
+
+// attempt is the outcome of one try of an operation (tryOn).
+type attempt int
+
+const (
+	// attemptFinal: fn succeeded, or failed for good (the server's
+	// answer, ctx ending).
+	attemptFinal attempt = iota
+	// attemptUnreachable: no connection to the server could be made.
+	attemptUnreachable
+	// attemptBroken: the connection broke under fn.
+	attemptBroken
+)
+
 // withConn runs fn with a live connection, reconnecting and retrying when
-// the connection fails under it (fn must be safe to repeat).
+// the connection fails under it (fn must be safe to repeat). It gives up
+// after maxOpAttempts tries in a row find the server unreachable, or after
+// maxOpRetryTime.
 func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) error) error {
 	backoff := 50 * time.Millisecond
-	var err error
-	for range maxOpAttempts {
-		var retry bool
-		if retry, err = c.tryOn(ctx, fn); !retry {
+	start := time.Now()
+	unreachable := 0
+	for {
+		out, err := c.tryOn(ctx, fn)
+		switch out {
+		case attemptFinal:
+			return err
+		case attemptUnreachable:
+			if unreachable++; unreachable >= maxOpAttempts {
+				return err
+			}
+		case attemptBroken:
+			unreachable = 0
+		}
+		if time.Since(start) >= maxOpRetryTime {
 			return err
 		}
 		wait := max(backoff, retryAfter(err))
@@ -386,23 +428,25 @@ func (c *Client) withConn(ctx context.Context, fn func(conn *wireclient.Client) 
 		}
 		backoff = min(backoff*2, c.opts.MaxBackoff)
 	}
-	return err
 }
 
-// tryOn runs fn once on a live connection and reports whether its failure
-// is worth another try on a new connection: the server was unreachable or
+// tryOn runs fn once on a live connection and says whether its failure is
+// worth another try on a new connection: the server was unreachable, or
 // the connection broke under fn. The server's answers and ctx ending are
 // final. fn must be safe to repeat.
-func (c *Client) tryOn(ctx context.Context, fn func(conn *wireclient.Client) error) (retry bool, err error) {
+func (c *Client) tryOn(ctx context.Context, fn func(conn *wireclient.Client) error) (attempt, error) {
 	conn, err := c.connect(ctx)
 	if err != nil {
-		return errors.Is(err, ErrOffline) || isConnErr(nil, err), err
+		if errors.Is(err, ErrOffline) || isConnErr(nil, err) {
+			return attemptUnreachable, err
+		}
+		return attemptFinal, err
 	}
 	if err = fn(conn); err == nil {
-		return false, nil
+		return attemptFinal, nil
 	}
 	if wireCode(err) != wire.ErrorCode_ERROR_CODE_UNSPECIFIED || ctx.Err() != nil {
-		return false, err
+		return attemptFinal, err
 	}
 	if !isConnErr(conn, err) {
 		// A failed write can precede the reader noticing the connection
@@ -412,11 +456,11 @@ func (c *Client) tryOn(ctx context.Context, fn func(conn *wireclient.Client) err
 		case <-time.After(100 * time.Millisecond):
 		}
 		if !isConnErr(conn, err) {
-			return false, err
+			return attemptFinal, err
 		}
 	}
 	c.dropIf(conn)
-	return true, err
+	return attemptBroken, err
 }
 
 // maxOpRetryWait is the longest a refused one-off operation waits for the

@@ -21,10 +21,10 @@ import (
 const maxCommitAttempts = 16
 
 // createGroupOn makes a new MLS group of the given kind on the server and
-// adds the accounts' devices. Caller must not hold c.mu.
+// adds the accounts' devices, over conn, or (conn nil) over this client's
+// connection, retried on a new one when it breaks. Caller must not hold
+// c.mu.
 func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kind store.ChatKind, name string, accounts []identity.AccountID) (ChatID, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	raw := make([]byte, 16)
 	if _, err := c.opts.Rand.Read(raw); err != nil {
 		return "", fmt.Errorf("failed to make group id: %w", err)
@@ -36,9 +36,16 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 	}
 	// The id is 128 fresh random bits, so "already exists" is our own
 	// registration answered twice (a request repeated after a lost answer,
-	// or a frame the network duplicated): the group is registered.
-	if err := conn.CreateGroup(ctx, raw); err != nil && wireCode(err) != wire.ErrorCode_ALREADY_EXISTS {
-		return "", fmt.Errorf("failed to register group: %w", err)
+	// on this connection or a new one, or a frame the network duplicated):
+	// the group is registered.
+	err = c.onConn(ctx, conn, func(conn *wireclient.Client) error {
+		if err := conn.CreateGroup(ctx, raw); err != nil && wireCode(err) != wire.ErrorCode_ALREADY_EXISTS {
+			return fmt.Errorf("failed to register group: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	conv := &store.Conversation{
 		ID: store.ChatIDFromGroup(gid), Kind: kind, Group: gid, Name: name,
@@ -48,6 +55,7 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PutGroupState(gid, state, c.now()); err != nil {
 			return err
@@ -59,12 +67,20 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 		}
 		return tx.PutConversation(conv)
 	})
+	if err == nil {
+		c.groups[gid] = grp
+	}
+	c.mu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("failed to store new group: %w", err)
 	}
-	c.groups[gid] = grp
 	if len(accounts) > 0 {
-		if err := c.addAccountsLocked(ctx, conn, conv, accounts); err != nil {
+		err := c.onConn(ctx, conn, func(conn *wireclient.Client) error {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.addAccountsLocked(ctx, conn, conv, accounts)
+		})
+		if err != nil {
 			return conv.ID, err
 		}
 	}
@@ -75,6 +91,15 @@ func (c *Client) createGroupOn(ctx context.Context, conn *wireclient.Client, kin
 		}
 	}
 	return conv.ID, nil
+}
+
+// onConn runs fn over conn, or (conn nil) over this client's connection
+// with withConn's retries.
+func (c *Client) onConn(ctx context.Context, conn *wireclient.Client, fn func(conn *wireclient.Client) error) error {
+	if conn != nil {
+		return fn(conn)
+	}
+	return c.withConn(ctx, fn)
 }
 
 // claimKeyPackages takes one KeyPackage per device of account and checks

@@ -651,8 +651,8 @@ func (c *Client) RefuseLink(ctx context.Context, req *LinkRequest) error {
 func (c *Client) untilOnline(ctx context.Context, fn func(conn *wireclient.Client) error) error {
 	backoff := 50 * time.Millisecond
 	for {
-		retry, err := c.tryOn(ctx, fn)
-		if !retry {
+		out, err := c.tryOn(ctx, fn)
+		if out == attemptFinal {
 			return err
 		}
 		if ctx.Err() != nil {
