@@ -192,6 +192,11 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen: %w", err)
 	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); tlsCfg == nil && (!ok || !tcp.IP.IsLoopback()) {
+		// Refused here rather than by Serve, so nothing says "serving".
+		_ = ln.Close()
+		return usageError{fmt.Errorf("--listen %s is not a loopback address, and without TLS the server only listens on loopback: pass --tls-cert and --tls-key, or listen on 127.0.0.1 behind a TLS-terminating proxy", o.listen)}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	scheme := "http"

@@ -13,7 +13,8 @@ import (
 // output names accounts in system messages, file get --out takes a folder
 // and refuses a missing one before downloading, and an unreachable server
 // is named as such by file get and by recv --timeout; and a second server
-// on a data folder in use refuses to start.
+// on a data folder in use, or one on a public address without TLS, refuses
+// to start.
 func TestOutsideReview(t *testing.T) {
 	srv := startServer(t)
 	alice := newUser(t, srv, "alice")
@@ -21,6 +22,12 @@ func TestOutsideReview(t *testing.T) {
 
 	// One server per SQLite folder: a second refuses to start.
 	fails(t, "in use by another parley serve", "serve", "--listen", "127.0.0.1:0", "--data", srv.Data, "--pow-bits", "0")
+
+	// Plain HTTP off loopback is refused before the server says it serves.
+	r := run(t, "serve", "--listen", "0.0.0.0:0", "--data", t.TempDir(), "--pow-bits", "0")
+	if r.code != 2 || !strings.Contains(r.stderr, "is not a loopback address") || strings.Contains(r.stderr, "serving") {
+		t.Fatalf("serve on 0.0.0.0 without TLS: exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	// Help that matches the words recovery show prints.
 	if help := ok(t, "recovery", "--help"); !strings.Contains(help, "(32 words and a checksum word)") {
@@ -92,7 +99,7 @@ func TestOutsideReview(t *testing.T) {
 	if strings.Contains(msg, "dial tcp") || strings.Contains(msg, "GET") {
 		t.Fatalf("file get offline: %q", msg)
 	}
-	r := run(t, bob.args("recv", "--timeout", "1s", "--json")...)
+	r = run(t, bob.args("recv", "--timeout", "1s", "--json")...)
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "cannot reach the server") {
 		t.Fatalf("recv --timeout offline: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
