@@ -319,6 +319,11 @@ func (c *Client) SetAdmins(ctx context.Context, chat ChatID, addresses []string)
 		if err != nil {
 			return err
 		}
+		// An admin outside the group could change nothing, and the
+		// members would have lost theirs.
+		if !slices.Contains(conv.Members, acct.ID) {
+			return fmt.Errorf("%w: %s is not a member of this group, so it cannot be an admin", store.ErrInvalid, a)
+		}
 		admins = append(admins, acct.ID)
 	}
 	if len(admins) == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -84,6 +85,24 @@ func newGroupAddCmd(_ *env, add bool) *cobra.Command {
 	}
 	return chatCmd("remove CHAT MEMBER...", "Remove members (admins only)", cobra.MinimumNArgs(2),
 		func(ctx context.Context, c *client.Client, chat client.ChatID, members []string) error {
+			// Removing an account that is not in the chat would change
+			// nothing and say nothing: a mistyped address goes unnoticed.
+			conv, err := c.Store().Conversation(ctx, chat)
+			if err != nil {
+				return err
+			}
+			for _, m := range members {
+				acct, err := c.Resolve(ctx, m)
+				if err != nil {
+					return err
+				}
+				if acct.ID == c.Me().AccountID {
+					return cliErr(client.ErrBadAddress, "%s is this account: to leave the chat, run `parley group leave %s`", m, chat)
+				}
+				if !slices.Contains(conv.Members, acct.ID) {
+					return cliErr(client.ErrNotMember, "%s is not a member of chat %s: nothing was removed", m, chat)
+				}
+			}
 			return c.RemoveMembers(ctx, chat, members)
 		})
 }

@@ -3,6 +3,7 @@ package clitest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,8 @@ import (
 // TestOutsideReview checks what an outside walk through the CLI found:
 // one's own address is refused by name where another account is needed,
 // unknown accounts and overlong reactions are one plain sentence, text
-// output names accounts in system messages, file get --out takes a folder
+// output names accounts in system messages, group admins and removals
+// must name members (and removing oneself points to group leave), file get --out takes a folder
 // and refuses a missing one before downloading, and an unreachable server
 // is named as such by file get and by recv --timeout; and a second server
 // on a data folder in use, or one on a public address without TLS, refuses
@@ -58,6 +60,21 @@ func TestOutsideReview(t *testing.T) {
 	}
 	if text == "" {
 		t.Fatal("bob's recv printed nothing")
+	}
+
+	// Group changes that would do nothing, or lock the group, are refused.
+	carol := newUser(t, srv, "carol")
+	group := one[struct {
+		Chat string `json:"chat"`
+	}](t, alice.cmd("group", "create", "trip", bob.me.Address, "--json")).Chat
+	fails(t, "carol@127.0.0.1 is not a member of this group, so it cannot be an admin", alice.args("group", "admins", group, carol.me.Address)...)
+	fails(t, "carol@127.0.0.1 is not a member of chat "+group+": nothing was removed", alice.args("group", "remove", group, carol.me.Address)...)
+	fails(t, "parley group leave "+group, alice.args("group", "remove", group, alice.me.Address)...)
+	alice.cmd("group", "rename", group, "trip (still admin)")
+	if chats := alice.chats(); !slices.ContainsFunc(chats, func(c chatJSON) bool {
+		return c.Chat == group && c.Name == "trip (still admin)" && len(c.Members) == 2
+	}) {
+		t.Fatalf("after the refused changes: %+v", chats)
 	}
 
 	// A reaction over the limit is one sentence without the error's class.
