@@ -52,6 +52,10 @@ func newChatsCmd(e *env) *cobra.Command {
 					if conv.Left {
 						left = "  (left)"
 					}
+					if conv.Kind == store.ChatDirect && !conv.Left && !slices.ContainsFunc(conv.Members,
+						func(a identity.AccountID) bool { return a != c.Me().AccountID }) {
+						left = "  (the other account left)"
+					}
 					if _, err := fmt.Fprintf(e.stdout, "%s  %-6s  %3d unread  %s%s\n", j.Chat, j.Kind, j.Unread, j.Name, left); err != nil {
 						return err
 					}

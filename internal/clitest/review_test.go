@@ -12,7 +12,8 @@ import (
 // one's own address is refused by name where another account is needed,
 // unknown accounts and overlong reactions are one plain sentence, text
 // output names accounts in system messages, group admins and removals
-// must name members (and removing oneself points to group leave), file get --out takes a folder
+// must name members (and removing oneself points to group leave), a 1:1
+// chat the other account left is marked so in chats, file get --out takes a folder
 // and refuses a missing one before downloading, and an unreachable server
 // is named as such by file get and by recv --timeout; and a second server
 // on a data folder in use, or one on a public address without TLS, refuses
@@ -108,6 +109,16 @@ func TestOutsideReview(t *testing.T) {
 	fails(t, "the folder "+filepath.Dir(missing)+" does not exist", bob.args("file", "get", file.ID, "--out", missing)...)
 	if left, err := os.ReadDir(dir); err != nil || len(left) != 1 {
 		t.Fatalf("after the refused downloads %s holds %v (%v)", dir, left, err)
+	}
+
+	// A 1:1 chat the other account left says so in text.
+	dave := newUser(t, srv, "dave")
+	lonely := dave.send(carol.me.Address, canary(t, "hello-carol"))
+	carol.cmd("recv", "--timeout", "5s")
+	carol.cmd("group", "leave", lonely)
+	dave.recvUntil("members: -" + carol.me.AccountID)
+	if list := dave.cmd("chats"); !strings.Contains(list, lonely+"  direct    0 unread  carol@127.0.0.1  (the other account left)") {
+		t.Fatalf("dave's chats after carol left their chat:\n%s", list)
 	}
 
 	// An unreachable server, named as such.
