@@ -162,6 +162,11 @@ func NewLink(ctx context.Context, dir, serverURL string, opts Options) (*Pending
 	if err != nil {
 		return nil, err
 	}
+	// Before the code is shown: a profile already in dir would only be
+	// found once another device had approved the link.
+	if err := store.CheckFree(dir); err != nil {
+		return nil, err
+	}
 	hk, err := linkKEM.GenerateKey()
 	if err != nil {
 		return nil, fmt.Errorf("failed to make link key: %w", err)

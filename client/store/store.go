@@ -81,6 +81,20 @@ type Store struct {
 	stmts   map[string]*sql.Stmt // prepared writer statements; read-only after open
 }
 
+// CheckFree fails with ErrProfileExists if dir already holds a profile key
+// or a database, as Create would; a missing dir is free. Callers that do
+// work before Create (linking a device) check first.
+func CheckFree(dir string) error {
+	for _, name := range []string{KeyFileName, DBFileName} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("%w: %s", ErrProfileExists, name)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("failed to check profile folder: %w", err)
+		}
+	}
+	return nil
+}
+
 // Create makes a new profile in dir (created with mode 0700 if missing): a
 // fresh random profile key, wrapped with opts.Passphrase when one is given,
 // and an empty database. It fails with ErrProfileExists if dir already holds
@@ -92,12 +106,8 @@ func Create(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create profile folder: %w", err)
 	}
-	for _, name := range []string{KeyFileName, DBFileName} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-			return nil, fmt.Errorf("%w: %s", ErrProfileExists, name)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("failed to check profile folder: %w", err)
-		}
+	if err := CheckFree(dir); err != nil {
+		return nil, err
 	}
 	var pk ProfileKey
 	if _, err := io.ReadFull(opts.rand(), pk[:]); err != nil {

@@ -9,15 +9,15 @@ import (
 )
 
 // TestOutsideReview checks what an outside walk through the CLI found:
-// one's own address is refused by name where another account is needed,
-// unknown accounts and overlong reactions are one plain sentence, text
-// output names accounts in system messages, group admins and removals
-// must name members (and removing oneself points to group leave), a 1:1
-// chat the other account left is marked so in chats, file get --out takes a folder
-// and refuses a missing one before downloading, and an unreachable server
-// is named as such by file get and by recv --timeout; and a second server
-// on a data folder in use, or one on a public address without TLS, refuses
-// to start.
+// one's own address is refused by name where another account is needed;
+// unknown accounts and overlong reactions are one plain sentence; text
+// output names accounts in system messages; group admins and removals must
+// name members (removing oneself points to group leave); link new refuses a
+// folder holding a profile; a 1:1 chat the other account left is marked so
+// in chats; file get --out takes a folder and refuses a missing one before
+// downloading; an unreachable server is named as such by file get and by
+// recv --timeout; and a second server on a data folder in use, or one on a
+// public address without TLS, refuses to start.
 func TestOutsideReview(t *testing.T) {
 	srv := startServer(t)
 	alice := newUser(t, srv, "alice")
@@ -30,6 +30,13 @@ func TestOutsideReview(t *testing.T) {
 	r := run(t, "serve", "--listen", "0.0.0.0:0", "--data", t.TempDir(), "--pow-bits", "0")
 	if r.code != 2 || !strings.Contains(r.stderr, "is not a loopback address") || strings.Contains(r.stderr, "serving") {
 		t.Fatalf("serve on 0.0.0.0 without TLS: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// link new into a folder that holds a profile is refused before a
+	// code is shown (it was found only after another device approved).
+	r = run(t, "link", "new", "--server", srv.URL, "--profile", alice.dir, "--timeout", "5s")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "a profile already exists in "+alice.dir) {
+		t.Fatalf("link new into alice's profile: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 
 	// Help that matches the words recovery show prints.
