@@ -43,6 +43,28 @@ func TestVersionJSON(t *testing.T) {
 	}
 }
 
+// TestFlagErrorsSayWhatIsWanted checks that a bad flag or environment value
+// names what the flag wants, not the Go parser that refused it.
+func TestFlagErrorsSayWhatIsWanted(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"recv", "--json=maybe"}, `invalid argument "maybe" for "--json" flag: want true or false`},
+		{nil, []string{"history", "x", "--limit", "abc"}, `invalid argument "abc" for "--limit" flag: want a whole number`},
+		{nil, []string{"serve", "--addr-rate", "x"}, `invalid argument "x" for "--addr-rate" flag: want a number`},
+		{nil, []string{"serve", "--epoch-grace", "-1"}, `invalid argument "-1" for "--epoch-grace" flag: want a whole number, 0 or more`},
+		{nil, []string{"recv", "--timeout", "5"}, `invalid argument "5" for "--timeout" flag: want a duration such as 30s, 5m or 1h`},
+		{map[string]string{"PARLEY_TIMEOUT": "zz"}, []string{"recv"}, `invalid PARLEY_TIMEOUT="zz": invalid argument "zz" for "--timeout" flag: want a duration`},
+	} {
+		_, _, err := run(t, c.env, c.args...)
+		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "strconv") {
+			t.Errorf("parley %q (env %v): %v, want a usage error saying %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
 func TestEnvFallbackAndUsageErrors(t *testing.T) {
 	_, _, err := run(t, map[string]string{"PARLEY_POW_BITS": "many"}, "serve")
 	if _, ok := err.(usageError); !ok {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -39,7 +40,7 @@ func newRootCmd(e *env) *cobra.Command {
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{errors.New(flagErrorText(err))} })
 	for _, f := range commandConstructors {
 		root.AddCommand(f(e))
 	}
@@ -95,9 +96,28 @@ func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if serr := cmd.Flags().Set(f.Name, v); serr != nil {
-				err = usageError{fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, serr)}
+				err = usageError{fmt.Errorf("invalid %s=%q: %s", envName(f.Name), v, flagErrorText(serr))}
 			}
 		}
 	})
 	return err
+}
+
+// flagErrorText is a flag parsing error with the Go parser's wording
+// (`strconv.ParseInt: parsing "x": invalid syntax`) replaced by what the
+// flag wants.
+func flagErrorText(err error) string {
+	msg := err.Error()
+	for _, w := range []struct{ cut, want string }{
+		{": strconv.ParseBool:", "true or false"},
+		{": strconv.ParseInt:", "a whole number"},
+		{": strconv.ParseUint:", "a whole number, 0 or more"},
+		{": strconv.ParseFloat:", "a number"},
+		{": time: ", "a duration such as 30s, 5m or 1h"},
+	} {
+		if before, _, ok := strings.Cut(msg, w.cut); ok {
+			return before + ": want " + w.want
+		}
+	}
+	return msg
 }
