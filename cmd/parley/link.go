@@ -150,7 +150,12 @@ no. With --yes it does not ask (for scripts that compared the codes).`,
 			}
 			if !yes {
 				fmt.Fprintf(e.stderr, "Does the new device show the comparison code %s? Type yes to approve: ", req.Comparison())
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				line, rerr := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if rerr != nil && strings.TrimSpace(line) == "" {
+					// No answer is not a "no": the new device keeps waiting.
+					fmt.Fprintln(e.stderr)
+					return cliErr(rerr, "no answer on standard input, so nothing was approved or refused: run it in a terminal, or pass --yes once the codes match")
+				}
 				if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
 					return refuseLink(cmd, e, &f, req)
 				}

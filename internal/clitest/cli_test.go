@@ -437,6 +437,10 @@ func TestCLI(t *testing.T) {
 		Code       string `json:"code"`
 		Comparison string `json:"comparison"`
 	}](t, first)
+	// No answer (standard input at its end) neither approves nor refuses.
+	if r := run(t, alice.args("link", "approve", code.Code)...); r.code != 1 || !strings.Contains(r.stderr, "\nparley: no answer on standard input, so nothing was approved or refused") {
+		t.Fatalf("link approve without an answer: exit %d, stderr %q", r.code, r.stderr)
+	}
 	approved := one[struct {
 		Comparison string `json:"comparison"`
 	}](t, alice.cmd("link", "approve", code.Code, "--yes", "--json"))
