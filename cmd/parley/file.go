@@ -43,7 +43,7 @@ and media type, end-to-end encrypted) to TO: a chat id, or an address
 
 If the transfer is interrupted (network cut, process killed), run the same
 command again: the upload resumes where the server stopped.`,
-		Args: usageArgs(cobra.ExactArgs(2)),
+		Args: usageArgs(nonBlank(cobra.ExactArgs(2), 1, "the file path")),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, path := args[0], args[1]
 			if _, err := os.Stat(path); err != nil {

@@ -98,6 +98,7 @@ func TestOutsideReview(t *testing.T) {
 	if err := os.WriteFile(src, []byte("the tent is in the garage\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fails(t, "the file path is empty", alice.args("file", "send", chat, "")...)
 	file := one[sentJSON](t, alice.cmd("file", "send", chat, src, "--json"))
 	bob.cmd("recv", "--timeout", "5s") // fetch the file message
 	dir := t.TempDir()
