@@ -319,6 +319,8 @@ func errorText(err error) string {
 		return "only a group admin may do that"
 	case errors.Is(err, client.ErrNotMember):
 		return "you are not a member of this chat"
+	case errors.Is(err, client.ErrOwnAddress):
+		return "that is your own address: give another account's"
 	case errors.Is(err, client.ErrBadAddress):
 		return "that is not an address (ACCOUNTID@server or username@server)"
 	case errors.Is(err, client.ErrUnknownAccount):
@@ -334,7 +336,7 @@ func errorText(err error) string {
 	for _, p := range []string{"client: ", "store: "} {
 		s = strings.ReplaceAll(s, p, "")
 	}
-	return s
+	return strings.TrimPrefix(s, "invalid argument: ")
 }
 
 // View draws the window.
