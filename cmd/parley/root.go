@@ -108,6 +108,10 @@ func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
 // flag wants.
 func flagErrorText(err error) string {
 	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown shorthand flag:") {
+		// Most often a message text such as "-1, not me".
+		return msg + " (an argument that starts with - goes after --, as in parley send TO -- TEXT)"
+	}
 	for _, w := range []struct{ cut, want string }{
 		{": strconv.ParseBool:", "true or false"},
 		{": strconv.ParseInt:", "a whole number"},
