@@ -39,6 +39,9 @@ input, instead of creating one.`,
 				return err
 			}
 			if recoverAccount {
+				if username != "" {
+					return usageError{errors.New("--username goes with a new account: --recover takes back the account's own username")}
+				}
 				return runRecoverInit(cmd, e, &f, server)
 			}
 			if username != "" {

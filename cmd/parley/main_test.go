@@ -44,7 +44,8 @@ func TestVersionJSON(t *testing.T) {
 }
 
 // TestFlagErrorsSayWhatIsWanted checks that a bad flag or environment value
-// names what the flag wants, not the Go parser that refused it.
+// names what the flag wants, not the Go parser that refused it, and that
+// flags that do not go together say so.
 func TestFlagErrorsSayWhatIsWanted(t *testing.T) {
 	for _, c := range []struct {
 		env  map[string]string
@@ -57,6 +58,7 @@ func TestFlagErrorsSayWhatIsWanted(t *testing.T) {
 		{nil, []string{"serve", "--epoch-grace", "-1"}, `invalid argument "-1" for "--epoch-grace" flag: want a whole number, 0 or more`},
 		{nil, []string{"recv", "--timeout", "5"}, `invalid argument "5" for "--timeout" flag: want a duration such as 30s, 5m or 1h`},
 		{nil, []string{"send", "bob@127.0.0.1", "-1 for that"}, `unknown shorthand flag: '1' in -1 for that (an argument that starts with - goes after --`},
+		{nil, []string{"init", "--recover", "--server", "http://127.0.0.1:1", "--username", "bob"}, `--username goes with a new account`},
 		{map[string]string{"PARLEY_TIMEOUT": "zz"}, []string{"recv"}, `invalid PARLEY_TIMEOUT="zz": invalid argument "zz" for "--timeout" flag: want a duration`},
 	} {
 		_, _, err := run(t, c.env, c.args...)
