@@ -161,7 +161,11 @@ func (c *Client) ArchivePending(ctx context.Context) (*archive.UploadResult, err
 	return c.archiveHistory(ctx, false)
 }
 
-// historyPending reports whether the store changed since the last upload.
+// historyPending reports whether the store changed since the last upload:
+// a message change past the archive cursor, or a conversation record
+// (kind, name, members, admins, timer; a tombstone for a deleted chat) that
+// differs from the one last uploaded. Conversation changes leave no entry
+// in the store's change feed, so they are looked for separately.
 func (c *Client) historyPending(ctx context.Context) (bool, error) {
 	var cursor int64
 	if v, ok, err := c.st.Setting(ctx, archive.CursorSetting); err != nil {
@@ -172,10 +176,10 @@ func (c *Client) historyPending(ctx context.Context) (bool, error) {
 		}
 	}
 	page, err := c.st.Changes(ctx, store.ChangeSeq(cursor), 1)
-	if err != nil {
-		return false, err
+	if err != nil || len(page) > 0 {
+		return len(page) > 0, err
 	}
-	return len(page) > 0, nil
+	return archive.ConversationsPending(ctx, c.st)
 }
 
 func (c *Client) archiveHistory(ctx context.Context, compact bool) (*archive.UploadResult, error) {

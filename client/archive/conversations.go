@@ -190,17 +190,34 @@ func digest(r *ConversationRecord) (string, error) {
 	return hex.EncodeToString(h[:16]), nil
 }
 
+// ConversationsPending reports whether st has conversation records to
+// upload: a conversation that is new or changed (kind, name, members,
+// admins, timer, left or archived) since it was last uploaded, or the
+// tombstone of one uploaded before that st no longer has. The store's
+// change feed ([store.Store.Changes]) holds messages only, so an uploader
+// that waits for it alone misses a new group without messages, a leave or
+// a deleted chat. The answer is read from the store itself, so a change
+// made before a restart is still pending after it.
+func ConversationsPending(ctx context.Context, st *store.Store) (bool, error) {
+	recs, _, err := conversationRecords(ctx, st, time.Now())
+	return len(recs) > 0, err
+}
+
 // conversationRecords returns the records of the conversations that are
 // new or changed since they were last uploaded, and tombstones of those
 // uploaded before that the store no longer has; save records them as
 // uploaded once their segment is stored.
 func (a *Archiver) conversationRecords(ctx context.Context) (recs []Record, save func(tx *store.Tx) error, err error) {
-	st := a.cfg.Store
+	return conversationRecords(ctx, a.cfg.Store, a.cfg.Now())
+}
+
+// conversationRecords is [Archiver.conversationRecords] on st, with now as
+// the records' update time.
+func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (recs []Record, save func(tx *store.Tx) error, err error) {
 	convs, err := st.Conversations(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to read conversations: %w", err)
 	}
-	now := a.cfg.Now()
 	set := map[string]string{}
 	have := map[string]bool{}
 	for _, conv := range convs {
