@@ -42,16 +42,20 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 
 // RevokeDevice revokes another device of this account: the server stops
 // serving it, and this device removes it from every group by commit, so it
-// cannot decrypt anything sent afterwards.
+// cannot decrypt anything sent afterwards. A revocation whose connection
+// breaks is sent again, signed anew, on a new connection: the server
+// accepts the revocation of a device it already revoked, so a revocation
+// it carried out before the answer was lost succeeds too, and so does
+// revoking a device again.
 func (c *Client) RevokeDevice(ctx context.Context, dev identity.DeviceID) error {
 	if dev == c.id.Device {
 		return fmt.Errorf("client: a device cannot revoke itself; revoke it from another device")
 	}
-	conn, err := c.connect(ctx)
-	if err != nil {
+	if err := c.reachable(ctx); err != nil {
 		return err
 	}
-	if err := c.sendRevocation(ctx, conn, dev); err != nil {
+	err := c.withConn(ctx, func(conn *wireclient.Client) error { return c.sendRevocation(ctx, conn, dev) })
+	if err != nil {
 		return fmt.Errorf("failed to revoke device: %w", err)
 	}
 	err = c.withConn(ctx, func(conn *wireclient.Client) error {
