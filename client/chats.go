@@ -222,6 +222,10 @@ func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []str
 
 // Leave leaves a chat on every device of this account: the other members
 // remove our devices by commit, and this device forgets the group at once.
+// It returns once the server has taken the leave message; if it cannot
+// deliver it (the server keeps refusing it, or cannot be reached), it
+// returns the error and this device stays in the group, its leave message
+// withdrawn.
 func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	conv, err := c.activeConversation(ctx, chat)
 	if errors.Is(err, ErrNotRejoined) {
@@ -233,18 +237,35 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	if conv.Kind == store.ChatSelf {
 		return fmt.Errorf("%w: the self group cannot be left", ErrNotMember)
 	}
-	if err := c.queueControl(ctx, chat, &content.Content{Kind: content.KindLeave}); err != nil {
-		return err
-	}
-	err = c.withConn(ctx, func(conn *wireclient.Client) error {
-		_, err := c.flushOutbox(ctx, conn)
-		return err
-	})
+	id, err := store.NewMessageID(c.opts.Rand)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
+	outcome := c.watch(id)
+	c.mu.Unlock()
+	if err := c.queueControlAs(ctx, chat, id, &content.Content{Kind: content.KindLeave}, ""); err != nil {
+		c.mu.Lock()
+		delete(c.watched, id)
+		c.mu.Unlock()
+		return err
+	}
+	err = c.deliverLeave(ctx, chat, id, outcome)
+	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.watched, id)
+	if err != nil && !outcome.sent {
+		// Not delivered: withdraw it, so it does not take effect later
+		// behind the caller's back (a flush in flight held c.mu: the
+		// outcome is final now).
+		if werr := c.withdrawSend(ctx, chat, id); werr != nil {
+			c.log.Warn("failed to withdraw an undelivered leave", "chat", chat, "err", werr)
+		}
+		return err
+	}
+	if cur, err := c.st.Conversation(ctx, chat); err == nil {
+		conv = cur // as the retries' catching up left it
+	}
 	conv.Left = true
 	conv.Members = withoutAccount(conv.Members, c.account())
 	delete(c.groups, conv.Group)
@@ -258,6 +279,93 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 		return err
 	}
 	c.emit(Event{Kind: EventMembership, Chat: chat, Sender: c.account(), Text: "left"})
+	return nil
+}
+
+// leaveAttempts bounds how often Leave sends its leave message after the
+// server refused it.
+const leaveAttempts = 5
+
+// deliverLeave sends chat's outbox, which holds the leave message id, until
+// the server has taken the leave (outcome.sent): after a refusal it waits
+// a moment (the flush caught up with the group meanwhile) and sends again
+// at once, rather than at the outbox's later retry. It returns why the
+// leave was not delivered.
+func (c *Client) deliverLeave(ctx context.Context, chat ChatID, id MessageID, outcome *sendOutcome) error {
+	for attempt := 0; ; attempt++ {
+		err := c.withConn(ctx, func(conn *wireclient.Client) error {
+			_, err := c.flushOutbox(ctx, conn)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("failed to leave: %w", err)
+		}
+		c.mu.Lock()
+		done, sent, why := outcome.done, outcome.sent, outcome.err
+		c.mu.Unlock()
+		switch {
+		case sent:
+			return nil
+		case done:
+			return fmt.Errorf("failed to leave: the leave message was not sent: %w", why)
+		case attempt+1 >= leaveAttempts:
+			if why == nil {
+				why = errors.New("it is queued behind sends waiting for their retry")
+			}
+			return fmt.Errorf("failed to leave: the server refused the leave message %d times: %w", leaveAttempts, why)
+		}
+		if !c.sleep(ctx, min(c.retryDelay(attempt), time.Second)) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return ErrClosed
+		}
+		if err := c.sendNow(ctx, chat, id); err != nil {
+			return err
+		}
+	}
+}
+
+// sendNow makes chat's outbox items up to the one carrying message id due
+// now.
+func (c *Client) sendNow(ctx context.Context, chat ChatID, id MessageID) error {
+	items, err := c.st.Outbox(ctx, chat, store.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	return c.st.Update(ctx, func(tx *store.Tx) error {
+		for _, it := range items {
+			if it.NextAttempt.After(now) {
+				if err := tx.RetryLater(it.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			if it.Message == id {
+				break
+			}
+		}
+		return nil
+	})
+}
+
+// withdrawSend removes the outbox item of chat carrying message id, if it
+// is still queued. Caller holds c.mu.
+func (c *Client) withdrawSend(ctx context.Context, chat ChatID, id MessageID) error {
+	items, err := c.st.Outbox(ctx, chat, store.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.Message == id {
+			return c.st.Update(ctx, func(tx *store.Tx) error {
+				if err := tx.RemoveFromOutbox(it.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				return nil
+			})
+		}
+	}
 	return nil
 }
 

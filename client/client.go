@@ -135,6 +135,9 @@ type Client struct {
 	cursors map[store.Stream]uint64
 	joined  map[store.GroupID]uint64 // epoch joined at, see joinedEpoch
 	tasks   taskQueue
+	// watched holds the outcome of sends whose caller waits for them
+	// (Leave), by message id; flushBatch fills it in.
+	watched map[MessageID]*sendOutcome
 
 	connMu     sync.Mutex
 	conn       *wireclient.Client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -163,6 +164,11 @@ func (c *Client) queueControlNote(ctx context.Context, chat ChatID, ct *content.
 	if err != nil {
 		return err
 	}
+	return c.queueControlAs(ctx, chat, id, ct, note)
+}
+
+// queueControlAs is queueControlNote with the message id given.
+func (c *Client) queueControlAs(ctx context.Context, chat ChatID, id MessageID, ct *content.Content, note string) error {
 	now := c.now()
 	ct.ID = content.ID(id)
 	ct.SentAtMilli = uint64(now.UnixMilli())
@@ -380,13 +386,17 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	}
 	c.emit(changed...)
 	changed = nil
+	for _, it := range dropped {
+		c.settle(it.Message, false, ErrNotMember)
+	}
 	sendInOrder(ctx, conn, out)
 	done := len(dropped)
 	var connErr error
 	refused := false
 	var rewound []store.Stream
+	var gaveUp []*outgoing
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
-		rewound = rewound[:0]
+		rewound, gaveUp = rewound[:0], gaveUp[:0]
 		for _, o := range out {
 			switch {
 			case !o.tried:
@@ -429,6 +439,7 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 					if err := c.dropItem(tx, o.item, &changed); err != nil {
 						return err
 					}
+					gaveUp = append(gaveUp, o)
 					continue
 				}
 				refused = true
@@ -444,6 +455,17 @@ func (c *Client) flushBatch(ctx context.Context, conn *wireclient.Client) (int, 
 	}
 	for _, st := range rewound {
 		delete(c.cursors, st) // reread from the store
+	}
+	for _, o := range out {
+		switch {
+		case !o.tried:
+		case o.err == nil:
+			c.settle(o.item.Message, true, nil)
+		case slices.Contains(gaveUp, o):
+			c.settle(o.item.Message, false, o.err)
+		default:
+			c.refusedOnce(o.item.Message, o.err)
+		}
 	}
 	c.emit(changed...)
 	if connErr != nil {
@@ -515,4 +537,39 @@ func (c *Client) serverWentBack(tx *store.Tx, g store.GroupID, seq uint64, rewou
 		"chat", store.ChatIDFromGroup(g), "seq", seq, "cursor_rewound", moved)
 	*rewound = append(*rewound, s)
 	return nil
+}
+
+// sendOutcome is what became of a watched outbox send.
+type sendOutcome struct {
+	// done: the send left the outbox, sent if sent, else given up on.
+	done, sent bool
+	// err is why it was last refused, or given up on.
+	err error
+}
+
+// watch starts recording the outcome of the send of message id. Caller
+// holds c.mu.
+func (c *Client) watch(id MessageID) *sendOutcome {
+	if c.watched == nil {
+		c.watched = make(map[MessageID]*sendOutcome)
+	}
+	o := &sendOutcome{}
+	c.watched[id] = o
+	return o
+}
+
+// settle records that the watched send of message id left the outbox.
+// Caller holds c.mu.
+func (c *Client) settle(id MessageID, sent bool, err error) {
+	if o := c.watched[id]; o != nil && !id.IsZero() {
+		o.done, o.sent, o.err = true, sent, err
+	}
+}
+
+// refusedOnce records a refusal of the watched send of message id that
+// leaves it queued for a retry. Caller holds c.mu.
+func (c *Client) refusedOnce(id MessageID, err error) {
+	if o := c.watched[id]; o != nil && !id.IsZero() {
+		o.err = err
+	}
 }
