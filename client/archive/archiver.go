@@ -50,9 +50,8 @@ type Config struct {
 // archive in step with deletions and key rotations. Its methods may be
 // called from several goroutines; they run one at a time.
 type Archiver struct {
-	cfg  Config
-	mu   sync.Mutex
-	read map[store.ChatID]uint64 // read marks uploaded since start
+	cfg Config
+	mu  sync.Mutex
 	// maxRecords closes a segment at this many records (tests lower it).
 	maxRecords int
 }
@@ -68,7 +67,7 @@ func New(cfg Config) (*Archiver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Archiver{cfg: cfg, read: map[store.ChatID]uint64{}, maxRecords: segmentTargetRecords}, nil
+	return &Archiver{cfg: cfg, maxRecords: segmentTargetRecords}, nil
 }
 
 // UploadResult says what [Archiver.Upload] did.
@@ -163,13 +162,11 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 			break
 		}
 	}
-	marks, err := a.readMarks(ctx)
+	marks, saveMarks, err := readMarks(ctx, a.cfg.Store)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range marks {
-		recs = append(recs, Record{Read: r})
-	}
+	recs = append(recs, marks...)
 	convs, saveConvs, err := a.conversationRecords(ctx)
 	if err != nil {
 		return nil, err
@@ -178,13 +175,16 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	if len(convs) > 0 {
-		if err := a.cfg.Store.Update(ctx, saveConvs); err != nil {
+	if len(marks) > 0 || len(convs) > 0 {
+		err := a.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+			if err := saveMarks(tx); err != nil {
+				return err
+			}
+			return saveConvs(tx)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("failed to save archive state: %w", err)
 		}
-	}
-	for _, r := range marks {
-		a.read[r.Chat] = r.Seq
 	}
 	return res, nil
 }
@@ -205,20 +205,45 @@ func (a *Archiver) cursor(ctx context.Context) (store.ChangeSeq, error) {
 	return store.ChangeSeq(n), nil
 }
 
-// readMarks returns the read marks that moved since they were last
-// uploaded by this Archiver.
-func (a *Archiver) readMarks(ctx context.Context) ([]*ReadMark, error) {
-	convs, err := a.cfg.Store.Conversations(ctx)
+// readSettingPrefix prefixes the settings recording, per chat, the read
+// mark last uploaded.
+const readSettingPrefix = "archive.read."
+
+// readMarks returns the records of the read marks that moved since they
+// were last uploaded; save records them as uploaded once their segment is
+// stored.
+func readMarks(ctx context.Context, st *store.Store) (recs []Record, save func(tx *store.Tx) error, err error) {
+	convs, err := st.Conversations(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read conversations: %w", err)
+		return nil, nil, fmt.Errorf("failed to read conversations: %w", err)
 	}
-	var out []*ReadMark
+	set := map[string]string{}
 	for _, c := range convs {
-		if c.LastReadSeq > 0 && c.LastReadSeq > a.read[c.ID] {
-			out = append(out, &ReadMark{Chat: c.ID, Seq: c.LastReadSeq})
+		if c.LastReadSeq == 0 {
+			continue
 		}
+		name := readSettingPrefix + string(c.ID)
+		v, ok, err := st.Setting(ctx, name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
+		}
+		if ok {
+			if up, err := strconv.ParseUint(v, 10, 64); err == nil && up >= c.LastReadSeq {
+				continue
+			}
+		}
+		recs = append(recs, Record{Read: &ReadMark{Chat: c.ID, Seq: c.LastReadSeq}})
+		set[name] = strconv.FormatUint(c.LastReadSeq, 10)
 	}
-	return out, nil
+	save = func(tx *store.Tx) error {
+		for name, v := range set {
+			if err := tx.SetSetting(name, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return recs, save, nil
 }
 
 // putSegment seals recs under a fresh data key and id and stores the

@@ -190,17 +190,22 @@ func digest(r *ConversationRecord) (string, error) {
 	return hex.EncodeToString(h[:16]), nil
 }
 
-// ConversationsPending reports whether st has conversation records to
-// upload: a conversation that is new or changed (kind, name, members,
-// admins, timer, left or archived) since it was last uploaded, or the
-// tombstone of one uploaded before that st no longer has. The store's
+// ConversationsPending reports whether st has conversation records or read
+// marks to upload: a conversation that is new or changed (kind, name,
+// members, admins, timer, left or archived) since it was last uploaded,
+// the tombstone of one uploaded before that st no longer has, or a read
+// mark that moved since it was last uploaded. The store's
 // change feed ([store.Store.Changes]) holds messages only, so an uploader
 // that waits for it alone misses a new group without messages, a leave or
 // a deleted chat. The answer is read from the store itself, so a change
 // made before a restart is still pending after it.
 func ConversationsPending(ctx context.Context, st *store.Store) (bool, error) {
 	recs, _, err := conversationRecords(ctx, st, time.Now())
-	return len(recs) > 0, err
+	if err != nil || len(recs) > 0 {
+		return len(recs) > 0, err
+	}
+	marks, _, err := readMarks(ctx, st)
+	return len(marks) > 0, err
 }
 
 // conversationRecords returns the records of the conversations that are
@@ -271,6 +276,10 @@ func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (r
 		}
 		for _, name := range gone {
 			if err := tx.DeleteSetting(name); err != nil {
+				return err
+			}
+			chat := strings.TrimPrefix(name, convSettingPrefix)
+			if err := tx.DeleteSetting(readSettingPrefix + chat); err != nil {
 				return err
 			}
 		}

@@ -112,15 +112,18 @@ func TestConversationsArchived(t *testing.T) {
 	if up, err := a.Upload(ctx); err != nil || up.Conversations != 0 || up.Segments != 0 {
 		t.Fatalf("unchanged conversations uploaded again: %+v %v", up, err)
 	}
+	wantPending(t, st, false)
 	// A rename is uploaded (once), later than the first record.
 	now = now.Add(time.Minute)
 	grp.Name = "renamed"
 	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.PutConversation(grp) }); err != nil {
 		t.Fatal(err)
 	}
+	wantPending(t, st, true)
 	if up, err := a.Upload(ctx); err != nil || up.Conversations != 1 {
 		t.Fatalf("rename: %+v %v", up, err)
 	}
+	wantPending(t, st, false)
 
 	fresh := newStore(t)
 	res, err := Restore(ctx, fresh, raw, ring, RestoreOptions{})
@@ -157,10 +160,12 @@ func TestConversationsArchived(t *testing.T) {
 	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteConversation(doomed.ID) }); err != nil {
 		t.Fatal(err)
 	}
+	wantPending(t, st, true)
 	now = now.Add(time.Minute)
 	if up, err := a.Upload(ctx); err != nil || up.Conversations != 1 {
 		t.Fatalf("tombstone upload: %+v %v", up, err)
 	}
+	wantPending(t, st, false)
 	if up, err := a.Upload(ctx); err != nil || up.Conversations != 0 {
 		t.Fatalf("tombstone uploaded twice: %+v %v", up, err)
 	}
@@ -190,5 +195,61 @@ func TestConversationsArchived(t *testing.T) {
 	}
 	if c, err := again.Conversation(ctx, grp.ID); err != nil || !strings.EqualFold(c.Name, "renamed") {
 		t.Fatalf("surviving conversation after compaction: %+v %v", c, err)
+	}
+}
+
+// wantPending checks what ConversationsPending says of st.
+func wantPending(t *testing.T, st *store.Store, want bool) {
+	t.Helper()
+	got, err := ConversationsPending(context.Background(), st)
+	if err != nil || got != want {
+		t.Fatalf("ConversationsPending = %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestReadMarksUploadedOnce: a read mark is uploaded when it moves, and not
+// again by later uploads, nor by an archiver made after a restart; a moved
+// mark is pending until it is uploaded.
+func TestReadMarksUploadedOnce(t *testing.T) {
+	ctx := context.Background()
+	raw := newMemRemote()
+	st := newStore(t)
+	h, _, _ := buildHistory(t, st, 50, 32)
+	ring, _ := NewKeyring(h.rnd)
+	archiver := func() *Archiver {
+		a, err := New(Config{Store: st, Remote: raw, Keyring: ring, Device: h.dev, Rand: h.rnd, Now: func() time.Time { return h.base }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	chat := h.chats[0].ID
+	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.MarkRead(chat, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	a := archiver()
+	if _, err := a.Upload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantPending(t, st, false)
+	for i, a := range []*Archiver{a, archiver()} {
+		if up, err := a.Upload(ctx); err != nil || up.Records != 0 || up.Segments != 0 {
+			t.Fatalf("upload %d with nothing changed: %+v %v", i, up, err)
+		}
+	}
+	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.MarkRead(chat, 7) }); err != nil {
+		t.Fatal(err)
+	}
+	wantPending(t, st, true)
+	if up, err := archiver().Upload(ctx); err != nil || up.Records != 1 {
+		t.Fatalf("moved read mark: %+v %v", up, err)
+	}
+	wantPending(t, st, false)
+	fresh := newStore(t)
+	if _, err := Restore(ctx, fresh, raw, ring, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := fresh.Conversation(ctx, chat); err != nil || c.LastReadSeq != 7 {
+		t.Fatalf("restored read mark: %+v %v", c, err)
 	}
 }
