@@ -27,8 +27,13 @@ type ConversationRecord struct {
 	Conv store.Conversation
 	// Admins are a group's admins (empty for other kinds).
 	Admins []identity.AccountID
-	// Updated is when the uploading device archived this form; of two
-	// records of one chat the newer wins.
+	// Updated orders the records of one chat: the one with the latest
+	// Updated wins on restore. A device stamps an upload with its clock,
+	// but always later than the record its copy is based on (the one it
+	// restored, or it uploaded before), and uploads a conversation only
+	// when its own copy changed: a restored record is recorded as uploaded
+	// ([Restore]), so a copy that is merely restored, which may be stale,
+	// never goes back to the archive to beat a newer record.
 	Updated time.Time
 	// Deleted marks the conversation's tombstone; deletion is final.
 	Deleted bool
@@ -42,8 +47,9 @@ const (
 	convKnown          = convDeleted | convLeft | convArchived
 )
 
-// convSettingPrefix prefixes the settings recording, per chat, the digest
-// of the conversation record last uploaded.
+// convSettingPrefix prefixes the settings recording, per chat, the
+// conversation record last uploaded or restored: its digest, group and
+// kind, and its update time (see [convState]).
 const convSettingPrefix = "archive.conv."
 
 func appendConversation(b *cryptobyte.Builder, r *ConversationRecord) error {
@@ -155,22 +161,46 @@ func parseConversation(s *cryptobyte.String) (*ConversationRecord, error) {
 
 // recordOf returns the archived form of conv (Updated is set on upload).
 func recordOf(ctx context.Context, st *store.Store, conv *store.Conversation) (*ConversationRecord, error) {
-	r := &ConversationRecord{Conv: *conv}
-	r.Conv.LastReadSeq = 0
+	var admins string
 	if conv.Kind == store.ChatGroup {
-		v, ok, err := st.Setting(ctx, store.ChatAdminsSetting(conv.ID))
+		v, _, err := st.Setting(ctx, store.ChatAdminsSetting(conv.ID))
 		if err != nil {
 			return nil, fmt.Errorf("failed to read a group's admins: %w", err)
 		}
-		if ok && v != "" {
-			for _, s := range strings.Split(v, ",") {
-				if a, err := identity.ParseAccountID(s); err == nil && !slices.Contains(r.Admins, a) {
-					r.Admins = append(r.Admins, a)
-				}
+		admins = v
+	}
+	return recordFrom(conv, admins), nil
+}
+
+// recordFrom returns the archived form of conv, whose admin list setting
+// holds admins (ignored for other kinds than a group).
+func recordFrom(conv *store.Conversation, admins string) *ConversationRecord {
+	r := &ConversationRecord{Conv: *conv}
+	r.Conv.LastReadSeq = 0
+	if conv.Kind == store.ChatGroup && admins != "" {
+		for _, s := range strings.Split(admins, ",") {
+			if a, err := identity.ParseAccountID(s); err == nil && !slices.Contains(r.Admins, a) {
+				r.Admins = append(r.Admins, a)
 			}
 		}
 	}
-	return r, nil
+	return r
+}
+
+// digestIn returns the digest of the record of chat as tx stores it, or
+// ErrNotFound.
+func digestIn(tx *store.Tx, chat store.ChatID) (string, error) {
+	conv, err := tx.Conversation(chat)
+	if err != nil {
+		return "", err
+	}
+	var admins string
+	if conv.Kind == store.ChatGroup {
+		if admins, _, err = tx.Setting(store.ChatAdminsSetting(chat)); err != nil {
+			return "", err
+		}
+	}
+	return digest(recordFrom(conv, admins))
 }
 
 // digest names a record's content (its update time excluded), to upload a
@@ -236,15 +266,18 @@ func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (r
 		if err != nil {
 			return nil, nil, err
 		}
-		if old, _, err := st.Setting(ctx, name); err != nil {
+		v, _, err := st.Setting(ctx, name)
+		if err != nil {
 			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
-		} else if convDigestOf(old) == d {
+		}
+		old, _ := parseConvState(v)
+		if old.digest == d {
 			continue
 		}
-		r.Updated = now
+		r.Updated = stamp(now, old.updated)
 		recs = append(recs, Record{Conv: r})
 		// The state also names the group and kind, for a later tombstone.
-		set[name] = d + ":" + hex.EncodeToString([]byte(conv.Group)) + ":" + strconv.Itoa(int(conv.Kind))
+		set[name] = convState{digest: d, group: conv.Group, kind: conv.Kind, updated: r.Updated}.String()
 	}
 	uploaded, err := st.SettingNames(ctx, convSettingPrefix)
 	if err != nil {
@@ -259,13 +292,14 @@ func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (r
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
 		}
-		g, kind, ok := parseConvState(v)
+		st, ok := parseConvState(v)
 		if !ok {
 			gone = append(gone, name) // unreadable: forget it
 			continue
 		}
-		recs = append(recs, Record{Conv: &ConversationRecord{Conv: store.Conversation{ID: store.ChatIDFromGroup(g), Group: g, Kind: kind},
-			Updated: now, Deleted: true}})
+		g := st.group
+		recs = append(recs, Record{Conv: &ConversationRecord{Conv: store.Conversation{ID: store.ChatIDFromGroup(g), Group: g, Kind: st.kind},
+			Updated: stamp(now, st.updated), Deleted: true}})
 		gone = append(gone, name)
 	}
 	save = func(tx *store.Tx) error {
@@ -288,27 +322,61 @@ func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (r
 	return recs, save, nil
 }
 
-// convDigestOf returns the digest part of an archive-state setting.
-func convDigestOf(v string) string {
-	d, _, _ := strings.Cut(v, ":")
-	return d
+// stamp returns the update time of a record replacing one updated at
+// base: now, or just after base when this device's clock is behind it, so
+// the device's change always wins over the version it was based on.
+func stamp(now, base time.Time) time.Time {
+	if !now.After(base) {
+		return base.Add(time.Nanosecond)
+	}
+	return now
 }
 
-// parseConvState reads the group and kind of an archive-state setting.
-func parseConvState(v string) (store.GroupID, store.ChatKind, bool) {
+// convState is the archive state of one chat (a setting under
+// [convSettingPrefix]): the record this device last uploaded or restored.
+type convState struct {
+	digest string
+	group  store.GroupID
+	kind   store.ChatKind
+	// updated is the record's update time; zero in state written before
+	// it was kept.
+	updated time.Time
+}
+
+// String encodes s as "DIGEST:GROUPHEX:KIND:UPDATEDNANOS".
+func (s convState) String() string {
+	return s.digest + ":" + hex.EncodeToString([]byte(s.group)) + ":" + strconv.Itoa(int(s.kind)) + ":" +
+		strconv.FormatInt(unixNano(s.updated), 10)
+}
+
+// parseConvState reads an archive-state setting; ok is false if its group
+// or kind is unreadable (its digest is still returned, if any). State
+// written before the update time was kept has three fields.
+func parseConvState(v string) (s convState, ok bool) {
 	parts := strings.Split(v, ":")
-	if len(parts) != 3 {
-		return "", 0, false
+	s.digest = parts[0]
+	if len(parts) != 3 && len(parts) != 4 {
+		return s, false
 	}
 	g, err := hex.DecodeString(parts[1])
 	if err != nil || !store.GroupID(g).Valid() {
-		return "", 0, false
+		return s, false
 	}
 	k, err := strconv.Atoi(parts[2])
 	if err != nil || k < int(store.ChatDirect) || k > int(store.ChatSelf) {
-		return "", 0, false
+		return s, false
 	}
-	return store.GroupID(g), store.ChatKind(k), true
+	s.group, s.kind = store.GroupID(g), store.ChatKind(k)
+	if len(parts) == 4 {
+		n, err := strconv.ParseInt(parts[3], 10, 64)
+		if err != nil || n < 0 {
+			return s, false
+		}
+		if n > 0 {
+			s.updated = fromUnixNano(n)
+		}
+	}
+	return s, true
 }
 
 // convMerge gathers the conversation records of a restore: per chat the
@@ -342,7 +410,16 @@ func (m *convMerge) deleted(chat store.ChatID) bool {
 // again (by a Welcome). A self group is restored as left: only a device
 // of the account could add this one to it, and the recovered device
 // starts a new one. Conversations st has are left as they are: their
-// group state is newer than any archive. It returns how many it created.
+// group state is newer than any archive. A conversation st deleted whose
+// tombstone is not uploaded yet stays deleted. It returns how many it
+// created.
+//
+// Each created conversation is recorded as uploaded (the digest of its
+// stored form and the archived record's update time), and so is one st
+// has with the same content: a restore alone uploads nothing, and a later
+// change is stamped after the restored record. Uploading the restored copy
+// again, stamped with the upload time, would let it beat a newer record
+// another device uploaded meanwhile, for every later restore.
 func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
 	n := 0
 	err := st.Update(ctx, func(tx *store.Tx) error {
@@ -351,10 +428,27 @@ func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
 			if r.Deleted {
 				continue
 			}
-			if _, err := tx.Conversation(r.Conv.ID); err == nil {
+			name := convSettingPrefix + string(r.Conv.ID)
+			v, hasState, err := tx.Setting(name)
+			if err != nil {
+				return err
+			}
+			state, _ := parseConvState(v)
+			if local, err := digestIn(tx, r.Conv.ID); err == nil {
+				d, err := digest(r)
+				if err != nil || d != local || r.Updated.Before(state.updated) {
+					continue // st's copy differs: it is uploaded as it is
+				}
+				state = convState{digest: d, group: r.Conv.Group, kind: r.Conv.Kind, updated: r.Updated}
+				if err := tx.SetSetting(name, state.String()); err != nil {
+					return err
+				}
 				continue
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
+			}
+			if hasState {
+				continue // deleted here; its tombstone is pending
 			}
 			c := r.Conv
 			c.Left = c.Left || c.Kind == store.ChatSelf
@@ -371,6 +465,14 @@ func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
 				if err := tx.SetSetting(store.ChatAdminsSetting(c.ID), strings.Join(s, ",")); err != nil {
 					return err
 				}
+			}
+			d, err := digestIn(tx, c.ID)
+			if err != nil {
+				return err
+			}
+			state = convState{digest: d, group: c.Group, kind: c.Kind, updated: r.Updated}
+			if err := tx.SetSetting(name, state.String()); err != nil {
+				return err
 			}
 			n++
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/parley-im/parley/client/store"
 )
@@ -51,13 +52,15 @@ type RestoreResult struct {
 // Restore downloads, decrypts and merges the whole archive into st: the
 // conversations st lacks (newest record wins; a deleted conversation and
 // its messages stay out), then every message in server order per
-// conversation, deduplicated by id. A deleted
+// conversation, deduplicated by id, then the read marks. A deleted
 // message's newest form (its tombstone) wins over any earlier copy, so
 // deleted and expired messages come back as tombstones without content; of
 // two copies of a live message the one in the later segment wins. Messages
 // are written with the store's transactions in batches, so live messages
 // stored meanwhile are kept, and a message already stored is left as it is
-// unless the archive says it is deleted.
+// unless the archive says it is deleted. The conversations and read marks
+// restored are recorded as uploaded, so restoring alone uploads none of
+// them again.
 func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring, opts RestoreOptions) (*RestoreResult, error) {
 	if st == nil || remote == nil || ring == nil {
 		return nil, invalidf("restore needs a store, a remote and a keyring")
@@ -178,6 +181,17 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 				}
 				if err != nil {
 					return err
+				}
+				// The archive holds this mark: only a later one is uploaded.
+				name := readSettingPrefix + string(chat)
+				v, ok, err := tx.Setting(name)
+				if err != nil {
+					return err
+				}
+				if up, perr := strconv.ParseUint(v, 10, 64); !ok || perr != nil || up < seq {
+					if err := tx.SetSetting(name, strconv.FormatUint(seq, 10)); err != nil {
+						return err
+					}
 				}
 				res.ReadMarks++
 			}

@@ -93,6 +93,22 @@ func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) 
 	return string(v), true, nil
 }
 
+// Setting returns a setting's value as this transaction sees it, and
+// whether it is set.
+func (tx *Tx) Setting(name string) (string, bool, error) {
+	var sealed []byte
+	if err := tx.queryRow(qSelectSetting, name).Scan(&sealed); errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("failed to read setting: %w", err)
+	}
+	v, err := tx.s.seal.open(settingRef(name), sealed)
+	if err != nil {
+		return "", false, err
+	}
+	return string(v), true, nil
+}
+
 // SettingOn reports whether an on/off setting is on; unset means off.
 func (s *Store) SettingOn(ctx context.Context, name string) (bool, error) {
 	v, _, err := s.Setting(ctx, name)
