@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // none of them, so its possibly stale copies never beat a record another
 // device uploads after the restore. A change made on the restored store is
 // uploaded, and wins over the record it was restored from even when the
-// restoring device's clock is behind the one that uploaded it.
+// restoring device's clock is behind the one that uploaded it. A chat
+// deleted on the restored store stays deleted through another restore.
 func TestRestoredConversationsNotUploadedAgain(t *testing.T) {
 	ctx := context.Background()
 	raw := newMemRemote()
@@ -94,6 +96,29 @@ func TestRestoredConversationsNotUploadedAgain(t *testing.T) {
 	wantPending(t, later, false)
 	wantName(t, raw, ring, other.ID, "renamed on B")
 	wantName(t, raw, ring, grp.ID, "renamed on A")
+
+	// B deletes a chat, then restores again before uploading: the chat
+	// stays deleted and its tombstone is still uploaded.
+	gone := h.chats[2].ID
+	if err := later.Update(ctx, func(tx *store.Tx) error { return tx.DeleteConversation(gone) }); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Restore(ctx, later, raw, ring, RestoreOptions{}); err != nil || res.Conversations != 0 {
+		t.Fatalf("restore after a deletion: %+v %v", res, err)
+	}
+	if _, err := later.Conversation(ctx, gone); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a restore brought back a chat deleted here: %v", err)
+	}
+	if up, err := b.Upload(ctx); err != nil || up.Conversations != 1 {
+		t.Fatalf("tombstone upload: %+v %v", up, err)
+	}
+	fresh := newStore(t)
+	if _, err := Restore(ctx, fresh, raw, ring, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Conversation(ctx, gone); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the deleted chat was restored: %v", err)
+	}
 }
 
 // wantName restores the archive into a fresh store and checks chat's name.
