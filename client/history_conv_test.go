@@ -109,3 +109,90 @@ func TestArchiveUploadsConversationChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreDoesNotUploadConversationsAgain: a linked device that restored
+// the account's conversations from the archive uploads none of them again,
+// so its copy, made before another device renamed a group, does not beat
+// the rename: an account recovered later lists the group under its new
+// name.
+func TestRestoreDoesNotUploadConversationsAgain(t *testing.T) {
+	e := newLinkEnv(t)
+	ctx := e.ctx
+	e.account("bob")
+	o := e.opts()
+	o.Username = "alice"
+	alice, err := client.Init(ctx, t.TempDir(), e.srv.URL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	words, err := alice.RecoveryWords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, err := alice.CreateGroup(ctx, "before", []string{"bob@127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The laptop links and restores the archive; it does not sync, so it
+	// does not see the rename below.
+	pl, err := client.NewLink(ctx, t.TempDir(), e.srv.URL, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := client.ParseLinkCode(pl.Request().Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- alice.ApproveLink(ctx, req) }()
+	laptop, err := pl.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { laptop.Close() })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.RestoreHistory(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if conv, err := chatNamed(ctx, laptop, chat); err != nil || conv.Name != "before" {
+		t.Fatalf("restored on the laptop: %+v %v", conv, err)
+	}
+
+	if err := alice.Rename(ctx, chat, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The laptop's upload (what its background upload runs) carries no
+	// conversation record: it only restored them.
+	res, err := laptop.ArchivePending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != nil && res.Conversations != 0 {
+		t.Fatalf("the laptop uploaded %d restored conversation records again", res.Conversations)
+	}
+	laptop.Close()
+	alice.Close()
+
+	rec, err := client.Recover(ctx, t.TempDir(), e.srv.HTTP, strings.Join(words, " "), e.opts(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	conv, err := chatNamed(ctx, rec, chat)
+	if err != nil {
+		t.Fatalf("recovered account: %v", err)
+	}
+	if conv.Name != "after" {
+		t.Fatalf("recovered group named %q, want the rename made after the laptop restored (%q)", conv.Name, "after")
+	}
+}
