@@ -33,16 +33,18 @@ type linkEnv struct {
 	stops   []func()
 }
 
-func newLinkEnv(t *testing.T) *linkEnv {
+// newLinkEnv starts the server; opts run after the archive storage is
+// mounted.
+func newLinkEnv(t *testing.T, opts ...testserver.Option) *linkEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	e := &linkEnv{t: t, ctx: ctx, archDir: t.TempDir()}
-	e.srv = testserver.Start(t, testserver.WithConfig(func(cfg *server.Config) {
+	e.srv = testserver.Start(t, append([]testserver.Option{testserver.WithConfig(func(cfg *server.Config) {
 		h, err := blob.NewArchiveHandler(e.archDir, &blob.DeviceAuthorizer{Store: cfg.Store})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Routes = map[string]http.Handler{"/v1/archive/": h}
-	}))
+	})}, opts...)...)
 	t.Cleanup(func() {
 		e.mu.Lock()
 		for _, s := range e.stops {

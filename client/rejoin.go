@@ -527,12 +527,16 @@ func (c *Client) afterRecover(ctx context.Context) error {
 		if d == c.id.Device || (info != nil && d == info.Device) {
 			continue
 		}
-		if err := c.revokeOnServer(ctx, conn, d); err != nil {
+		if err := c.revokeOnServer(ctx, d); err != nil {
 			return err
 		}
 		if len(gone) < rejoinMaxGone {
 			gone = append(gone, d)
 		}
+	}
+	// A revocation may have moved to a new connection.
+	if conn, err = c.connect(ctx); err != nil {
+		return err
 	}
 	if err := c.drainStaleKeyPackages(ctx, conn); err != nil {
 		return err
@@ -607,9 +611,14 @@ func (c *Client) drainStaleKeyPackages(ctx context.Context, conn *wireclient.Cli
 }
 
 // revokeOnServer revokes one of this account's devices on the server,
-// signed by the account key.
-func (c *Client) revokeOnServer(ctx context.Context, conn *wireclient.Client, dev identity.DeviceID) error {
-	if err := c.sendRevocation(ctx, conn, dev); err != nil && wireCode(err) != wire.ErrorCode_NOT_FOUND {
+// signed by the account key. Like [Client.RevokeDevice], a revocation
+// whose connection breaks is sent again, signed anew, on a new connection
+// (the server accepts repeating one): a recovery cut off here otherwise
+// failed with the lost devices it had not reached still served, and its
+// profile, already created, is not recovered into again.
+func (c *Client) revokeOnServer(ctx context.Context, dev identity.DeviceID) error {
+	err := c.withConn(ctx, func(conn *wireclient.Client) error { return c.sendRevocation(ctx, conn, dev) })
+	if err != nil && wireCode(err) != wire.ErrorCode_NOT_FOUND {
 		return fmt.Errorf("failed to revoke a lost device: %w", err)
 	}
 	return nil
