@@ -292,14 +292,14 @@ func conversationRecords(ctx context.Context, st *store.Store, now time.Time) (r
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to read archive state: %w", err)
 		}
-		st, ok := parseConvState(v)
+		s, ok := parseConvState(v)
 		if !ok {
 			gone = append(gone, name) // unreadable: forget it
 			continue
 		}
-		g := st.group
-		recs = append(recs, Record{Conv: &ConversationRecord{Conv: store.Conversation{ID: store.ChatIDFromGroup(g), Group: g, Kind: st.kind},
-			Updated: stamp(now, st.updated), Deleted: true}})
+		g := s.group
+		recs = append(recs, Record{Conv: &ConversationRecord{Conv: store.Conversation{ID: store.ChatIDFromGroup(g), Group: g, Kind: s.kind},
+			Updated: stamp(now, s.updated), Deleted: true}})
 		gone = append(gone, name)
 	}
 	save = func(tx *store.Tx) error {
