@@ -437,7 +437,7 @@ func (m *convMerge) apply(ctx context.Context, st *store.Store) (int, error) {
 			if local, err := digestIn(tx, r.Conv.ID); err == nil {
 				d, err := digest(r)
 				if err != nil || d != local || r.Updated.Before(state.updated) {
-					continue // st's copy differs: it is uploaded as it is
+					continue // st's copy differs (it is uploaded as it is), or a later record is recorded
 				}
 				state = convState{digest: d, group: r.Conv.Group, kind: r.Conv.Kind, updated: r.Updated}
 				if err := tx.SetSetting(name, state.String()); err != nil {
