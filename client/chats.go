@@ -444,7 +444,9 @@ func (c *Client) SetAdmins(ctx context.Context, chat ChatID, addresses []string)
 	return c.queueControlNote(ctx, chat, groupInfoContent(conv.Name, admins), note)
 }
 
-// Admins returns a group's admins.
+// Admins returns a group's recorded admin list. Those of them still in
+// the group administer it; when none is, every member does (see
+// docs/protocol.md, "Group admin rules").
 func (c *Client) Admins(ctx context.Context, chat ChatID) []identity.AccountID {
 	return c.admins(ctx, chat)
 }

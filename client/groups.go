@@ -262,12 +262,23 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 		if err != nil {
 			return err
 		}
+		// Our own commit may add an ousted admin back (keepOusted).
+		kept, keptChanged := c.oustedKept(ctx, nil, conv)
 		err = c.st.Update(ctx, func(tx *store.Tx) error {
 			if err := tx.PutGroupState(g, state, c.now()); err != nil {
 				return err
 			}
 			if err := tx.PutConversation(conv); err != nil {
 				return err
+			}
+			if keptChanged && len(kept) == 0 {
+				if err := tx.DeleteSetting(oustedKey(conv.ID)); err != nil {
+					return err
+				}
+			} else if keptChanged {
+				if err := tx.SetSetting(oustedKey(conv.ID), joinAccounts(kept)); err != nil {
+					return err
+				}
 			}
 			_, err := tx.InsertMessage(m)
 			return err
@@ -407,10 +418,88 @@ func (c *Client) adminsIn(ctx context.Context, a *applySet, chat ChatID) []ident
 
 // isAdminIn is isAdmin as of the batch a.
 func (c *Client) isAdminIn(ctx context.Context, a *applySet, conv *store.Conversation, account identity.AccountID) bool {
+	return c.isAdminAmong(ctx, a, conv, conv.Members, account)
+}
+
+// isAdminAmong is isAdminIn for a group whose members are members (those
+// before a commit, when judging its committer).
+func (c *Client) isAdminAmong(ctx context.Context, a *applySet, conv *store.Conversation, members []identity.AccountID, account identity.AccountID) bool {
 	if conv.Kind != store.ChatGroup {
 		return true
 	}
-	return slices.Contains(c.adminsIn(ctx, a, conv.ID), account)
+	return slices.Contains(effectiveAdmins(c.adminsIn(ctx, a, conv.ID), members, c.oustedIn(ctx, a, conv.ID)), account)
+}
+
+// effectiveAdmins returns who administers a group with the recorded admin
+// list and members: the recorded admins that are still members, or, when
+// none is (the last admin left or was removed) and the group has members,
+// every member: a group without an admin administers itself. Recorded admins a non-admin removed (ousted, see
+// enforce) count as still in the group until they are added back, so
+// removing the last admin gains a non-admin nothing. An unknown list
+// (empty: a new member before the group info arrives) makes nobody an
+// admin. Every member derives the same answer from the group log.
+func effectiveAdmins(recorded, members, ousted []identity.AccountID) []identity.AccountID {
+	if len(recorded) == 0 {
+		return nil
+	}
+	var out []identity.AccountID
+	for _, id := range recorded {
+		if slices.Contains(members, id) || slices.Contains(ousted, id) {
+			out = append(out, id)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	return slices.Clone(members)
+}
+
+// oustedKey is the setting holding a group's ousted admins: recorded
+// admins a non-admin removed, which the remaining members add back.
+func oustedKey(chat ChatID) string { return "chat." + string(chat) + ".admins-ousted" }
+
+// oustedIn returns a group's ousted admins as of the batch a (which may
+// have changed them), or as stored if a is nil.
+func (c *Client) oustedIn(ctx context.Context, a *applySet, chat ChatID) []identity.AccountID {
+	if a != nil {
+		if ousted, ok := a.ousted[chat]; ok {
+			return ousted
+		}
+	}
+	v, ok, err := c.st.Setting(ctx, oustedKey(chat))
+	if err != nil || !ok || v == "" {
+		return nil
+	}
+	return parseAccounts(v)
+}
+
+// setOusted records, in a and in the store when a commits, a group's
+// ousted admins.
+func (c *Client) setOusted(a *applySet, chat ChatID, ousted []identity.AccountID) {
+	a.ousted[chat] = ousted
+	key, val := oustedKey(chat), joinAccounts(ousted)
+	a.ops = append(a.ops, func(tx *store.Tx) error {
+		if val == "" {
+			return tx.DeleteSetting(key)
+		}
+		return tx.SetSetting(key, val)
+	})
+}
+
+// keepOusted drops from a group's ousted admins those that are members
+// again (added back, or back by a rejoin), as of the batch a.
+func (c *Client) keepOusted(ctx context.Context, a *applySet, conv *store.Conversation) {
+	if kept, changed := c.oustedKept(ctx, a, conv); changed {
+		c.setOusted(a, conv.ID, kept)
+	}
+}
+
+// oustedKept returns a group's ousted admins without the members of conv,
+// and whether that dropped any.
+func (c *Client) oustedKept(ctx context.Context, a *applySet, conv *store.Conversation) ([]identity.AccountID, bool) {
+	ousted := c.oustedIn(ctx, a, conv.ID)
+	kept := slices.DeleteFunc(slices.Clone(ousted), func(id identity.AccountID) bool { return slices.Contains(conv.Members, id) })
+	return kept, len(kept) != len(ousted)
 }
 
 // admins returns a group's admins (empty if unknown).
@@ -419,6 +508,12 @@ func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {
 	if err != nil || !ok || v == "" {
 		return nil
 	}
+	return parseAccounts(v)
+}
+
+// parseAccounts parses a comma-separated account list (joinAccounts),
+// skipping malformed entries.
+func parseAccounts(v string) []identity.AccountID {
 	var out []identity.AccountID
 	for _, s := range strings.Split(v, ",") {
 		if id, err := identity.ParseAccountID(s); err == nil {
@@ -428,8 +523,9 @@ func (c *Client) admins(ctx context.Context, chat ChatID) []identity.AccountID {
 	return out
 }
 
-// isAdmin reports whether account may add and remove members of conv.
-// Everyone in a 1:1 chat is; in a group, the listed admins are.
+// isAdmin reports whether account may add and remove members of conv,
+// rename it and set its admins and timer. Everyone in a 1:1 chat may; in
+// a group, its effective admins (effectiveAdmins) may.
 func (c *Client) isAdmin(ctx context.Context, conv *store.Conversation, account identity.AccountID) bool {
 	return c.isAdminIn(ctx, nil, conv, account)
 }
@@ -442,9 +538,9 @@ func joinAccounts(ids []identity.AccountID) string {
 	return strings.Join(s, ",")
 }
 
-// applyGroupInfo takes a group's name and admins from an admin (or, for
-// a member who has no admin list yet, or only one from before it joined,
-// from the first member who sends it). Earlier changes of the same batch
+// applyGroupInfo takes a group's name and admins from an effective admin
+// (isAdmin; or, for a member who has no admin list yet, or only one from
+// before it joined, from the first member who sends it). Earlier changes of the same batch
 // count: an admin appointed a moment ago may rename the group.
 func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Conversation, who *memberID, seq uint64, ct *content.Content) {
 	if conv.Kind != store.ChatGroup {
@@ -475,7 +571,7 @@ func (c *Client) applyGroupInfo(ctx context.Context, a *applySet, conv *store.Co
 		cur = nil
 		c.setUnconfirmed(a, conv.ID, false)
 	}
-	if len(cur) > 0 && !slices.Contains(cur, who.Account) {
+	if len(cur) > 0 && !c.isAdminIn(ctx, a, conv, who.Account) {
 		c.policy(a, conv, who.Account, "a non-admin tried to rename the group or change its admins")
 		return
 	}
@@ -509,15 +605,23 @@ func (c *Client) addNote(a *applySet, conv *store.Conversation, who *memberID, s
 	a.addMessage(m, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: note})
 }
 
-// enforce checks a commit against the group's rules. Receivers cannot undo
-// an accepted commit without splitting the group, so a broken rule is
-// reported (EventPolicy), and an admin device removes accounts a non-admin
-// added and adds back accounts a non-admin removed.
+// enforce checks a commit against the group's rules, judging the committer
+// by the members before the commit (old): removing the last admin does
+// not make the remover one. Receivers cannot undo an accepted commit
+// without splitting the group, so a broken rule is reported
+// (EventPolicy), and an admin device removes accounts a non-admin added
+// and adds back accounts a non-admin removed. A recorded admin a non-admin
+// removed is ousted (see effectiveAdmins) until it is back; when no other
+// admin is left to add it back, every remaining member does, and adding it
+// back is no breach whoever commits it.
 func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversation, committer identity.AccountID, old, added, removed []identity.AccountID) {
-	admin := c.isAdminIn(ctx, a, conv, committer)
+	admin := c.isAdminAmong(ctx, a, conv, old, committer)
 	for _, acct := range added {
 		if slices.Contains(old, acct) {
 			continue // a new device of a member
+		}
+		if conv.Kind == store.ChatGroup && slices.Contains(c.oustedIn(ctx, a, conv.ID), acct) {
+			continue // an ousted admin back (keepOusted clears it)
 		}
 		if conv.Kind == store.ChatDirect || !admin {
 			c.policy(a, conv, committer, "a member who may not add people added "+string(acct))
@@ -531,7 +635,16 @@ func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversat
 			continue
 		}
 		c.policy(a, conv, committer, "a member who may not remove people removed "+string(acct))
-		if c.isAdminIn(ctx, a, conv, c.account()) {
+		if conv.Kind != store.ChatGroup {
+			continue
+		}
+		recorded := c.adminsIn(ctx, a, conv.ID)
+		ousted := c.oustedIn(ctx, a, conv.ID)
+		if slices.Contains(recorded, acct) && !slices.Contains(ousted, acct) {
+			c.setOusted(a, conv.ID, append(slices.Clone(ousted), acct))
+		}
+		adminLeft := slices.ContainsFunc(recorded, func(id identity.AccountID) bool { return slices.Contains(conv.Members, id) })
+		if c.isAdminIn(ctx, a, conv, c.account()) || (slices.Contains(recorded, acct) && !adminLeft) {
 			c.tasks.readdAccount(conv.Group, acct)
 		}
 	}

@@ -44,6 +44,9 @@ type applySet struct {
 	// store has them only once the batch commits).
 	admins      map[store.ChatID][]identity.AccountID
 	unconfirmed map[store.ChatID]bool
+	// ousted holds the ousted admins (see effectiveAdmins) this batch
+	// changed, likewise.
+	ousted map[store.ChatID][]identity.AccountID
 }
 
 func newApplySet(now time.Time) *applySet {
@@ -55,6 +58,7 @@ func newApplySet(now time.Time) *applySet {
 
 		admins:      make(map[store.ChatID][]identity.AccountID),
 		unconfirmed: make(map[store.ChatID]bool),
+		ousted:      make(map[store.ChatID][]identity.AccountID),
 	}
 }
 
@@ -628,6 +632,9 @@ func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group,
 	}
 	if committer != nil && conv.Kind != store.ChatSelf {
 		c.enforce(ctx, a, conv, committer.Account, oldAccounts, added, removed)
+	}
+	if conv.Kind == store.ChatGroup {
+		c.keepOusted(ctx, a, conv)
 	}
 	if conv.Kind == store.ChatSelf {
 		for _, acct := range conv.Members {

@@ -18,7 +18,8 @@ func newGroupCmd(e *env) *cobra.Command {
 		Short: "Create and change group chats",
 		Long: `Create and change group chats. Members are addresses (ACCOUNTID@server or
 username@server); every device of each member is in the group. Only admins
-may add and remove members or rename the group; the creator is the first.`,
+may add and remove members or rename the group; the creator is the first. The admins
+are the listed ones still in the group; when none is left, every member is.`,
 	}
 	cmd.AddCommand(newGroupCreateCmd(e), newGroupAddCmd(e, true), newGroupAddCmd(e, false),
 		newGroupLeaveCmd(e), newGroupRenameCmd(e), newGroupAdminsCmd(e))
