@@ -89,7 +89,8 @@ type UploadResult struct {
 	Deletions int
 }
 
-// Upload archives the store's changes since the last Upload: the messages
+// Upload archives the store's changes since the last Upload, except those
+// a [Restore] made ([RestoredSetting]): the messages
 // this device uploads by the [Uploads] rule, every tombstone, changed
 // read marks, and the conversations that are new or changed (or gone: a
 // conversation tombstone). Each segment is stored (segment blob, then key record) before
@@ -129,7 +130,10 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 		}
 		if seen != res.Cursor {
 			if err := a.cfg.Store.Update(ctx, func(tx *store.Tx) error {
-				return tx.SetSetting(CursorSetting, strconv.FormatInt(int64(seen), 10))
+				if err := tx.SetSetting(CursorSetting, strconv.FormatInt(int64(seen), 10)); err != nil {
+					return err
+				}
+				return pruneRestored(tx, seen)
 			}); err != nil {
 				return fmt.Errorf("failed to save archive cursor: %w", err)
 			}
@@ -142,9 +146,15 @@ func (a *Archiver) Upload(ctx context.Context) (*UploadResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("failed to read changes: %w", err)
 		}
+		// Read after the page: a restore saves its changes' numbers with
+		// them, so every restored row of the page is listed.
+		restored, err := restoredRanges(ctx, a.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
 		for _, m := range page {
 			seen = m.Change
-			if !Uploads(m, a.cfg.Device, devices) {
+			if restored.has(m.Change) || !Uploads(m, a.cfg.Device, devices) {
 				continue
 			}
 			recs = append(recs, Record{Message: archivable(m)})

@@ -59,8 +59,10 @@ type RestoreResult struct {
 // are written with the store's transactions in batches, so live messages
 // stored meanwhile are kept, and a message already stored is left as it is
 // unless the archive says it is deleted. The conversations and read marks
-// restored are recorded as uploaded, so restoring alone uploads none of
-// them again.
+// restored are recorded as uploaded, and so are the messages each batch
+// wrote ([RestoredSetting], saved with the batch), so restoring alone
+// uploads none of them again, even when the restore is interrupted and run
+// again; messages stored meanwhile by anything else are uploaded as usual.
 func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring, opts RestoreOptions) (*RestoreResult, error) {
 	if st == nil || remote == nil || ring == nil {
 		return nil, invalidf("restore needs a store, a remote and a keyring")
@@ -120,6 +122,10 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 		return cmp.Or(cmp.Compare(a.Chat, b.Chat), cmp.Compare(a.Seq, b.Seq))
 	})
 	res.MessagesTotal = len(msgs)
+	archived := make(map[store.MessageID]bool, len(msgs))
+	for _, m := range msgs {
+		archived[m.ID] = true
+	}
 	report(res.Progress)
 	for len(msgs) > 0 {
 		n := min(batch, len(msgs))
@@ -127,6 +133,10 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 		var ins, tomb, conf int
 		err := st.Update(ctx, func(tx *store.Tx) error {
 			ins, tomb, conf = 0, 0, 0
+			mark, err := tx.ChangeMark()
+			if err != nil {
+				return err
+			}
 			copies := make([]store.Message, len(part))
 			ptrs := make([]*store.Message, len(part))
 			for i, m := range part {
@@ -159,7 +169,7 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 					}
 				}
 			}
-			return nil
+			return recordRestored(tx, mark, archived)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("failed to merge archived messages: %w", err)
@@ -202,4 +212,24 @@ func Restore(ctx context.Context, st *store.Store, remote Remote, ring *Keyring,
 		}
 	}
 	return res, nil
+}
+
+// recordRestored saves in [RestoredSetting] the change numbers that tx
+// gave, since mark, to rows of messages the archive holds (an insert, a
+// tombstone, an edit applied): their new form is what merging the archive
+// makes, so uploading it again adds nothing. Rows of other messages the
+// batch changed (a live message edited or deleted by an archived event)
+// stay in the upload feed.
+func recordRestored(tx *store.Tx, mark store.ChangeSeq, archived map[store.MessageID]bool) error {
+	changed, err := tx.ChangedSince(mark)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	cs := make([]store.ChangeSeq, 0, len(changed))
+	for _, c := range changed {
+		if archived[c.ID] {
+			cs = append(cs, c.Change)
+		}
+	}
+	return saveRestored(tx, cs)
 }
