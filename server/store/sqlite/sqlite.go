@@ -107,6 +107,12 @@ const (
 // checkpointer goroutine does them on its own connection instead.
 const writerPragmas = "&_pragma=temp_store(MEMORY)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 
+// batchInterval paces the group commit while writes keep coming (see
+// sqlstore.Config.BatchInterval): each commit writes every page it changed
+// to the WAL, so committing each write as it arrives costs several times
+// the CPU of letting the writes of a millisecond share one commit.
+const batchInterval = time.Millisecond
+
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file.
 const checkpointEvery = 250 * time.Millisecond
@@ -137,7 +143,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (store.Store, err
 			return nil, err
 		}
 	}
-	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true, Sync: b.syncWAL}, opts)
+	s, err := sqlstore.New(ctx, b, sqlstore.Config{Writers: 1, Dialect: dialect, SingleWriter: true, Sync: b.syncWAL, BatchInterval: batchInterval}, opts)
 	if err != nil {
 		_ = b.Close()
 		return nil, err

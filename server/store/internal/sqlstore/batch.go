@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/parley-im/parley/server/store"
 )
@@ -32,6 +33,18 @@ import (
 // means durable" still holds. Ops whose effect must not be visible before it
 // is durable (MLS commits, revocations) are submitted with doSync: their
 // batch commits synchronously.
+//
+// Pacing (SQLite): every commit writes each page it changed to the WAL (and
+// the flusher's fsync writes them back), so a batch of two appends to two
+// groups costs nearly as much as one of ten, and under a steady trickle of
+// writes the writer would commit as soon as each one arrives: thousands of
+// tiny commits a second, most of the server's CPU time. With an interval
+// set, a batch that would begin less than the interval after the previous
+// one began waits out the rest of it (or until paceOps writes are queued),
+// so that the writes arriving meanwhile join it. A write arriving after a
+// quiet spell is committed at once; under load the added wait is at most
+// the interval, and a writer whose commits take longer than the interval
+// never waits.
 //
 // Ops follow one rule so that one op's failure cannot spoil its batch: an op
 // returns a store error (ErrNotFound, ErrEpochConflict ...) only before its
@@ -103,10 +116,23 @@ type writer struct {
 	flushWg  sync.WaitGroup
 	notifyWg sync.WaitGroup
 
+	// interval, if positive, paces the batches (see Pacing); full is
+	// signalled when a queue holds paceAt writes (paceOps, or fewer if
+	// they would not fit in one batch with the one the writer holds), and
+	// stop is closed by close, ending any wait.
+	interval time.Duration
+	paceAt   int
+	full     chan struct{}
+	stop     chan struct{}
+
 	mu     sync.RWMutex // guards closed against sends on closed queues
 	closed bool
 	wg     sync.WaitGroup
 }
+
+// paceOps is the number of queued writes that ends a paced wait early: a
+// batch that size shares its commit widely enough.
+const paceOps = 64
 
 // maxRetries bounds how often an op alone is retried after a retryable
 // failure (deadlock, serialization failure, busy).
@@ -128,9 +154,11 @@ const FlushGroup = 32
 const UnsyncedBatches = 2*FlushGroup + 1
 
 // newWriter starts n writer goroutines. sync, if not nil, turns on deferred
-// sync (only with n == 1).
-func newWriter(b Backend, n, maxBatch int, sync func() error) *writer {
-	w := &writer{b: b, maxBatch: maxBatch, seed: maphash.MakeSeed(), sync: sync}
+// sync (only with n == 1). interval, if positive, paces the batches (see
+// Pacing).
+func newWriter(b Backend, n, maxBatch int, sync func() error, interval time.Duration) *writer {
+	w := &writer{b: b, maxBatch: maxBatch, seed: maphash.MakeSeed(), sync: sync,
+		interval: interval, paceAt: min(paceOps, maxBatch-1), full: make(chan struct{}, 1), stop: make(chan struct{})}
 	if sync != nil {
 		w.flushQ = make(chan []*request) // unbuffered: see FlushGroup
 		w.flushWg.Add(1)
@@ -212,6 +240,7 @@ func (w *writer) doAsync(key string, fn op, deferred bool, st *Statement, visibl
 	select {
 	case q <- r:
 		w.mu.RUnlock()
+		w.queued(q)
 	default:
 		// The queue is full: wait on another goroutine, so that the
 		// caller (a connection's reader) is not held up.
@@ -224,7 +253,18 @@ func (w *writer) doAsync(key string, fn op, deferred bool, st *Statement, visibl
 				return
 			}
 			q <- r
+			w.queued(q)
 		}()
+	}
+}
+
+// queued ends a paced wait once q holds paceAt writes.
+func (w *writer) queued(q chan *request) {
+	if w.interval > 0 && len(q) >= w.paceAt {
+		select {
+		case w.full <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -263,6 +303,7 @@ func (w *writer) submitRequest(ctx context.Context, key string, fn op, sync, def
 	select {
 	case q <- r:
 		w.mu.RUnlock()
+		w.queued(q)
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		return ctx.Err()
@@ -291,6 +332,7 @@ func (w *writer) close() {
 	for _, q := range w.queues {
 		close(q)
 	}
+	close(w.stop)
 	w.mu.Unlock()
 	w.wg.Wait()
 	if w.notifyQ != nil {
@@ -307,8 +349,21 @@ func (w *writer) close() {
 func (w *writer) loop(q chan *request) {
 	defer w.wg.Done()
 	batch := make([]*request, 0, w.maxBatch)
+	var began time.Time // when the previous batch began
+	var timer *time.Timer
 	for r := range q {
 		batch = append(batch[:0], r)
+		if w.interval > 0 {
+			if wait := w.interval - time.Since(began); wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				w.pace(q, timer)
+			}
+			began = time.Now()
+		}
 	fill:
 		for len(batch) < w.maxBatch {
 			select {
@@ -335,6 +390,24 @@ func (w *writer) loop(q chan *request) {
 		}
 		clear(batch)
 	}
+}
+
+// pace waits until timer fires, q holds paceAt writes, or the writer is
+// closed.
+func (w *writer) pace(q chan *request, timer *time.Timer) {
+	select {
+	case <-w.full: // left by a batch that did not wait
+	default:
+	}
+	if len(q) < w.paceAt {
+		select {
+		case <-timer.C:
+			return
+		case <-w.full:
+		case <-w.stop:
+		}
+	}
+	timer.Stop()
 }
 
 // notifier runs the visible callbacks of committed batches (pushing new

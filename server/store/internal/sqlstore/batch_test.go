@@ -112,7 +112,7 @@ func runQueued(t *testing.T, w *writer, ops []op) []error {
 
 func TestWriterBatches(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64, nil)
+	w := newWriter(b, 1, 64, nil, 0)
 	defer w.close()
 	var ops []op
 	for i := 0; i < 10; i++ {
@@ -134,7 +134,7 @@ func TestWriterBatches(t *testing.T) {
 // op in its own transaction, so only the failing op is lost.
 func TestWriterIsolatesFailures(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64, nil)
+	w := newWriter(b, 1, 64, nil, 0)
 	defer w.close()
 	cleanFail := func(ctx context.Context, tx *batchTx) error { return store.ErrNotFound }
 	dirtyFail := func(ctx context.Context, tx *batchTx) error {
@@ -168,7 +168,7 @@ func TestWriterIsolatesFailures(t *testing.T) {
 
 func TestWriterRetries(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64, nil)
+	w := newWriter(b, 1, 64, nil, 0)
 	defer w.close()
 	tries := 0
 	err := w.do(context.Background(), "", func(ctx context.Context, tx *batchTx) error {
@@ -193,7 +193,7 @@ func TestWriterRetries(t *testing.T) {
 }
 
 func TestWriterClosed(t *testing.T) {
-	w := newWriter(&fakeBackend{}, 2, 8, nil)
+	w := newWriter(&fakeBackend{}, 2, 8, nil, 0)
 	w.close()
 	w.close()
 	if err := w.do(context.Background(), "k", write("x")); !errors.Is(err, store.ErrClosed) {
@@ -211,7 +211,7 @@ func TestDeferredSync(t *testing.T) {
 	w := newWriter(b, 1, 64, func() error {
 		entered <- struct{}{}
 		return <-release
-	})
+	}, 0)
 	defer func() {
 		go func() {
 			for range entered {
@@ -318,7 +318,7 @@ func labelStatement(label string, seen *string) *Statement {
 // to one transaction per write.
 func TestWriterPipelines(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64, nil)
+	w := newWriter(b, 1, 64, nil, 0)
 	defer w.close()
 	labels := []string{"a", "refuse", "b"}
 	seen := make([]string, len(labels))
@@ -381,7 +381,7 @@ func TestWriterPipelines(t *testing.T) {
 // at commit, so each op sees every write queued before it.
 func TestWriterFlushesDeferredBeforeOtherOps(t *testing.T) {
 	b := &fakeBackend{}
-	w := newWriter(b, 1, 64, nil)
+	w := newWriter(b, 1, 64, nil, 0)
 	defer w.close()
 	var queued []string // deferred writes not yet made; writer goroutine only
 	flush := func(ctx context.Context, tx WriteTx) error {
@@ -457,7 +457,7 @@ func TestAsyncWrites(t *testing.T) {
 	w := newWriter(b, 1, 4, func() error {
 		entered <- struct{}{}
 		return <-release
-	})
+	}, 0)
 	visible := make(chan string, 64)
 	completed := make(chan error, 64)
 	w.doAsync("", write("a"), false, nil, func() { visible <- "a" }, func(err error) { completed <- err })
@@ -524,7 +524,7 @@ func TestSlowSyncDoesNotStopWriter(t *testing.T) {
 	w := newWriter(b, 1, 4, func() error {
 		entered <- struct{}{}
 		return <-release
-	})
+	}, 0)
 	visible := make(chan struct{}, 1024)
 	completed := make(chan error, 1024)
 	const n = 64 // below FlushGroup*4 writes
@@ -557,4 +557,66 @@ func TestSlowSyncDoesNotStopWriter(t *testing.T) {
 	}
 	w.close()
 	close(entered)
+}
+
+// pacedAfterFirst returns a writer whose batches are paced an hour apart
+// and that has just committed a first write, so that its next batch waits
+// for a queue of paceOps writes (fewer if maxBatch is lower) or for close.
+func pacedAfterFirst(t *testing.T, b *fakeBackend, maxBatch int) *writer {
+	t.Helper()
+	w := newWriter(b, 1, maxBatch, nil, time.Hour)
+	if err := w.do(context.Background(), "", write("first")); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestPacedBatchWaitsForQueue: under pacing, writes arriving soon after a
+// commit are not committed one by one as they come but together, as soon
+// as paceOps of them (or a full queue) wait behind the first.
+func TestPacedBatchWaitsForQueue(t *testing.T) {
+	for _, maxBatch := range []int{1024, 4} {
+		b := &fakeBackend{}
+		w := pacedAfterFirst(t, b, maxBatch)
+		n := min(paceOps, maxBatch-1) + 1 // the one held and a full pace
+		var wg sync.WaitGroup
+		wg.Add(n)
+		errs := make([]error, n)
+		for i := 0; i < n; i++ {
+			w.doAsync("", write("w"), false, nil, nil, func(err error) {
+				errs[i] = err
+				wg.Done()
+			})
+			for i == 0 && len(w.queues[0]) > 0 {
+				runtime.Gosched() // until the writer holds it (unpaced, it would commit it alone)
+			}
+		}
+		wg.Wait()
+		w.close()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b.commits != 2 || len(b.committed) != n+1 {
+			t.Fatalf("max batch %d: commits %d written %d; want 2 (the first write, then all %d queued), %d",
+				maxBatch, b.commits, len(b.committed), n, n+1)
+		}
+	}
+}
+
+// TestCloseEndsPacedWait: close does not wait out the pacing interval; the
+// write queued meanwhile is committed.
+func TestCloseEndsPacedWait(t *testing.T) {
+	b := &fakeBackend{}
+	w := pacedAfterFirst(t, b, 1024)
+	done := make(chan error, 1)
+	w.doAsync("", write("late"), false, nil, nil, func(err error) { done <- err })
+	w.close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b.commits != 2 || len(b.committed) != 2 || b.committed[1] != "late" {
+		t.Fatalf("commits %d written %v; want 2, [first late]", b.commits, b.committed)
+	}
 }

@@ -121,6 +121,10 @@ type Config struct {
 	// not wait for the disk and Sync makes every transaction committed so
 	// far durable (batch.go).
 	Sync func() error
+	// BatchInterval, if positive, paces the group commit while writes keep
+	// coming: a batch begins at least this long after the previous one
+	// began, unless many writes are waiting (batch.go, Pacing).
+	BatchInterval time.Duration
 }
 
 // Store implements store.Store over a Backend.
@@ -151,7 +155,7 @@ func New(ctx context.Context, b Backend, cfg Config, opts store.Options) (*Store
 		return nil, fmt.Errorf("%w: a backend is either a single writer or has writable CTEs", store.ErrInvalid)
 	}
 	s := &Store{b: b, opts: opts}
-	s.w = newWriter(b, writers, opts.MaxBatch, cfg.Sync)
+	s.w = newWriter(b, writers, opts.MaxBatch, cfg.Sync, cfg.BatchInterval)
 	if cfg.SingleWriter {
 		s.cache = newGroupCache()
 		s.w.beforeCommit, s.w.afterRollback = s.cache.flush, s.cache.reset
