@@ -54,3 +54,46 @@ func TestSyncTargetsLiveWAL(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterRestartsWAL: asked to (restart), the writer checkpoints before
+// its next transaction, which then starts the WAL over instead of
+// appending to it. The checkpointer asks when its own passes cannot catch
+// up with a writer that keeps committing.
+func TestWriterRestartsWAL(t *testing.T) {
+	ctx := context.Background()
+	b, err := openBackend(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	insert := func() {
+		t.Helper()
+		tx, err := b.BeginWrite(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS t (x BLOB)"); err != nil {
+			t.Fatal(err)
+		}
+		// About 25 pages: as many WAL frames.
+		if _, err := tx.Exec(ctx, "INSERT INTO t (x) VALUES (?)", make([]byte, 100000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		insert()
+	}
+	b.restart.Store(true)
+	insert()
+	if b.restart.Load() {
+		t.Fatal("the writer did not take up the restart")
+	}
+	// The WAL holds the last transaction only, not the five (over 100
+	// frames).
+	if frames := b.checkpoint(); frames == 0 || frames > 40 {
+		t.Fatalf("WAL holds %d frames after the restart; want one transaction's (about 26)", frames)
+	}
+}
