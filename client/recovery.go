@@ -196,7 +196,9 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	// Only the greeting is needed: the steps after the profile exists run
+	// on the client's own connection, with withConn's retries.
+	conn.Close()
 	st, err := store.Create(ctx, dir, store.Options{Passphrase: opts.Passphrase, Rand: opts.Rand})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create profile: %w", err)
@@ -243,11 +245,12 @@ func Recover(ctx context.Context, dir, serverURL, words string, opts Options, pr
 		return nil, err
 	}
 	c.serverName = hello.GetServerName()
-	if err := c.authenticate(ctx, conn); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := c.refillKeyPackages(ctx, conn, true); err != nil {
+	// From here on the profile exists and is not recovered into again, so
+	// every step retries on a new connection when its connection breaks.
+	// Uploading key packages again is safe: a new last-resort one
+	// replaces the old, and the ones stored locally stay usable.
+	err = c.withConn(ctx, func(conn *wireclient.Client) error { return c.refillKeyPackages(ctx, conn, true) })
+	if err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -497,11 +497,13 @@ func (c *Client) rejoinOn(ctx context.Context, conn *wireclient.Client, gone []i
 // to add this device back (Rejoin), and the archive key is rotated so the
 // lost devices cannot read what is archived from now on.
 func (c *Client) afterRecover(ctx context.Context) error {
-	conn, err := c.connect(ctx)
-	if err != nil {
+	// Each step runs with withConn's retries: the profile exists, so a
+	// recovery failed by a cut connection cannot simply be run again.
+	var me *Account
+	err := c.withConn(ctx, func(conn *wireclient.Client) (err error) {
+		me, err = c.resolveOn(ctx, conn, string(c.account()))
 		return err
-	}
-	me, err := c.resolveOn(ctx, conn, string(c.account()))
+	})
 	if err != nil {
 		return err
 	}
@@ -534,15 +536,15 @@ func (c *Client) afterRecover(ctx context.Context) error {
 			gone = append(gone, d)
 		}
 	}
-	// A revocation may have moved to a new connection.
-	if conn, err = c.connect(ctx); err != nil {
-		return err
-	}
-	if err := c.drainStaleKeyPackages(ctx, conn); err != nil {
+	// Claiming and uploading key packages again is safe: the drain stops
+	// at this profile's own.
+	if err := c.withConn(ctx, func(conn *wireclient.Client) error { return c.drainStaleKeyPackages(ctx, conn) }); err != nil {
 		return err
 	}
 	if _, err := c.SelfChat(ctx); errors.Is(err, ErrUnknownChat) {
-		if _, err := c.createGroupOn(ctx, conn, store.ChatSelf, "", nil); err != nil {
+		// No connection given: the group's registration is retried (an
+		// answer lost after it was stored reads as done).
+		if _, err := c.createGroupOn(ctx, nil, store.ChatSelf, "", nil); err != nil {
 			return err
 		}
 	} else if err != nil {
