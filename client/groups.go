@@ -264,6 +264,8 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 		}
 		// Our own commit may add an ousted admin back (keepOusted).
 		kept, keptChanged := c.oustedKept(ctx, nil, conv)
+		// ... and removes leaving members (keepLeaving).
+		stillLeaving, leavingChanged := c.leavingKept(ctx, nil, conv)
 		err = c.st.Update(ctx, func(tx *store.Tx) error {
 			if err := tx.PutGroupState(g, state, c.now()); err != nil {
 				return err
@@ -277,6 +279,11 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 				}
 			} else if keptChanged {
 				if err := tx.SetSetting(oustedKey(conv.ID), joinAccounts(kept)); err != nil {
+					return err
+				}
+			}
+			if leavingChanged {
+				if err := putLeaving(tx, conv.ID, stillLeaving); err != nil {
 					return err
 				}
 			}
@@ -631,7 +638,7 @@ func (c *Client) enforce(ctx context.Context, a *applySet, conv *store.Conversat
 		}
 	}
 	for _, acct := range removed {
-		if admin || acct == committer || slices.Contains(conv.Members, acct) || c.tasks.leaving(conv.Group, acct) {
+		if admin || acct == committer || slices.Contains(conv.Members, acct) || c.isLeaving(ctx, a, conv, acct) {
 			continue
 		}
 		c.policy(a, conv, committer, "a member who may not remove people removed "+string(acct))

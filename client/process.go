@@ -47,6 +47,9 @@ type applySet struct {
 	// ousted holds the ousted admins (see effectiveAdmins) this batch
 	// changed, likewise.
 	ousted map[store.ChatID][]identity.AccountID
+	// leaving holds the accounts whose leave message awaits their
+	// removal (see leaving.go) this batch changed, likewise.
+	leaving map[store.ChatID][]identity.AccountID
 }
 
 func newApplySet(now time.Time) *applySet {
@@ -59,6 +62,7 @@ func newApplySet(now time.Time) *applySet {
 		admins:      make(map[store.ChatID][]identity.AccountID),
 		unconfirmed: make(map[store.ChatID]bool),
 		ousted:      make(map[store.ChatID][]identity.AccountID),
+		leaving:     make(map[store.ChatID][]identity.AccountID),
 	}
 }
 
@@ -587,7 +591,7 @@ func (c *Client) processContent(ctx context.Context, a *applySet, grp *mls.Group
 			a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "left"})
 			return
 		}
-		c.tasks.removeAccount(conv.Group, who.Account)
+		c.noteLeaving(ctx, a, conv, who.Account)
 		a.evs = append(a.evs, Event{Kind: EventMembership, Chat: conv.ID, Sender: who.Account, Text: "leaving"})
 	}
 }
@@ -636,6 +640,7 @@ func (c *Client) processCommit(ctx context.Context, a *applySet, grp *mls.Group,
 	if conv.Kind == store.ChatGroup {
 		c.keepOusted(ctx, a, conv)
 	}
+	c.keepLeaving(ctx, a, conv)
 	if conv.Kind == store.ChatSelf {
 		for _, acct := range conv.Members {
 			if acct != c.account() {

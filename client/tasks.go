@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/parley-im/parley/client/store"
 	"github.com/parley-im/parley/identity"
+	"github.com/parley-im/parley/mls"
 	"github.com/parley-im/parley/wire/wireclient"
 )
 
@@ -20,8 +22,10 @@ type taskQueue struct {
 	// removals: accounts to remove from groups (they left, or a non-admin
 	// added them).
 	removals map[store.GroupID]map[identity.AccountID]bool
-	// readds: accounts a non-admin removed, which an admin adds back.
-	readds map[store.GroupID]map[identity.AccountID]bool
+	// readds: accounts a non-admin removed, which an admin adds back,
+	// each with the time before which it is not tried again (zero: now;
+	// see readdRetry).
+	readds map[store.GroupID]map[identity.AccountID]time.Time
 	// members: ask the server whether this device is still in its
 	// groups (see checkMemberships).
 	members bool
@@ -31,12 +35,12 @@ type taskQueue struct {
 
 func (q *taskQueue) readdAccount(g store.GroupID, a identity.AccountID) {
 	if q.readds == nil {
-		q.readds = make(map[store.GroupID]map[identity.AccountID]bool)
+		q.readds = make(map[store.GroupID]map[identity.AccountID]time.Time)
 	}
 	if q.readds[g] == nil {
-		q.readds[g] = make(map[identity.AccountID]bool)
+		q.readds[g] = make(map[identity.AccountID]time.Time)
 	}
-	q.readds[g][a] = true
+	q.readds[g][a] = time.Time{}
 }
 
 func (q *taskQueue) removeAccount(g store.GroupID, a identity.AccountID) {
@@ -58,6 +62,10 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	if c.fresh.Swap(false) {
 		// A removal while offline is not in the fetched log: ask.
 		c.tasks.refill, c.tasks.reconcile, c.tasks.members = true, true, true
+		// So is a leave processed before a restart, whose removal is not.
+		if err := c.requeueLeaving(ctx); err != nil {
+			c.log.Warn("failed to queue the removal of leaving members", "err", err)
+		}
 	}
 	if c.tasks.members {
 		if err := c.checkMemberships(ctx, conn); err != nil {
@@ -84,18 +92,12 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 		c.log.Warn("failed to ask again to be added back to the chats", "err", err)
 	}
 	for g, accounts := range c.tasks.readds {
-		conv, err := c.st.ConversationByGroup(ctx, g)
-		if err == nil && !conv.Left {
-			var list []identity.AccountID
-			for a := range accounts {
-				list = append(list, a)
-			}
-			err = c.addAccountsLocked(ctx, conn, conv, list)
-		}
-		if err != nil && !errors.Is(err, ErrNotMember) && !errors.Is(err, store.ErrNotFound) {
+		if err := c.runReadds(ctx, conn, g, accounts); err != nil {
 			return err
 		}
-		delete(c.tasks.readds, g)
+		if len(accounts) == 0 {
+			delete(c.tasks.readds, g)
+		}
 	}
 	for g, accounts := range c.tasks.removals {
 		err := c.commitChange(ctx, conn, g, nil, func(m *memberID) bool { return accounts[m.Account] })
@@ -103,6 +105,68 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 			return err
 		}
 		delete(c.tasks.removals, g)
+	}
+	return nil
+}
+
+// readdRetry is how long a re-add waits after finding the account without
+// a device that can be added (ErrNoKeyPackages: its devices have not
+// uploaded key packages yet) before it is tried again.
+const readdRetry = time.Minute
+
+// runReadds adds back to g the queued accounts (those due), removing from
+// accounts those done or given up. A re-add that cannot be done holds up
+// no other task: an account the server does not know (deleted) is
+// dropped, one without a device that can be added now is tried again
+// after readdRetry, and the others are added meanwhile. An error is
+// returned only for a failure that is not about the accounts (the
+// connection); the queue is then tried again on the next run. Caller holds
+// c.mu.
+func (c *Client) runReadds(ctx context.Context, conn *wireclient.Client, g store.GroupID, accounts map[identity.AccountID]time.Time) error {
+	conv, err := c.st.ConversationByGroup(ctx, g)
+	if errors.Is(err, store.ErrNotFound) || err == nil && conv.Left {
+		clear(accounts)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	var kps []*mls.KeyPackage
+	var claimed []identity.AccountID
+	for acct, notBefore := range accounts {
+		if now.Before(notBefore) {
+			continue
+		}
+		got, err := c.claimKeyPackages(ctx, conn, acct)
+		switch {
+		case errors.Is(err, ErrUnknownAccount):
+			c.log.Warn("not adding back a removed member: the account no longer exists", "chat", conv.ID, "account", acct)
+			delete(accounts, acct)
+		case err != nil:
+			return err
+		case len(got) == 0:
+			c.log.Info("cannot add back a removed member yet: the account has no device that can be added; trying again later",
+				"chat", conv.ID, "account", acct, "retry", readdRetry)
+			accounts[acct] = now.Add(readdRetry)
+		default:
+			kps = append(kps, got...)
+			claimed = append(claimed, acct)
+		}
+	}
+	if len(kps) == 0 {
+		return nil
+	}
+	err = c.commitChange(ctx, conn, g, kps, nil)
+	if errors.Is(err, ErrNotMember) {
+		clear(accounts)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, acct := range claimed {
+		delete(accounts, acct)
 	}
 	return nil
 }
