@@ -94,3 +94,41 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("expiry is not in the feed: %+v", got)
 	}
 }
+
+// TestChangeNumbersNotReusedAfterDeletedChat: deleting the conversation
+// whose messages hold the latest change numbers does not hand them out
+// again, so a consumer of the feed (the archive uploader) that had passed
+// them still sees the next change, also after the store is reopened.
+func TestChangeNumbersNotReusedAfterDeletedChat(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newStore(t)
+	keep, gone := newChat(t, s, "keep"), newChat(t, s, "gone")
+	bob := newAccount(t)
+	insert(t, s, textMsg(keep.ID, 1, bob, 1, "one"))
+	insert(t, s, textMsg(gone.ID, 2, bob, 1, "two"))
+	insert(t, s, textMsg(gone.ID, 3, bob, 2, "three"))
+	all, err := s.Changes(ctx, 0, 100)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("changes: %d %v", len(all), err)
+	}
+	cursor := all[len(all)-1].Change
+	update(t, s, func(tx *Tx) error { return tx.DeleteConversation(gone.ID) })
+	insert(t, s, textMsg(keep.ID, 4, bob, 2, "four"))
+	got, err := s.Changes(ctx, cursor, 100)
+	if err != nil || len(got) != 1 || got[0].ID != msgID(4) {
+		t.Fatalf("changes after the deleted chat: %d %v", len(got), err)
+	}
+	cursor = got[0].Change
+	update(t, s, func(tx *Tx) error { return tx.DeleteConversation(keep.ID) })
+	s.Close()
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	again := newChat(t, s, "again")
+	insert(t, s, textMsg(again.ID, 5, bob, 1, "five"))
+	if got, err := s.Changes(ctx, cursor, 100); err != nil || len(got) != 1 || got[0].ID != msgID(5) {
+		t.Fatalf("changes after reopening with no message left: %d %v", len(got), err)
+	}
+}

@@ -52,8 +52,12 @@ ON CONFLICT (chat) DO UPDATE SET group_id = excluded.group_id, kind = excluded.k
 	qMarkRead                  = `UPDATE conversations SET last_read_seq = MAX(last_read_seq, ?) WHERE chat = ?`
 	qDeleteConversation        = `DELETE FROM conversations WHERE chat = ?`
 	qDeleteChatMessages        = `DELETE FROM messages WHERE chat = ?`
-	qDeleteChatOutbox          = `DELETE FROM outbox WHERE chat = ?`
-	qUnreadCounts              = `SELECT c.chat, COUNT(m.rid) FROM conversations c
+	// qKeepChangeFloor records the last change number before rows are
+	// deleted (see qMaxChange); the value is a plain count, not sealed.
+	qKeepChangeFloor = `INSERT INTO meta (name, value) SELECT 'change_floor', COALESCE(MAX(change_seq), 0) FROM messages WHERE true
+ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`
+	qDeleteChatOutbox = `DELETE FROM outbox WHERE chat = ?`
+	qUnreadCounts     = `SELECT c.chat, COUNT(m.rid) FROM conversations c
 JOIN messages m ON m.chat = c.chat AND m.pos > c.last_read_seq AND m.pos < ?
 	AND m.mine = 0 AND m.deleted_at = 0 AND m.kind IN (1, 2, 6)
 GROUP BY c.chat`
@@ -114,10 +118,14 @@ func (tx *Tx) MarkRead(chat ChatID, seq uint64) error {
 // DeleteConversation removes a conversation with its messages, queued sends,
 // MLS group state and server cursor. It is for "delete this chat" after
 // leaving; message ids deleted here are forgotten, so they no longer dedup.
+// Their change numbers are not given again.
 func (tx *Tx) DeleteConversation(chat ChatID) error {
 	c, err := tx.Conversation(chat)
 	if err != nil {
 		return err
+	}
+	if _, err := tx.exec(qKeepChangeFloor); err != nil {
+		return fmt.Errorf("failed to delete conversation: %w", err)
 	}
 	for _, q := range []struct {
 		sql string

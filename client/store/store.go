@@ -227,7 +227,11 @@ const (
 	// The literal is pendingBase, written out so the partial index
 	// messages_pending applies (TestPendingBaseLiteral checks it).
 	qMaxPendingPos = `SELECT MAX(pos) FROM messages INDEXED BY messages_pending WHERE pos >= 4611686018427387904`
-	qMaxChange     = `SELECT COALESCE(MAX(change_seq), 0) + 1 FROM messages`
+	// The next change number is past every row's and past the floor
+	// DeleteConversation leaves (meta row change_floor), so numbers are never
+	// given twice: the archive uploader's cursor would skip a reused one.
+	qMaxChange = `SELECT MAX(COALESCE((SELECT MAX(change_seq) FROM messages), 0),
+	COALESCE((SELECT value FROM meta WHERE name = 'change_floor'), 0)) + 1`
 )
 
 // initSchema writes the key check in the transaction that creates the schema.
