@@ -98,8 +98,8 @@ func putLeaving(tx *store.Tx, chat ChatID, kept []identity.AccountID) error {
 
 // requeueLeaving queues again the removal of every account whose leave
 // message was processed before a restart (the task queue is in memory)
-// and forgets those of chats this device is no longer in. Caller holds
-// c.mu.
+// and forgets those of chats this device is no longer in. runTasks calls
+// it once per open client. Caller holds c.mu.
 func (c *Client) requeueLeaving(ctx context.Context) error {
 	names, err := c.st.SettingNames(ctx, "chat.")
 	if err != nil {

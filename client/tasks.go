@@ -29,6 +29,9 @@ type taskQueue struct {
 	// members: ask the server whether this device is still in its
 	// groups (see checkMemberships).
 	members bool
+	// leavesQueued: the removals of the members whose leave was stored
+	// before this client opened are queued (requeueLeaving).
+	leavesQueued bool
 	// rejoins: verified rejoin requests of recovered devices (rejoin.go).
 	rejoins []*rejoinRequest
 }
@@ -62,10 +65,14 @@ func (c *Client) runTasks(ctx context.Context, conn *wireclient.Client) error {
 	if c.fresh.Swap(false) {
 		// A removal while offline is not in the fetched log: ask.
 		c.tasks.refill, c.tasks.reconcile, c.tasks.members = true, true, true
-		// So is a leave processed before a restart, whose removal is not.
+	}
+	if !c.tasks.leavesQueued {
+		// The queue is in memory: a leave processed before a restart is
+		// in the store only.
 		if err := c.requeueLeaving(ctx); err != nil {
-			c.log.Warn("failed to queue the removal of leaving members", "err", err)
+			return err
 		}
+		c.tasks.leavesQueued = true
 	}
 	if c.tasks.members {
 		if err := c.checkMemberships(ctx, conn); err != nil {
