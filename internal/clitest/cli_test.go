@@ -682,12 +682,19 @@ func scriptedRecovery(t *testing.T, srv *server) {
 			t.Fatalf("parley %q: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
 		}
 	}
-	synced := one[struct {
+	// The commands above already uploaded erin's self chat record in the
+	// background, so the first explicit sync may find nothing left; a
+	// second one must find nothing (records are not uploaded twice). The
+	// restore below proves the archive holds her history.
+	type syncJSON struct {
 		Records  int `json:"records"`
 		Segments int `json:"segments"`
-	}](t, erin.cmd("recovery", "sync", "--json"))
-	if synced.Segments < 1 {
+	}
+	if synced := one[syncJSON](t, erin.cmd("recovery", "sync", "--json")); synced.Records < 0 || synced.Segments < 0 {
 		t.Fatalf("recovery sync --json: %+v", synced)
+	}
+	if again := one[syncJSON](t, erin.cmd("recovery", "sync", "--json")); again != (syncJSON{}) {
+		t.Fatalf("a second recovery sync --json uploaded again: %+v", again)
 	}
 	shown := one[struct {
 		Words string `json:"words"`

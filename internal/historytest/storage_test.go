@@ -25,9 +25,11 @@ func TestArchiveOnS3WithQuota(t *testing.T) {
 	fake := httptest.NewServer(gofakes3.New(mem).Server())
 	t.Cleanup(fake.Close)
 	u, _ := url.Parse(fake.URL)
-	// One smallest segment (4 KiB) and its key record fit; a second does not.
+	// Two smallest segments (4 KiB each) and their key records fit; a
+	// third does not. The first send uploads two: its new chat's record
+	// (uploaded when the chat is made) and then the message.
 	s := binharness.StartServer(t, binary, env(), "--s3-endpoint", u.Host, "--s3-bucket", "parley", "--s3-insecure",
-		"--s3-region", "us-east-1", "--s3-access-key", "test", "--s3-secret-key", "test", "--archive-quota", "6KiB")
+		"--s3-region", "us-east-1", "--s3-access-key", "test", "--s3-secret-key", "test", "--archive-quota", "10KiB")
 	alice := filepath.Join(t.TempDir(), "alice")
 	bob := filepath.Join(t.TempDir(), "bob")
 	ok(t, "init", "--server", s.URL, "--username", "alice", "--profile", alice)
