@@ -225,7 +225,10 @@ func (c *Client) RemoveMembers(ctx context.Context, chat ChatID, addresses []str
 // It returns once the server has taken the leave message; if it cannot
 // deliver it (the server keeps refusing it, or cannot be reached), it
 // returns the error and this device stays in the group, its leave message
-// withdrawn.
+// withdrawn. A leave message not delivered while this device turns out to
+// be out of the group anyway (the removal committed before the retry of a
+// send whose answer was lost, or a removal it had not seen) is a leave
+// that took effect: Leave succeeds.
 func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	conv, err := c.activeConversation(ctx, chat)
 	if errors.Is(err, ErrNotRejoined) {
@@ -261,7 +264,14 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 		if werr := c.withdrawSend(ctx, chat, id); werr != nil {
 			c.log.Warn("failed to withdraw an undelivered leave", "chat", chat, "err", werr)
 		}
-		return err
+		if !c.noLongerMember(ctx, chat) {
+			return err
+		}
+		// The device is out of the group all the same: the server took
+		// the leave message before a broken connection lost its answer
+		// and a member committed the removal before the retry (or a
+		// member removed us meanwhile). The leave took effect.
+		c.log.Info("leave message not confirmed, but no longer a member: left", "chat", chat, "err", err)
 	}
 	if cur, err := c.st.Conversation(ctx, chat); err == nil {
 		conv = cur // as the retries' catching up left it
@@ -282,6 +292,22 @@ func (c *Client) Leave(ctx context.Context, chat ChatID) error {
 	return nil
 }
 
+// noLongerMember reports whether this device is out of chat's group: the
+// chat is marked left or its group state is gone or inactive, as when a
+// commit removed the device (flushBatch drops a send to such a chat).
+// Caller holds c.mu.
+func (c *Client) noLongerMember(ctx context.Context, chat ChatID) bool {
+	conv, err := c.st.Conversation(ctx, chat)
+	if err != nil {
+		return false
+	}
+	if conv.Left {
+		return true
+	}
+	grp, err := c.group(ctx, conv.Group)
+	return err == nil && (grp == nil || !grp.Active())
+}
+
 // leaveAttempts bounds how often Leave sends its leave message after the
 // server refused it.
 const leaveAttempts = 5
@@ -294,8 +320,18 @@ const leaveAttempts = 5
 func (c *Client) deliverLeave(ctx context.Context, chat ChatID, id MessageID, outcome *sendOutcome) error {
 	for attempt := 0; ; attempt++ {
 		err := c.withConn(ctx, func(conn *wireclient.Client) error {
-			_, err := c.flushOutbox(ctx, conn)
-			return err
+			if _, err := c.flushOutbox(ctx, conn); err != nil {
+				return err
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if !outcome.done && notMemberErr(outcome.err) {
+				// Refused as from a non-member: removed unseen? Ask, so
+				// the next attempt finds the chat left rather than
+				// sending again.
+				return c.checkMemberships(ctx, conn)
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("failed to leave: %w", err)
