@@ -53,30 +53,6 @@ func (l *policyLog) events() []Event {
 	return slices.Clone(l.evs)
 }
 
-// groupHas reports whether c's MLS group of chat holds the device.
-func groupHas(h *harness, c *Client, chat ChatID, dev identity.DeviceID) bool {
-	conv, err := c.st.Conversation(h.ctx, chat)
-	if err != nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	grp, err := c.group(h.ctx, conv.Group)
-	if err != nil || grp == nil {
-		return false
-	}
-	ms, err := c.groupMembers(grp)
-	if err != nil {
-		return false
-	}
-	for _, m := range ms {
-		if m.Device == dev {
-			return true
-		}
-	}
-	return false
-}
-
 // A device linked to a member who is not an admin restores the archive
 // before it joins the group, and the archive lags behind the group: bob
 // (the admin) renamed it after alice's device last uploaded. The group
@@ -174,7 +150,7 @@ func TestGroupInfoOnRestoredLinkedDevice(t *testing.T) {
 		if err := a1.Sync(ctx); err != nil {
 			return err
 		}
-		if !groupHas(h, a1, group, a2.Me().DeviceID) {
+		if !a1.groupHolds(h.ctx, group, a2.Me().DeviceID) {
 			return fmt.Errorf("not added yet")
 		}
 		return nil

@@ -679,7 +679,13 @@ func (c *Client) selfHas(ctx context.Context, dev identity.DeviceID) bool {
 	if err != nil {
 		return false
 	}
-	conv, err := c.st.Conversation(ctx, self)
+	return c.groupHolds(ctx, self, dev)
+}
+
+// groupHolds reports whether this device's MLS group of chat holds the
+// device dev.
+func (c *Client) groupHolds(ctx context.Context, chat ChatID, dev identity.DeviceID) bool {
+	conv, err := c.st.Conversation(ctx, chat)
 	if err != nil {
 		return false
 	}
