@@ -59,6 +59,11 @@ type Client struct {
 	pending map[uint64]chan *wire.Frame
 	err     error // set once the reader stops
 	done    chan struct{}
+
+	// closing is closed by Close and CloseNow, so that a reader blocked
+	// on a full Events channel nobody reads any more gives up.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // Dial connects to a server's /v1/ws URL (ws:// or wss://).
@@ -85,6 +90,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 		errs:    make(chan *wire.Error, 16),
 		pending: make(map[uint64]chan *wire.Frame),
 		done:    make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	go c.readLoop()
 	return c, nil
@@ -161,7 +167,11 @@ func (c *Client) readLoop() {
 			}
 			switch b := f.GetBody().(type) {
 			case *wire.Frame_Event:
-				c.events <- b.Event
+				select {
+				case c.events <- b.Event:
+				case <-c.closing:
+					return ErrClosed
+				}
 			case *wire.Frame_Error:
 				if f.GetId() == 0 {
 					select {
@@ -177,7 +187,9 @@ func (c *Client) readLoop() {
 			return nil
 		})
 		if err != nil {
-			err = fmt.Errorf("failed to decode server message: %w", err)
+			if !errors.Is(err, ErrClosed) { // not the caller closing
+				err = fmt.Errorf("failed to decode server message: %w", err)
+			}
 			_ = c.ws.CloseNow()
 			return
 		}
@@ -350,15 +362,18 @@ func (c *Client) Ack(ctx context.Context, refs []*wire.AckRef, wait bool) error 
 	return err
 }
 
-// Close closes the connection.
+// Close closes the connection. Events not yet read may be dropped.
 func (c *Client) Close() error {
+	c.closeOnce.Do(func() { close(c.closing) })
 	err := c.ws.Close(websocket.StatusNormalClosure, "")
 	<-c.done
 	return err
 }
 
-// CloseNow drops the connection without a close handshake.
+// CloseNow drops the connection without a close handshake. Events not yet
+// read may be dropped.
 func (c *Client) CloseNow() {
+	c.closeOnce.Do(func() { close(c.closing) })
 	_ = c.ws.CloseNow()
 	<-c.done
 }
