@@ -55,6 +55,13 @@ func newPair(t *testing.T, srv *ts.Server, i int) *pair {
 	alice, bob := srv.NewAccount(t), srv.NewAccount(t)
 	p := &pair{group: []byte(fmt.Sprintf("flood-pair-%d-%s", i, alice.ID[:6]))}
 	p.a = srv.Connect(t, alice.Devices[0])
+	// The server pushes every group entry to every member device, the
+	// sender's own included; nobody else reads a's pushes, and once its
+	// event buffer is full its reader stops and its sends go unanswered.
+	go func() {
+		for range p.a.Events() {
+		}
+	}()
 	if err := p.a.CreateGroup(ctx, p.group); err != nil {
 		t.Fatal(err)
 	}
