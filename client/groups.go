@@ -273,17 +273,13 @@ func (c *Client) commitChange(ctx context.Context, conn *wireclient.Client, g st
 			if err := tx.PutConversation(conv); err != nil {
 				return err
 			}
-			if keptChanged && len(kept) == 0 {
-				if err := tx.DeleteSetting(oustedKey(conv.ID)); err != nil {
-					return err
-				}
-			} else if keptChanged {
-				if err := tx.SetSetting(oustedKey(conv.ID), joinAccounts(kept)); err != nil {
+			if keptChanged {
+				if err := putAccountList(tx, oustedKey(conv.ID), kept); err != nil {
 					return err
 				}
 			}
 			if leavingChanged {
-				if err := putLeaving(tx, conv.ID, stillLeaving); err != nil {
+				if err := putAccountList(tx, leavingKey(conv.ID), stillLeaving); err != nil {
 					return err
 				}
 			}
@@ -468,29 +464,17 @@ func oustedKey(chat ChatID) string { return "chat." + string(chat) + ".admins-ou
 // oustedIn returns a group's ousted admins as of the batch a (which may
 // have changed them), or as stored if a is nil.
 func (c *Client) oustedIn(ctx context.Context, a *applySet, chat ChatID) []identity.AccountID {
+	var batch map[ChatID][]identity.AccountID
 	if a != nil {
-		if ousted, ok := a.ousted[chat]; ok {
-			return ousted
-		}
+		batch = a.ousted
 	}
-	v, ok, err := c.st.Setting(ctx, oustedKey(chat))
-	if err != nil || !ok || v == "" {
-		return nil
-	}
-	return parseAccounts(v)
+	return c.accountListIn(ctx, batch, chat, oustedKey(chat))
 }
 
 // setOusted records, in a and in the store when a commits, a group's
 // ousted admins.
 func (c *Client) setOusted(a *applySet, chat ChatID, ousted []identity.AccountID) {
-	a.ousted[chat] = ousted
-	key, val := oustedKey(chat), joinAccounts(ousted)
-	a.ops = append(a.ops, func(tx *store.Tx) error {
-		if val == "" {
-			return tx.DeleteSetting(key)
-		}
-		return tx.SetSetting(key, val)
-	})
+	setAccountList(a, a.ousted, chat, oustedKey(chat), ousted)
 }
 
 // keepOusted drops from a group's ousted admins those that are members
@@ -535,6 +519,39 @@ func parseAccounts(v string) []identity.AccountID {
 // a group, its effective admins (effectiveAdmins) may.
 func (c *Client) isAdmin(ctx context.Context, conv *store.Conversation, account identity.AccountID) bool {
 	return c.isAdminIn(ctx, nil, conv, account)
+}
+
+// Per-chat account lists kept as settings (ousted admins, leaving
+// members) are read through the batch being applied, which may have
+// changed them, and written with it.
+
+// accountListIn returns chat's account list under key: batch's value if
+// it holds one (batch may be nil), else the stored one.
+func (c *Client) accountListIn(ctx context.Context, batch map[ChatID][]identity.AccountID, chat ChatID, key string) []identity.AccountID {
+	if l, ok := batch[chat]; ok {
+		return l
+	}
+	v, ok, err := c.st.Setting(ctx, key)
+	if err != nil || !ok || v == "" {
+		return nil
+	}
+	return parseAccounts(v)
+}
+
+// setAccountList records ids as chat's account list under key, in batch
+// (one of a's maps) and in the store when a commits.
+func setAccountList(a *applySet, batch map[ChatID][]identity.AccountID, chat ChatID, key string, ids []identity.AccountID) {
+	batch[chat] = ids
+	a.ops = append(a.ops, func(tx *store.Tx) error { return putAccountList(tx, key, ids) })
+}
+
+// putAccountList stores ids under key, or deletes the setting if there
+// are none.
+func putAccountList(tx *store.Tx, key string, ids []identity.AccountID) error {
+	if len(ids) == 0 {
+		return tx.DeleteSetting(key)
+	}
+	return tx.SetSetting(key, joinAccounts(ids))
 }
 
 func joinAccounts(ids []identity.AccountID) string {

@@ -27,29 +27,17 @@ const leavingSuffix = ".leaving"
 // leavingIn returns chat's leaving accounts as of the batch a (which may
 // have changed them), or as stored if a is nil.
 func (c *Client) leavingIn(ctx context.Context, a *applySet, chat ChatID) []identity.AccountID {
+	var batch map[ChatID][]identity.AccountID
 	if a != nil {
-		if l, ok := a.leaving[chat]; ok {
-			return l
-		}
+		batch = a.leaving
 	}
-	v, ok, err := c.st.Setting(ctx, leavingKey(chat))
-	if err != nil || !ok || v == "" {
-		return nil
-	}
-	return parseAccounts(v)
+	return c.accountListIn(ctx, batch, chat, leavingKey(chat))
 }
 
 // setLeaving records, in a and in the store when a commits, chat's
 // leaving accounts.
 func (c *Client) setLeaving(a *applySet, chat ChatID, leaving []identity.AccountID) {
-	a.leaving[chat] = leaving
-	key, val := leavingKey(chat), joinAccounts(leaving)
-	a.ops = append(a.ops, func(tx *store.Tx) error {
-		if val == "" {
-			return tx.DeleteSetting(key)
-		}
-		return tx.SetSetting(key, val)
-	})
+	setAccountList(a, a.leaving, chat, leavingKey(chat), leaving)
 }
 
 // noteLeaving records that account sent a leave message to conv and
@@ -85,15 +73,6 @@ func (c *Client) leavingKept(ctx context.Context, a *applySet, conv *store.Conve
 	l := c.leavingIn(ctx, a, conv.ID)
 	kept := slices.DeleteFunc(slices.Clone(l), func(id identity.AccountID) bool { return !slices.Contains(conv.Members, id) })
 	return kept, len(kept) != len(l)
-}
-
-// putLeaving stores kept as conv's leaving accounts (within a commit of
-// this device's own, see commitChange).
-func putLeaving(tx *store.Tx, chat ChatID, kept []identity.AccountID) error {
-	if len(kept) == 0 {
-		return tx.DeleteSetting(leavingKey(chat))
-	}
-	return tx.SetSetting(leavingKey(chat), joinAccounts(kept))
 }
 
 // requeueLeaving queues again the removal of every account whose leave
